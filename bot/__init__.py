@@ -1,0 +1,1 @@
+"""Balie application: settings, composition roots, CLI, runtimes and notifications."""

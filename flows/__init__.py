@@ -1,0 +1,1 @@
+"""Conversations as framework-independent state machines, and the desk's domain rules."""

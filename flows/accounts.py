@@ -1,0 +1,183 @@
+"""Administration of organizations and people (the CLI and the demo use these)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+
+from flows.approval import parse_lookup_contact
+from flows.contacts import Contact, Refusal, parse_email, parse_mobile
+from flows.domain import AccountStatus, DeliveryChannel, Language, Role
+from flows.texts import CATALOG
+from storage.models import Organization, Person
+from storage.uow import Transaction
+
+
+class AccountError(Exception):
+    """A refused value; the message is one line for the operator."""
+
+
+async def add_organization(
+    tx: Transaction, name: str, partner_id: str, now: datetime
+) -> Organization:
+    name, partner_id = name.strip(), partner_id.strip()
+    if not name or not partner_id or len(partner_id) > 64:
+        raise AccountError("an organization needs a name and a partner ID of at most 64 characters")
+    if await tx.organizations.by_partner_id(partner_id) is not None:
+        raise AccountError(f"partner ID {partner_id} is already in use")
+    organization = await tx.organizations.add(name, partner_id, now)
+    await tx.audit.add(
+        "organization_added",
+        actor="cli",
+        channel="cli",
+        now=now,
+        organization_id=organization.id,
+        partner_id=partner_id,
+    )
+    return organization
+
+
+async def organization(tx: Transaction, partner_id: str) -> Organization:
+    found = await tx.organizations.by_partner_id(partner_id.strip())
+    if found is None:
+        raise AccountError(f"unknown organization: no partner ID {partner_id}")
+    return found
+
+
+def _refusal_line(refusal: Refusal) -> str:
+    return CATALOG[refusal.reason][Language.EN]
+
+
+def personal_email(text: str) -> str:
+    parsed = parse_email(text)
+    if isinstance(parsed, Refusal):
+        raise AccountError(f"{text}: {_refusal_line(parsed)}")
+    return parsed.value
+
+
+def mobile_number(text: str) -> str:
+    parsed = parse_mobile(text)
+    if isinstance(parsed, Refusal):
+        raise AccountError(f"{text}: {_refusal_line(parsed)}")
+    return parsed.value
+
+
+async def _check_unique(
+    tx: Transaction, organization_id: int, email: str | None, phone: str | None
+) -> None:
+    # Seed 001: "Deze gebruiker bestaat al binnen het systeem".
+    if email and await tx.people.by_contact(organization_id, DeliveryChannel.EMAIL, email):
+        raise AccountError(f"a person with e-mail {email} already exists in this organization")
+    if phone and await tx.people.by_contact(organization_id, DeliveryChannel.SMS, phone):
+        raise AccountError(f"a person with phone {phone} already exists in this organization")
+
+
+async def add_staff(
+    tx: Transaction,
+    *,
+    partner_id: str,
+    name: str,
+    role: Role,
+    email: str,
+    phone: str | None,
+    telegram_id: int,
+    now: datetime,
+    language: Language | None = None,
+) -> Person:
+    """A manager or desk staff member, active at once, with their private chat linked."""
+    if role not in {Role.MANAGER, Role.STAFF, Role.ADMIN}:
+        raise AccountError("staff role must be manager or staff")
+    if not name.strip():
+        raise AccountError("a name is required")
+    org = await organization(tx, partner_id)
+    email_value = personal_email(email)
+    phone_value = mobile_number(phone) if phone else None
+    await _check_unique(tx, org.id, email_value, phone_value)
+    if telegram_id <= 0:
+        raise AccountError("--telegram-id must be a positive Telegram user id")
+    if await tx.chat_links.person_for(telegram_id) is not None:
+        raise AccountError(f"Telegram user {telegram_id} is already linked to another account")
+    person = await tx.people.add(
+        organization_id=org.id,
+        name=name.strip(),
+        role=role,
+        status=AccountStatus.ACTIVE,
+        now=now,
+        email=email_value,
+        phone=phone_value,
+        language=language.value if language else None,
+    )
+    await tx.chat_links.link(telegram_id, person.id, now)
+    await tx.audit.add(
+        "staff_added",
+        actor="cli",
+        channel="cli",
+        now=now,
+        organization_id=org.id,
+        subject_person_id=person.id,
+        role=role.value,
+    )
+    return person
+
+
+async def add_employee(
+    tx: Transaction,
+    *,
+    partner_id: str,
+    name: str,
+    email: str | None,
+    phone: str | None,
+    offices: Sequence[str],
+    now: datetime,
+) -> Person:
+    """Seed 000: a manager adds an employee first, with a personal address or mobile number."""
+    if not email and not phone:
+        raise AccountError("give at least one of --email and --phone")
+    if not name.strip():
+        raise AccountError("a name is required")
+    org = await organization(tx, partner_id)
+    email_value = personal_email(email) if email else None
+    phone_value = mobile_number(phone) if phone else None
+    await _check_unique(tx, org.id, email_value, phone_value)
+    office_rows = [await tx.organizations.office(org.id, o.strip()) for o in offices if o.strip()]
+    person = await tx.people.add(
+        organization_id=org.id,
+        name=name.strip(),
+        role=Role.EMPLOYEE,
+        status=AccountStatus.PENDING,
+        now=now,
+        email=email_value,
+        phone=phone_value,
+        pre_registered=True,
+        offices=office_rows,
+    )
+    await tx.audit.add(
+        "employee_added",
+        actor="cli",
+        channel="cli",
+        now=now,
+        organization_id=org.id,
+        subject_person_id=person.id,
+    )
+    return person
+
+
+async def offboard_employee(
+    tx: Transaction, *, partner_id: str, contact_text: str, day: date, now: datetime
+) -> Person:
+    org = await organization(tx, partner_id)
+    contact: Contact | None = parse_lookup_contact(contact_text)
+    person = await tx.people.by_contact(org.id, contact.channel, contact.value) if contact else None
+    if person is None:
+        raise AccountError(f"no person with {contact_text} in {org.name}")
+    await tx.people.set_out_of_service(person, day)
+    await tx.audit.add(
+        "employee_offboarded",
+        actor="cli",
+        channel="cli",
+        now=now,
+        organization_id=org.id,
+        subject_person_id=person.id,
+        date=day.isoformat(),
+    )
+    return person

@@ -1,0 +1,354 @@
+"""The manager's side of seed 000: see pending registrations, approve or reject, offboard."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from flows.buttons import Decide, encode
+from flows.contacts import Contact, parse_email, parse_mobile
+from flows.domain import (
+    AccountStatus,
+    DeliveryChannel,
+    Language,
+    RequestStatus,
+    effective_status,
+    may_decide_registrations,
+)
+from flows.events import Button, EventKind, Keyboard
+from flows.outbox_payload import BUTTONS, EDIT, TOPIC, keyboard_to_payload
+from flows.texts import Texts
+from flows.turn import DeskPolicy, Turn
+from storage.models import Organization, Person, RegistrationRequest
+from storage.uow import Transaction
+
+
+def _topic(request: RegistrationRequest) -> str:
+    return f"registration:{request.id}"
+
+
+def _language_of(person: Person, policy: DeskPolicy) -> Language:
+    return Language(person.language or policy.default_language)
+
+
+def _request_card(
+    texts: Texts, request: RegistrationRequest, organization: Organization, person: Person
+) -> str:
+    listed = texts("staff_listed" if request.pre_registered else "staff_not_listed")
+    return texts(
+        "staff_new_request",
+        number=request.number,
+        org=organization.name,
+        name=person.name,
+        contact=request.contact,
+        listed=listed,
+        when=texts.when(request.created_at),
+    )
+
+
+def _decision_keyboard(texts: Texts, request: RegistrationRequest) -> Keyboard:
+    return (
+        (
+            Button(texts("button_approve"), encode(Decide(request.id, approve=True))),
+            Button(texts("button_reject"), encode(Decide(request.id, approve=False))),
+        ),
+    )
+
+
+def _outcome_line(texts: Texts, request: RegistrationRequest) -> str:
+    decided_by = request.decided_by.name if request.decided_by else "?"
+    when = texts.when(request.decided_at) if request.decided_at else ""
+    if request.status is RequestStatus.APPROVED:
+        return texts("staff_outcome_approved", by=decided_by, when=when)
+    reason = texts("reason_suffix", reason=request.reason) if request.reason else ""
+    return texts("staff_outcome_rejected", by=decided_by, when=when, reason=reason)
+
+
+async def announce(
+    tx: Transaction,
+    request: RegistrationRequest,
+    organization: Organization,
+    person: Person,
+    policy: DeskPolicy,
+    now: datetime,
+) -> None:
+    """Push the new request to every manager of the organization with a linked chat."""
+    for manager, chat_id in await tx.people.deciders_with_chats(organization.id):
+        texts = Texts(_language_of(manager, policy))
+        await tx.outbox.add(
+            DeliveryChannel.TELEGRAM,
+            str(chat_id),
+            _request_card(texts, request, organization, person),
+            now,
+            payload={
+                TOPIC: _topic(request),
+                BUTTONS: keyboard_to_payload(_decision_keyboard(texts, request)),
+            },
+        )
+
+
+async def _acting_manager(turn: Turn, organization_id: int | None) -> Person | None:
+    """The caller, if they may decide registrations (for ``organization_id`` when given)."""
+    person = await turn.tx.chat_links.person_for(turn.event.sender.user_id)
+    if person is None:
+        return None
+    status = effective_status(person.status, person.out_of_service_on, turn.now.date())
+    if not may_decide_registrations(person.role, status):
+        return None
+    if organization_id is not None and person.organization_id != organization_id:
+        return None
+    return person
+
+
+async def _refuse(
+    turn: Turn, action: str, organization_id: int | None = None, **detail: object
+) -> None:
+    caller = await turn.tx.chat_links.person_for(turn.event.sender.user_id)
+    await turn.audit(
+        "staff_action_refused",
+        organization_id=organization_id,
+        actor_person_id=caller.id if caller else None,
+        attempted=action,
+        **detail,
+    )
+    if turn.event.kind is EventKind.BUTTON:
+        turn.outcome.callback_notice = turn.texts("staff_not_allowed")
+    turn.say("staff_not_allowed")
+
+
+async def decide_by_button(turn: Turn, action: Decide) -> None:
+    request = await turn.tx.requests.get(action.request_id)
+    if request is None:
+        turn.outcome.callback_notice = turn.texts("stale_button")
+        turn.outcome.clear_pressed_buttons = True
+        return
+    await _decide(turn, request, action.approve, reason=None)
+
+
+async def decide_by_command(turn: Turn, approve: bool) -> None:
+    manager = await _acting_manager(turn, None)
+    if manager is None:
+        await _refuse(turn, "approve" if approve else "reject")
+        return
+    number_text, _, reason = turn.event.text.partition(" ")
+    usage = "approve_usage" if approve else "reject_usage"
+    number_text = number_text.lstrip("#")
+    if not number_text.isdigit() or (not approve and not reason.strip()):
+        turn.say(usage)
+        return
+    request = await turn.tx.requests.by_number(manager.organization_id, int(number_text))
+    if request is None:
+        turn.say("staff_request_unknown", number=int(number_text), org=manager.organization.name)
+        return
+    await _decide(turn, request, approve, reason=reason.strip()[:500] or None)
+
+
+async def _decide(
+    turn: Turn, request: RegistrationRequest, approve: bool, reason: str | None
+) -> None:
+    """Exactly one decision wins; the loser is told who decided and when."""
+    manager = await _acting_manager(turn, request.organization_id)
+    if manager is None:
+        await _refuse(turn, "decide", request.organization_id, number=request.number)
+        return
+    verdict = RequestStatus.APPROVED if approve else RequestStatus.REJECTED
+    won = await turn.tx.requests.decide(request.id, verdict, manager.id, turn.now, reason)
+    request = await turn.tx.requests.get(request.id) or request
+    texts = turn.texts
+    if not won:
+        notice = texts(
+            "staff_already_decided", number=request.number, outcome=_outcome_line(texts, request)
+        )
+        turn.outcome.clear_pressed_buttons = turn.event.kind is EventKind.BUTTON
+        _answer(turn, notice)
+        return
+
+    person = request.person
+    organization = request.organization
+    if approve:
+        person.status = AccountStatus.ACTIVE
+        await turn.tx.chat_links.link(request.telegram_user_id, person.id, turn.now)
+    await turn.audit(
+        "registration_approved" if approve else "registration_rejected",
+        organization_id=organization.id,
+        actor_person_id=manager.id,
+        subject_person_id=person.id,
+        number=request.number,
+        reason=reason,
+    )
+    await _tell_person(turn.tx, request, organization, person, turn.policy, turn.now)
+    await _update_manager_cards(turn.tx, request, organization, person, turn.policy, turn.now)
+    _answer(
+        turn,
+        texts(
+            "staff_decided",
+            number=request.number,
+            name=person.name,
+            outcome=_outcome_line(texts, request),
+        ),
+    )
+
+
+def _answer(turn: Turn, text: str) -> None:
+    """A button press gets a toast (the card itself is edited); a command gets a message."""
+    if turn.event.kind is EventKind.BUTTON:
+        turn.outcome.callback_notice = text
+    else:
+        turn.say_text(text)
+
+
+async def _tell_person(
+    tx: Transaction,
+    request: RegistrationRequest,
+    organization: Organization,
+    person: Person,
+    policy: DeskPolicy,
+    now: datetime,
+) -> None:
+    texts = Texts(_language_of(person, policy))
+    if request.status is RequestStatus.APPROVED:
+        message = texts("approved_chat", org=organization.name)
+    else:
+        reason = texts("reason_suffix", reason=request.reason) if request.reason else ""
+        message = texts("rejected_chat", org=organization.name, reason=reason)
+    await tx.outbox.add(DeliveryChannel.TELEGRAM, str(request.telegram_user_id), message, now)
+    await tx.outbox.add(
+        request.contact_channel,
+        request.contact,
+        message,
+        now,
+        subject=texts("mail_decision_subject", org=organization.name)
+        if request.contact_channel is DeliveryChannel.EMAIL
+        else None,
+    )
+
+
+async def _update_manager_cards(
+    tx: Transaction,
+    request: RegistrationRequest,
+    organization: Organization,
+    person: Person,
+    policy: DeskPolicy,
+    now: datetime,
+) -> None:
+    """Edit every manager's copy in place: the outcome, who decided and when; no buttons."""
+    for manager, chat_id in await tx.people.deciders_with_chats(organization.id):
+        texts = Texts(_language_of(manager, policy))
+        card = _request_card(texts, request, organization, person)
+        await tx.outbox.add(
+            DeliveryChannel.TELEGRAM,
+            str(chat_id),
+            f"{card}\n\n{_outcome_line(texts, request)}",
+            now,
+            payload={TOPIC: _topic(request), EDIT: True},
+        )
+
+
+async def list_pending(turn: Turn) -> None:
+    manager = await _acting_manager(turn, None)
+    if manager is None:
+        await _refuse(turn, "pending")
+        return
+    requests = await turn.tx.requests.pending(manager.organization_id)
+    texts = turn.texts
+    if not requests:
+        turn.say("pending_none")
+        return
+    lines = [texts("pending_header", org=manager.organization.name)]
+    for request in requests:
+        lines.append(
+            texts(
+                "pending_line",
+                number=request.number,
+                name=request.person.name,
+                contact=request.contact,
+                listed=texts("listed_short" if request.pre_registered else "not_listed_short"),
+                age=texts.age(turn.now - request.created_at),
+            )
+        )
+    turn.say_text("\n".join(lines))
+    for request in requests:
+        turn.say_text(
+            _request_card(texts, request, request.organization, request.person),
+            _decision_keyboard(texts, request),
+        )
+
+
+def status_label(texts: Texts, person: Person, today: date) -> str:
+    """How a manager's list shows an employee, with the out-of-service date where set."""
+    status = effective_status(person.status, person.out_of_service_on, today)
+    if status is AccountStatus.OUT_OF_SERVICE and person.out_of_service_on:
+        return texts("status_out_of_service", date=texts.day(person.out_of_service_on))
+    if person.out_of_service_on and status is AccountStatus.ACTIVE:
+        return texts("status_leaving", date=texts.day(person.out_of_service_on))
+    return texts(f"status_{status.value}", date="")
+
+
+async def list_employees(turn: Turn) -> None:
+    manager = await _acting_manager(turn, None)
+    if manager is None:
+        await _refuse(turn, "employees")
+        return
+    employees = await turn.tx.people.employees(manager.organization_id)
+    texts = turn.texts
+    if not employees:
+        turn.say("employees_none")
+        return
+    lines = [texts("employees_header", org=manager.organization.name)]
+    for person in employees:
+        contact = " / ".join(c for c in (person.email, person.phone) if c)
+        offices = f" ({', '.join(o.name for o in person.offices)})" if person.offices else ""
+        lines.append(
+            texts(
+                "employees_line",
+                name=person.name + offices,
+                contact=contact,
+                status=status_label(texts, person, turn.now.date()),
+            )
+        )
+    turn.say_text("\n".join(lines))
+
+
+def parse_lookup_contact(text: str) -> Contact | None:
+    """An employee's address or number as a manager types it (role addresses allowed here)."""
+    text = text.strip()
+    if "@" in text:
+        email = parse_email(text)
+        return email if isinstance(email, Contact) else Contact(DeliveryChannel.EMAIL, text.lower())
+    phone = parse_mobile(text)
+    return phone if isinstance(phone, Contact) else None
+
+
+async def offboard(turn: Turn) -> None:
+    """``/offboard CONTACT [YYYY-MM-DD]``: seed 000's out-of-service date, set in chat."""
+    manager = await _acting_manager(turn, None)
+    if manager is None:
+        await _refuse(turn, "offboard")
+        return
+    parts = turn.event.text.split()
+    if not parts or len(parts) > 2:
+        turn.say("offboard_usage")
+        return
+    contact = parse_lookup_contact(parts[0])
+    try:
+        day = date.fromisoformat(parts[1]) if len(parts) == 2 else turn.now.date()
+    except ValueError:
+        turn.say("offboard_bad_date")
+        return
+    organization = manager.organization
+    person = (
+        await turn.tx.people.by_contact(organization.id, contact.channel, contact.value)
+        if contact
+        else None
+    )
+    if person is None:
+        turn.say("offboard_unknown", org=organization.name, contact=parts[0][:80])
+        return
+    await turn.tx.people.set_out_of_service(person, day)
+    await turn.audit(
+        "employee_offboarded",
+        organization_id=organization.id,
+        actor_person_id=manager.id,
+        subject_person_id=person.id,
+        date=day.isoformat(),
+    )
+    turn.say("offboard_done", name=person.name, date=turn.texts.day(day))

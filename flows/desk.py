@@ -1,0 +1,229 @@
+"""The desk: routes each channel-neutral event to its flow inside one transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+
+from flows import approval, registration
+from flows.buttons import Decide, Menu, MenuChoice, decode, encode
+from flows.domain import (
+    AccountStatus,
+    ConversationState,
+    Language,
+    effective_status,
+    may_decide_registrations,
+)
+from flows.events import Event, EventKind, Keyboard, Outcome, Reply
+from flows.ports import Clock, SystemClock
+from flows.texts import Texts, parse_language
+from flows.turn import DeskPolicy, Turn
+from storage.uow import Store
+
+log = logging.getLogger("balie.desk")
+
+STAFF_COMMANDS = {"pending", "approve", "reject", "employees", "offboard"}
+
+
+class Desk:
+    """Turns an event into replies; state, domain changes and outbox rows commit together."""
+
+    def __init__(
+        self,
+        store: Store,
+        policy: DeskPolicy | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.store = store
+        self.policy = policy or DeskPolicy()
+        self.clock = clock or SystemClock()
+        self._chat_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    def _lock(self, chat_id: int) -> asyncio.Lock:
+        # In-process: two fast messages from one chat are handled in order. Across
+        # processes the conversation row lock (or SQLite's write lock) does the same.
+        lock = self._chat_locks.get(chat_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._chat_locks[chat_id] = lock
+        return lock
+
+    async def handle(self, event: Event) -> Outcome:
+        lock = self._lock(event.chat_id)
+        async with lock:
+            try:
+                return await self._handle(event)
+            except Exception:
+                # Never a traceback in the chat, and never the message text in the log:
+                # it may hold a code or an address.
+                log.exception("event %s in chat %s failed", event.kind.value, event.chat_id)
+                language = parse_language(event.sender.language_code, self.policy.default_language)
+                return Outcome([Reply(Texts(language)("internal_error"))])
+
+    async def _handle(self, event: Event) -> Outcome:
+        now = self.clock.now()
+        async with self.store.transaction() as tx:
+            conversation = await tx.conversations.load(event.chat_id, now)
+            if conversation.language is None:
+                conversation.language = parse_language(
+                    event.sender.language_code, self.policy.default_language
+                ).value
+            turn = Turn(event, conversation, tx, self.policy, now)
+            await route(turn)
+            conversation.updated_at = now
+        return turn.outcome
+
+
+def main_menu(turn: Turn) -> Keyboard:
+    return (
+        (turn.button("button_register", encode(Menu(MenuChoice.REGISTER))),),
+        (turn.button("button_forgot_password", encode(Menu(MenuChoice.FORGOT_PASSWORD))),),
+        (turn.button("button_activation_code", encode(Menu(MenuChoice.ACTIVATION_CODE))),),
+        (turn.button("button_help", encode(Menu(MenuChoice.HELP))),),
+    )
+
+
+def language_menu() -> Keyboard:
+    from flows.events import Button
+
+    return (
+        (
+            Button("Nederlands", encode(Menu(MenuChoice.LANGUAGE_NL))),
+            Button("English", encode(Menu(MenuChoice.LANGUAGE_EN))),
+        ),
+    )
+
+
+async def route(turn: Turn) -> None:
+    event = turn.event
+    if event.kind is EventKind.COMMAND:
+        await on_command(turn, event.command or "")
+    elif event.kind is EventKind.BUTTON:
+        await on_button(turn)
+    elif turn.state in registration.STEPS:
+        if event.kind is EventKind.UNSUPPORTED:
+            await registration.on_unreadable(turn)
+        else:
+            await registration.STEPS[turn.state](turn)
+    else:
+        if event.kind is EventKind.UNSUPPORTED:
+            turn.say("unsupported_content")
+        turn.say("choose_a_button", main_menu(turn))
+
+
+async def on_command(turn: Turn, command: str) -> None:
+    if command == "start":
+        turn.move(ConversationState.IDLE)
+        await welcome(turn)
+    elif command == "help":
+        await show_help(turn)
+    elif command == "cancel":
+        cancel(turn)
+    elif command == "language":
+        choice = turn.event.text.strip().lower()
+        if choice in {language.value for language in Language}:
+            set_language(turn, Language(choice))
+        else:
+            turn.say("language_choose", language_menu())
+    elif command == "register":
+        await registration.begin(turn)
+    elif command in {"password", "activate", "activation"}:
+        turn.say("coming_soon")
+    elif command == "pending":
+        await approval.list_pending(turn)
+    elif command in {"approve", "reject"}:
+        await approval.decide_by_command(turn, approve=command == "approve")
+    elif command == "employees":
+        await approval.list_employees(turn)
+    elif command == "offboard":
+        await approval.offboard(turn)
+    else:
+        turn.say("unknown_command")
+
+
+async def on_button(turn: Turn) -> None:
+    action = decode(turn.event.button_data)
+    if isinstance(action, Decide):
+        await approval.decide_by_button(turn, action)
+        return
+    if action is None or not await _menu_choice(turn, action):
+        turn.outcome.callback_notice = turn.texts("stale_button")
+        turn.outcome.clear_pressed_buttons = True
+        turn.say("stale_button")
+
+
+async def _menu_choice(turn: Turn, action: Menu) -> bool:
+    """Carry out a menu button; False when it does not fit where the conversation is."""
+    choice = action.choice
+    in_code_step = turn.state is ConversationState.REGISTER_CODE
+    if choice is MenuChoice.REGISTER:
+        await registration.begin(turn)
+    elif choice is MenuChoice.HELP:
+        await show_help(turn)
+    elif choice in {MenuChoice.FORGOT_PASSWORD, MenuChoice.ACTIVATION_CODE}:
+        turn.say("coming_soon")
+    elif choice is MenuChoice.CANCEL:
+        cancel(turn)
+    elif choice is MenuChoice.LANGUAGE_NL:
+        set_language(turn, Language.NL)
+    elif choice is MenuChoice.LANGUAGE_EN:
+        set_language(turn, Language.EN)
+    elif choice is MenuChoice.RESEND_CODE and in_code_step:
+        await registration.resend(turn)
+    elif choice is MenuChoice.CHANGE_CONTACT and in_code_step:
+        await registration.change_contact(turn)
+    else:
+        return False
+    turn.outcome.clear_pressed_buttons = True
+    return True
+
+
+async def welcome(turn: Turn) -> None:
+    person = await turn.tx.chat_links.person_for(turn.event.sender.user_id)
+    if person is None:
+        turn.say("welcome", main_menu(turn))
+        return
+    texts = turn.texts
+    organization = person.organization
+    status = effective_status(person.status, person.out_of_service_on, turn.now.date())
+    if status is AccountStatus.OUT_OF_SERVICE and person.out_of_service_on:
+        turn.say(
+            "welcome_out_of_service",
+            name=person.name,
+            org=organization.name,
+            date=texts.day(person.out_of_service_on),
+        )
+        return
+    turn.say(
+        "welcome_linked",
+        name=person.name,
+        org=organization.name,
+        role=texts(f"role_{person.role.value}"),
+    )
+    if may_decide_registrations(person.role, status):
+        turn.say("welcome_staff_hint")
+    else:
+        turn.say("welcome", main_menu(turn))
+
+
+async def show_help(turn: Turn) -> None:
+    turn.say("help")
+    person = await turn.tx.chat_links.person_for(turn.event.sender.user_id)
+    if person is not None and may_decide_registrations(person.role, person.status):
+        turn.say("help_staff")
+
+
+def cancel(turn: Turn) -> None:
+    if turn.state is ConversationState.IDLE:
+        turn.say("nothing_to_cancel", main_menu(turn))
+        return
+    turn.move(ConversationState.IDLE)
+    turn.say("cancelled", main_menu(turn))
+
+
+def set_language(turn: Turn, language: Language) -> None:
+    turn.conversation.language = language.value
+    turn.say("language_set")

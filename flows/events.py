@@ -1,0 +1,77 @@
+"""Channel-neutral input and output of a flow. Adapters translate to and from these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class EventKind(StrEnum):
+    TEXT = "text"
+    COMMAND = "command"
+    BUTTON = "button"
+    CONTACT = "contact"
+    UNSUPPORTED = "unsupported"
+    """A sticker, photo, voice note, ...: anything the desk cannot read."""
+
+
+@dataclass(frozen=True)
+class Sender:
+    user_id: int
+    display_name: str = ""
+    language_code: str | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    chat_id: int
+    sender: Sender
+    kind: EventKind
+    text: str = ""
+    """The message text; for a command, the arguments after the command word."""
+    command: str | None = None
+    """Lower-case command word without the slash and without any @botname."""
+    button_data: str | None = None
+    phone: str | None = None
+    """For a shared contact: the phone number Telegram vouches for."""
+    is_private_chat: bool = True
+
+    @classmethod
+    def from_text(cls, chat_id: int, sender: Sender, text: str) -> Event:
+        """Turn typed text into a TEXT or COMMAND event, the way every channel does."""
+        stripped = text.strip()
+        if stripped.startswith("/") and len(stripped) > 1:
+            word, _, rest = stripped[1:].partition(" ")
+            command = word.split("@", 1)[0].lower()
+            return cls(chat_id, sender, EventKind.COMMAND, text=rest.strip(), command=command)
+        return cls(chat_id, sender, EventKind.TEXT, text=stripped)
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    data: str
+
+
+Keyboard = tuple[tuple[Button, ...], ...]
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    buttons: Keyboard = ()
+    ask_contact: bool = False
+    """Offer the channel's "share my phone number" button where it has one."""
+
+
+@dataclass
+class Outcome:
+    """What the adapter must do in the chat the event came from, after the store committed."""
+
+    replies: list[Reply] = field(default_factory=list)
+    callback_notice: str | None = None
+    """Short notice for a button press (Telegram shows it as a toast)."""
+    clear_pressed_buttons: bool = False
+    """Remove the buttons from the pressed message, so it cannot be pressed twice."""
+    delete_message: bool = False
+    """Delete the message the person just sent (e.g. one that holds a secret)."""

@@ -1,0 +1,22 @@
+"""How a chat notification's buttons and edit target are stored in an outbox row's payload."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flows.events import Button, Keyboard
+
+TOPIC = "topic"
+"""Names what a staff message is about (e.g. ``registration:42``) so it can be edited later."""
+EDIT = "edit"
+"""True: edit the message sent earlier for (topic, recipient) instead of sending a new one."""
+BUTTONS = "buttons"
+
+
+def keyboard_to_payload(keyboard: Keyboard) -> list[list[dict[str, str]]]:
+    return [[{"label": b.label, "data": b.data} for b in row] for row in keyboard]
+
+
+def keyboard_from_payload(payload: dict[str, Any]) -> Keyboard:
+    rows = payload.get(BUTTONS) or []
+    return tuple(tuple(Button(b["label"], b["data"]) for b in row) for row in rows)

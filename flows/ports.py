@@ -1,0 +1,29 @@
+"""Small interfaces the core needs from the outside world."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Protocol
+
+from flows.events import Reply
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class ChatPort(Protocol):
+    """What the outbox worker needs from a chat channel to reach someone who is not typing."""
+
+    async def send(self, chat_id: int, reply: Reply) -> int:
+        """Send a message; returns its message id so it can be edited later."""
+        ...
+
+    async def edit(self, chat_id: int, message_id: int, reply: Reply) -> None:
+        """Replace a sent message's text and buttons in place."""
+        ...

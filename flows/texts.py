@@ -1,0 +1,409 @@
+"""Every sentence Balie says, in Dutch and English, and locale-aware dates (Babel)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_datetime, format_timedelta
+
+from flows.domain import Language
+
+DESK_TIMEZONE = ZoneInfo("Europe/Amsterdam")
+
+CATALOG: dict[str, dict[Language, str]] = {
+    # --- everywhere -------------------------------------------------------------------------
+    "welcome": {
+        Language.NL: "Welkom bij de balie. Ik help u met registreren, een vergeten wachtwoord "
+        "en activatiecodes. Waarmee kan ik u helpen?",
+        Language.EN: "Welcome to the desk. I can help you register, reset a forgotten password "
+        "or get an activation code. What can I do for you?",
+    },
+    "welcome_linked": {
+        Language.NL: "Hallo {name}. U bent bij {org} bekend als {role}.",
+        Language.EN: "Hello {name}. You are known at {org} as {role}.",
+    },
+    "welcome_staff_hint": {
+        Language.NL: "Openstaande aanvragen: /pending. Alle opdrachten: /help.",
+        Language.EN: "Open requests: /pending. All commands: /help.",
+    },
+    "welcome_out_of_service": {
+        Language.NL: "Hallo {name}. Uw account bij {org} is uit dienst sinds {date}. Klopt dat "
+        "niet? Neem dan contact op met uw manager.",
+        Language.EN: "Hello {name}. Your account at {org} is out of service since {date}. If "
+        "that is wrong, please contact your manager.",
+    },
+    "button_register": {Language.NL: "Registreren", Language.EN: "Register"},
+    "button_forgot_password": {Language.NL: "Wachtwoord vergeten", Language.EN: "Forgot password"},
+    "button_activation_code": {Language.NL: "Activatiecode", Language.EN: "Activation code"},
+    "button_help": {Language.NL: "Help", Language.EN: "Help"},
+    "button_cancel": {Language.NL: "Stoppen", Language.EN: "Cancel"},
+    "button_resend": {Language.NL: "Stuur een nieuwe code", Language.EN: "Send a new code"},
+    "button_change_contact": {
+        Language.NL: "Ander adres of nummer",
+        Language.EN: "Different address or number",
+    },
+    "button_approve": {Language.NL: "Goedkeuren", Language.EN: "Approve"},
+    "button_reject": {Language.NL: "Afwijzen", Language.EN: "Reject"},
+    "help": {
+        Language.NL: "Zo werkt de balie:\n"
+        "/start - begin opnieuw en kies wat u wilt doen\n"
+        "/register - registreer als medewerker van een kantoor (u heeft het partner-ID uit de "
+        "brief nodig en uw eigen e-mailadres of mobiele nummer)\n"
+        "/language - kies Nederlands of English\n"
+        "/cancel - stop waar u mee bezig bent\n"
+        "/help - deze uitleg\n"
+        "Wachtwoord vergeten en activatiecodes volgen binnenkort.",
+        Language.EN: "How the desk works:\n"
+        "/start - start over and choose what to do\n"
+        "/register - register as an employee of an office (you need the partner ID from the "
+        "letter and your own e-mail address or mobile number)\n"
+        "/language - choose Nederlands or English\n"
+        "/cancel - stop what you are doing\n"
+        "/help - this explanation\n"
+        "Forgotten passwords and activation codes are coming soon.",
+    },
+    "help_staff": {
+        Language.NL: "Voor managers:\n"
+        "/pending - openstaande registraties\n"
+        "/approve N - keur aanvraag #N goed\n"
+        "/reject N reden - wijs aanvraag #N af, met een reden\n"
+        "/employees - medewerkers en hun status\n"
+        "/offboard e-mail|nummer JJJJ-MM-DD - zet een medewerker uit dienst vanaf die datum",
+        Language.EN: "For managers:\n"
+        "/pending - open registrations\n"
+        "/approve N - approve request #N\n"
+        "/reject N reason - reject request #N, with a reason\n"
+        "/employees - employees and their status\n"
+        "/offboard email|number YYYY-MM-DD - take an employee out of service from that date",
+    },
+    "cancelled": {
+        Language.NL: "Gestopt; er is niets bewaard. Typ /start om opnieuw te beginnen.",
+        Language.EN: "Stopped; nothing was saved. Type /start to begin again.",
+    },
+    "nothing_to_cancel": {
+        Language.NL: "Er loopt nu niets om te stoppen. Typ /start om te kiezen wat u wilt doen.",
+        Language.EN: "Nothing is running right now. Type /start to choose what to do.",
+    },
+    "coming_soon": {
+        Language.NL: "Dit kan binnenkort hier in de chat. Neem tot die tijd contact op met de "
+        "balie van uw organisatie.",
+        Language.EN: "This will soon be possible here in the chat. Until then, please contact "
+        "your organization's desk.",
+    },
+    "language_choose": {
+        Language.NL: "Kies uw taal.",
+        Language.EN: "Choose your language.",
+    },
+    "language_set": {
+        Language.NL: "Ik spreek vanaf nu Nederlands met u.",
+        Language.EN: "I will speak English with you from now on.",
+    },
+    "unknown_command": {
+        Language.NL: "Die opdracht ken ik niet. Typ /help voor wat ik kan.",
+        Language.EN: "I don't know that command. Type /help to see what I can do.",
+    },
+    "unsupported_content": {
+        Language.NL: "Ik kan hier alleen tekst lezen.",
+        Language.EN: "I can only read text here.",
+    },
+    "choose_a_button": {
+        Language.NL: "Kies een van de knoppen hieronder, of typ /help.",
+        Language.EN: "Please choose one of the buttons below, or type /help.",
+    },
+    "stale_button": {
+        Language.NL: "Deze knop werkt niet meer. Typ /start om opnieuw te beginnen.",
+        Language.EN: "This button no longer works. Type /start to begin again.",
+    },
+    "internal_error": {
+        Language.NL: "Er ging bij ons iets mis. Probeer het over een moment opnieuw; uw "
+        "gegevens zijn bewaard.",
+        Language.EN: "Something went wrong on our side. Please try again in a moment; your "
+        "progress has been kept.",
+    },
+    # --- registration (seed 000) -----------------------------------------------------------
+    "ask_partner_id": {
+        Language.NL: "Stap 1 van 3: typ het partner-ID van uw kantoor. Dat nummer staat in de "
+        "brief die uw kantoor van ons kreeg.",
+        Language.EN: "Step 1 of 3: type your office's partner ID. It is in the letter your "
+        "office received from us.",
+    },
+    "partner_id_unknown": {
+        Language.NL: "Partner-ID {partner_id} ken ik niet. Controleer de brief en typ het "
+        "opnieuw, of stop met /cancel.",
+        Language.EN: "I don't know partner ID {partner_id}. Please check the letter and type "
+        "it again, or stop with /cancel.",
+    },
+    "ask_contact": {
+        Language.NL: "Stap 2 van 3: typ uw eigen e-mailadres of mobiele nummer voor {org}. We "
+        "sturen daar een bevestigingscode naartoe.",
+        Language.EN: "Step 2 of 3: type your own e-mail address or mobile number for {org}. "
+        "We will send a confirmation code to it.",
+    },
+    "contact_bad_email": {
+        Language.NL: "Dat e-mailadres klopt niet. Typ het zo: naam@voorbeeld.nl",
+        Language.EN: "That e-mail address is not valid. Type it like this: name@example.com",
+    },
+    "contact_role_address": {
+        Language.NL: "Dat is een gedeeld adres (zoals info@). Gebruik uw eigen, persoonlijke "
+        "e-mailadres of mobiele nummer, zodat alleen u de code ontvangt.",
+        Language.EN: "That is a shared address (like info@). Please use your own, personal "
+        "e-mail address or mobile number, so that only you receive the code.",
+    },
+    "contact_bad_phone": {
+        Language.NL: "Dat telefoonnummer klopt niet. Typ een mobiel nummer, bijvoorbeeld "
+        "06 12345678 of +31 6 12345678.",
+        Language.EN: "That phone number is not valid. Type a mobile number, for example "
+        "06 12345678 or +31 6 12345678.",
+    },
+    "contact_not_mobile": {
+        Language.NL: "Dat is geen mobiel nummer; een sms kan daar niet heen. Typ een mobiel "
+        "nummer of een e-mailadres.",
+        Language.EN: "That is not a mobile number, so a text message cannot reach it. Type a "
+        "mobile number or an e-mail address.",
+    },
+    "contact_unrecognized": {
+        Language.NL: "Typ een e-mailadres (naam@voorbeeld.nl) of een mobiel nummer (06 12345678).",
+        Language.EN: "Type an e-mail address (name@example.com) or a mobile number "
+        "(+31 6 12345678).",
+    },
+    "code_sent": {
+        Language.NL: "Stap 3 van 3: we hebben een code van 6 cijfers gestuurd naar {destination}. "
+        "Typ die code hier. Hij is {minutes} minuten geldig.",
+        Language.EN: "Step 3 of 3: we sent a 6-digit code to {destination}. Type that code "
+        "here. It is valid for {minutes} minutes.",
+    },
+    "code_not_digits": {
+        Language.NL: "De code bestaat uit 6 cijfers, bijvoorbeeld 123456. Typ alleen de cijfers.",
+        Language.EN: "The code is 6 digits, for example 123456. Please type only the digits.",
+    },
+    "code_wrong": {
+        Language.NL: "Die code klopt niet. U kunt het nog {left} keer proberen.",
+        Language.EN: "That code is not right. You have {left} more tries.",
+    },
+    "code_burned": {
+        Language.NL: "Die code klopt niet, en dat was de laatste poging: deze code werkt niet "
+        "meer. Vraag een nieuwe code aan met de knop.",
+        Language.EN: "That code is not right, and that was the last try: this code no longer "
+        "works. Ask for a new code with the button.",
+    },
+    "code_expired": {
+        Language.NL: "Deze code is verlopen. Vraag een nieuwe code aan met de knop.",
+        Language.EN: "This code has expired. Ask for a new code with the button.",
+    },
+    "resend_wait": {
+        Language.NL: "Wacht nog {seconds} seconden voordat u een nieuwe code vraagt.",
+        Language.EN: "Please wait {seconds} more seconds before asking for a new code.",
+    },
+    "resend_limit": {
+        Language.NL: "U heeft veel codes gevraagd. Probeer het over {minutes} minuten opnieuw.",
+        Language.EN: "You have asked for many codes. Please try again in {minutes} minutes.",
+    },
+    "ask_name": {
+        Language.NL: "Bevestigd, dank u. Uw manager heeft u nog niet aangemeld. Wat is uw "
+        "volledige naam, zodat de manager weet wie u bent?",
+        Language.EN: "Confirmed, thank you. Your manager has not added you yet. What is your "
+        "full name, so the manager knows who you are?",
+    },
+    "name_invalid": {
+        Language.NL: "Typ uw voor- en achternaam (2 tot 100 tekens).",
+        Language.EN: "Please type your first and last name (2 to 100 characters).",
+    },
+    "request_created": {
+        Language.NL: "Klaar! Uw aanvraag #{number} wacht op goedkeuring door een manager van "
+        "{org}. U hoort het hier en via {route} zodra er een besluit is. U kunt de chat nu "
+        "sluiten.",
+        Language.EN: "Done! Your request #{number} is waiting for approval by a manager of "
+        "{org}. You will hear here and by {route} as soon as they decide. You can close the "
+        "chat now.",
+    },
+    "route_email": {Language.NL: "e-mail", Language.EN: "e-mail"},
+    "route_sms": {Language.NL: "sms", Language.EN: "text message"},
+    "already_pending": {
+        Language.NL: "U heeft al een aanvraag (#{number}, van {when}) die wacht op goedkeuring "
+        "bij {org}. U hoort het hier zodra een manager beslist.",
+        Language.EN: "You already have a request (#{number}, from {when}) waiting for approval "
+        "at {org}. You will hear here as soon as a manager decides.",
+    },
+    "already_active": {
+        Language.NL: "U heeft al een actief account bij {org}. Deze chat is er nu aan gekoppeld.",
+        Language.EN: "You already have an active account at {org}. This chat is now linked to it.",
+    },
+    "account_unavailable": {
+        Language.NL: "Met dit adres kunt u zich nu niet registreren. Neem contact op met uw "
+        "manager.",
+        Language.EN: "You cannot register with this address right now. Please contact your "
+        "manager.",
+    },
+    "mail_code_subject": {
+        Language.NL: "Uw bevestigingscode",
+        Language.EN: "Your confirmation code",
+    },
+    "mail_code_body": {
+        Language.NL: "Uw bevestigingscode voor de registratie bij {org} is: {code}\n\n"
+        "De code is {minutes} minuten geldig. Heeft u dit niet zelf aangevraagd? Dan kunt u "
+        "dit bericht negeren.",
+        Language.EN: "Your confirmation code for registering at {org} is: {code}\n\n"
+        "The code is valid for {minutes} minutes. If you did not ask for it, you can ignore "
+        "this message.",
+    },
+    "sms_code": {
+        Language.NL: "Uw bevestigingscode voor {org}: {code} ({minutes} minuten geldig)",
+        Language.EN: "Your confirmation code for {org}: {code} (valid for {minutes} minutes)",
+    },
+    # --- decisions told to the person ---------------------------------------------------------
+    "approved_chat": {
+        Language.NL: "Goed nieuws: uw registratie bij {org} is goedgekeurd. Welkom!",
+        Language.EN: "Good news: your registration at {org} has been approved. Welcome!",
+    },
+    "rejected_chat": {
+        Language.NL: "Uw registratie bij {org} is niet goedgekeurd.{reason} Vragen? Neem "
+        "contact op met uw manager.",
+        Language.EN: "Your registration at {org} has not been approved.{reason} Questions? "
+        "Please contact your manager.",
+    },
+    "reason_suffix": {Language.NL: " Reden: {reason}.", Language.EN: " Reason: {reason}."},
+    "mail_decision_subject": {
+        Language.NL: "Uw registratie bij {org}",
+        Language.EN: "Your registration at {org}",
+    },
+    # --- staff (seed 000: the manager approves) ------------------------------------------------
+    "staff_new_request": {
+        Language.NL: "Nieuwe registratie #{number} bij {org}\n{name}\n{contact}\n{listed}\n"
+        "Aangevraagd: {when}",
+        Language.EN: "New registration #{number} at {org}\n{name}\n{contact}\n{listed}\n"
+        "Requested: {when}",
+    },
+    "staff_listed": {
+        Language.NL: "Staat op de lijst van aangemelde medewerkers",
+        Language.EN: "On the list of employees added by a manager",
+    },
+    "staff_not_listed": {
+        Language.NL: "Let op: staat NIET op de lijst van aangemelde medewerkers",
+        Language.EN: "Note: NOT on the list of employees added by a manager",
+    },
+    "staff_outcome_approved": {
+        Language.NL: "Goedgekeurd door {by} op {when}",
+        Language.EN: "Approved by {by} on {when}",
+    },
+    "staff_outcome_rejected": {
+        Language.NL: "Afgewezen door {by} op {when}{reason}",
+        Language.EN: "Rejected by {by} on {when}{reason}",
+    },
+    "staff_not_allowed": {
+        Language.NL: "Dat mag alleen een manager van deze organisatie.",
+        Language.EN: "Only a manager of this organization may do that.",
+    },
+    "staff_request_unknown": {
+        Language.NL: "Er is geen aanvraag #{number} bij {org}. Zie /pending.",
+        Language.EN: "There is no request #{number} at {org}. See /pending.",
+    },
+    "staff_already_decided": {
+        Language.NL: "Aanvraag #{number} is al beslist: {outcome}.",
+        Language.EN: "Request #{number} was already decided: {outcome}.",
+    },
+    "staff_decided": {
+        Language.NL: "#{number} {name}: {outcome}.",
+        Language.EN: "#{number} {name}: {outcome}.",
+    },
+    "pending_none": {
+        Language.NL: "Er zijn geen openstaande registraties.",
+        Language.EN: "There are no open registrations.",
+    },
+    "pending_header": {
+        Language.NL: "Openstaande registraties bij {org}:",
+        Language.EN: "Open registrations at {org}:",
+    },
+    "pending_line": {
+        Language.NL: "#{number} {name} - {contact} - {listed} - {age} geleden",
+        Language.EN: "#{number} {name} - {contact} - {listed} - {age} ago",
+    },
+    "listed_short": {Language.NL: "aangemeld", Language.EN: "pre-added"},
+    "not_listed_short": {Language.NL: "niet aangemeld", Language.EN: "not pre-added"},
+    "approve_usage": {
+        Language.NL: "Gebruik: /approve N, bijvoorbeeld /approve 12. Zie /pending.",
+        Language.EN: "Usage: /approve N, for example /approve 12. See /pending.",
+    },
+    "reject_usage": {
+        Language.NL: "Gebruik: /reject N reden, bijvoorbeeld /reject 12 onbekende naam.",
+        Language.EN: "Usage: /reject N reason, for example /reject 12 unknown name.",
+    },
+    "employees_none": {
+        Language.NL: "Er zijn nog geen medewerkers.",
+        Language.EN: "There are no employees yet.",
+    },
+    "employees_header": {
+        Language.NL: "Medewerkers van {org}:",
+        Language.EN: "Employees of {org}:",
+    },
+    "employees_line": {
+        Language.NL: "{name} - {contact} - {status}",
+        Language.EN: "{name} - {contact} - {status}",
+    },
+    "status_pending": {Language.NL: "wacht op registratie", Language.EN: "awaiting registration"},
+    "status_active": {Language.NL: "actief", Language.EN: "active"},
+    "status_blocked": {Language.NL: "geblokkeerd", Language.EN: "blocked"},
+    "status_out_of_service": {
+        Language.NL: "uit dienst sinds {date}",
+        Language.EN: "out of service since {date}",
+    },
+    "status_leaving": {
+        Language.NL: "actief, uit dienst vanaf {date}",
+        Language.EN: "active, out of service from {date}",
+    },
+    "offboard_usage": {
+        Language.NL: "Gebruik: /offboard e-mail|nummer JJJJ-MM-DD, bijvoorbeeld "
+        "/offboard jan@voorbeeld.nl 2026-12-31. Zonder datum geldt vandaag.",
+        Language.EN: "Usage: /offboard email|number YYYY-MM-DD, for example "
+        "/offboard jan@example.com 2026-12-31. Without a date, today is used.",
+    },
+    "offboard_bad_date": {
+        Language.NL: "Die datum begrijp ik niet. Schrijf hem als JJJJ-MM-DD, bijvoorbeeld "
+        "2026-12-31.",
+        Language.EN: "I don't understand that date. Write it as YYYY-MM-DD, for example "
+        "2026-12-31.",
+    },
+    "offboard_unknown": {
+        Language.NL: "Bij {org} is geen medewerker met {contact}. Zie /employees.",
+        Language.EN: "{org} has no employee with {contact}. See /employees.",
+    },
+    "offboard_done": {
+        Language.NL: "{name} is uit dienst vanaf {date}.",
+        Language.EN: "{name} is out of service from {date}.",
+    },
+    "role_employee": {Language.NL: "medewerker", Language.EN: "employee"},
+    "role_manager": {Language.NL: "manager", Language.EN: "manager"},
+    "role_staff": {Language.NL: "baliemedewerker", Language.EN: "desk staff"},
+    "role_admin": {Language.NL: "beheerder", Language.EN: "administrator"},
+}
+
+
+def parse_language(code: str | None, default: Language) -> Language:
+    """Pick Dutch or English from a Telegram language_code such as ``nl-BE`` or ``en``."""
+    if code:
+        prefix = code.split("-")[0].lower()
+        for language in Language:
+            if language.value == prefix:
+                return language
+    return default
+
+
+class Texts:
+    """The catalog in one language, with dates and durations in that language's style."""
+
+    def __init__(self, language: Language) -> None:
+        self.language = language
+
+    def __call__(self, key: str, **values: object) -> str:
+        return CATALOG[key][self.language].format(**values)
+
+    def when(self, moment: datetime) -> str:
+        return format_datetime(
+            moment.astimezone(DESK_TIMEZONE), "d MMM yyyy HH:mm", locale=self.language.value
+        )
+
+    def day(self, day: date) -> str:
+        return format_date(day, "d MMM yyyy", locale=self.language.value)
+
+    def age(self, duration: timedelta) -> str:
+        return format_timedelta(duration, threshold=1.0, locale=self.language.value)

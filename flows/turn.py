@@ -1,0 +1,75 @@
+"""One step of a conversation: the event, its conversation, the store and what to answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from flows.domain import ConversationState, Language
+from flows.events import Button, Event, Keyboard, Outcome, Reply
+from flows.texts import Texts
+from storage.models import Conversation
+from storage.uow import Transaction
+
+
+@dataclass(frozen=True)
+class DeskPolicy:
+    """The desk's tunable rules; defaults follow seed 000 and the issue's numbers."""
+
+    default_language: Language = Language.NL
+    code_valid_for: timedelta = timedelta(minutes=10)
+    code_attempts: int = 5
+    resend_cooldown: timedelta = timedelta(seconds=60)
+    codes_per_hour: int = 5
+    channel: str = "telegram"
+    """Recorded in the audit log as the channel actions came through."""
+
+
+@dataclass
+class Turn:
+    event: Event
+    conversation: Conversation
+    tx: Transaction
+    policy: DeskPolicy
+    now: datetime
+    outcome: Outcome = field(default_factory=Outcome)
+
+    @property
+    def language(self) -> Language:
+        return Language(self.conversation.language or self.policy.default_language)
+
+    @property
+    def texts(self) -> Texts:
+        return Texts(self.language)
+
+    @property
+    def state(self) -> ConversationState:
+        return self.conversation.state
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return dict(self.conversation.data or {})
+
+    def move(self, state: ConversationState, data: dict[str, Any] | None = None) -> None:
+        """Go to ``state``; ``data`` replaces the flow's data (None clears it)."""
+        self.conversation.state = state
+        self.conversation.data = dict(data or {})
+
+    def say(self, key: str, buttons: Keyboard = (), **values: object) -> None:
+        self.outcome.replies.append(Reply(self.texts(key, **values), buttons))
+
+    def say_text(self, text: str, buttons: Keyboard = ()) -> None:
+        self.outcome.replies.append(Reply(text, buttons))
+
+    def button(self, key: str, data: str) -> Button:
+        return Button(self.texts(key), data)
+
+    async def audit(self, action: str, **details: Any) -> None:
+        await self.tx.audit.add(
+            action,
+            actor=f"telegram:{self.event.sender.user_id}",
+            channel=self.policy.channel,
+            now=self.now,
+            **details,
+        )

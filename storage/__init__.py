@@ -1,0 +1,1 @@
+"""SQLAlchemy models, repositories, the unit of work and Alembic migrations."""

@@ -1,0 +1,239 @@
+"""The store's tables. Enums live in ``flows.domain`` so the core owns its vocabulary."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from flows.domain import (
+    AccountStatus,
+    CodePurpose,
+    ConversationState,
+    DeliveryChannel,
+    OutboxStatus,
+    RequestStatus,
+    Role,
+)
+
+
+def _enum(enum_cls: type) -> Enum:
+    # Store the enum's value (a readable string), not its name; no native DB enum type,
+    # so adding a member never needs an ALTER TYPE.
+    return Enum(
+        enum_cls,
+        values_callable=lambda e: [m.value for m in e],
+        native_enum=False,
+        length=32,
+        validate_strings=True,
+    )
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite would otherwise hand back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime; use an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    partner_id: Mapped[str] = mapped_column(String(64), unique=True)
+    last_request_number: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+
+    offices: Mapped[list[Office]] = relationship(back_populates="organization")
+
+
+class Office(Base):
+    __tablename__ = "offices"
+    __table_args__ = (UniqueConstraint("organization_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+
+    organization: Mapped[Organization] = relationship(back_populates="offices")
+
+
+class Person(Base):
+    """An account: an employee, manager, staff member or admin of one organization."""
+
+    __tablename__ = "people"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "email"),
+        UniqueConstraint("organization_id", "phone"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    role: Mapped[Role] = mapped_column(_enum(Role))
+    status: Mapped[AccountStatus] = mapped_column(_enum(AccountStatus))
+    pre_registered: Mapped[bool] = mapped_column(Boolean, default=False)
+    out_of_service_on: Mapped[date | None] = mapped_column(Date)
+    language: Mapped[str | None] = mapped_column(String(8))
+    created_at: Mapped[datetime]
+
+    organization: Mapped[Organization] = relationship(lazy="selectin")
+    offices: Mapped[list[Office]] = relationship(secondary="person_offices", lazy="selectin")
+
+
+class PersonOffice(Base):
+    __tablename__ = "person_offices"
+
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True
+    )
+    office_id: Mapped[int] = mapped_column(
+        ForeignKey("offices.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class ChatLink(Base):
+    """Which account a Telegram user is. One Telegram user may act for one account."""
+
+    __tablename__ = "chat_links"
+
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), unique=True)
+    linked_at: Mapped[datetime]
+
+    person: Mapped[Person] = relationship(lazy="selectin")
+
+
+class RegistrationRequest(Base):
+    __tablename__ = "registration_requests"
+    __table_args__ = (UniqueConstraint("organization_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    contact: Mapped[str] = mapped_column(String(320))
+    contact_channel: Mapped[DeliveryChannel] = mapped_column(_enum(DeliveryChannel))
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger)
+    pre_registered: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[RequestStatus] = mapped_column(_enum(RequestStatus))
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+    organization: Mapped[Organization] = relationship(lazy="selectin")
+    person: Mapped[Person] = relationship(foreign_keys=[person_id], lazy="selectin")
+    decided_by: Mapped[Person | None] = relationship(foreign_keys=[decided_by_id], lazy="selectin")
+
+
+class OneTimeCode(Base):
+    """A code sent to someone; only its argon2 hash is kept."""
+
+    __tablename__ = "one_time_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    purpose: Mapped[CodePurpose] = mapped_column(_enum(CodePurpose))
+    subject: Mapped[str] = mapped_column(String(120), index=True)
+    destination: Mapped[str] = mapped_column(String(320))
+    code_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer)
+    used_at: Mapped[datetime | None]
+    burned: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class OutboxMessage(Base):
+    """A notification written in the same transaction as its cause; the worker delivers it."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[DeliveryChannel] = mapped_column(_enum(DeliveryChannel))
+    recipient: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str | None] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[OutboxStatus] = mapped_column(_enum(OutboxStatus), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+class StaffMessage(Base):
+    """A Telegram message the bot sent to a staff chat about a subject (e.g. a request)."""
+
+    __tablename__ = "staff_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    topic: Mapped[str] = mapped_column(String(64), index=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    sent_at: Mapped[datetime]
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
+    actor_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    subject_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    channel: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Conversation(Base):
+    """Where one chat stands, so a restart or another worker resumes it."""
+
+    __tablename__ = "conversations"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    state: Mapped[ConversationState] = mapped_column(_enum(ConversationState))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    language: Mapped[str | None] = mapped_column(String(8))
+    updated_at: Mapped[datetime]

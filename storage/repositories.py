@@ -1,0 +1,460 @@
+"""Repositories: queries by the desk's own words. They never commit; the unit of work does."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from flows.domain import (
+    AccountStatus,
+    CodePurpose,
+    ConversationState,
+    DeliveryChannel,
+    OutboxStatus,
+    RequestStatus,
+    Role,
+)
+from storage.models import (
+    AuditEntry,
+    ChatLink,
+    Conversation,
+    Office,
+    OneTimeCode,
+    Organization,
+    OutboxMessage,
+    Person,
+    RegistrationRequest,
+    StaffMessage,
+)
+
+
+class _Repository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @property
+    def _is_sqlite(self) -> bool:
+        # SQLite has no row locks; BEGIN IMMEDIATE (storage.db) already serializes writers.
+        bind = self.session.bind
+        return bind is not None and bind.dialect.name == "sqlite"
+
+
+class Organizations(_Repository):
+    async def by_partner_id(self, partner_id: str) -> Organization | None:
+        result = await self.session.scalars(
+            select(Organization).where(func.lower(Organization.partner_id) == partner_id.lower())
+        )
+        return result.first()
+
+    async def get(self, organization_id: int) -> Organization | None:
+        return await self.session.get(Organization, organization_id)
+
+    async def add(self, name: str, partner_id: str, now: datetime) -> Organization:
+        organization = Organization(
+            name=name, partner_id=partner_id, created_at=now, last_request_number=0
+        )
+        self.session.add(organization)
+        await self.session.flush()
+        return organization
+
+    async def next_request_number(self, organization_id: int) -> int:
+        """Atomic per-organization sequence: safe with several workers on one store."""
+        result = await self.session.execute(
+            update(Organization)
+            .where(Organization.id == organization_id)
+            .values(last_request_number=Organization.last_request_number + 1)
+            .returning(Organization.last_request_number)
+        )
+        return int(result.scalar_one())
+
+    async def office(self, organization_id: int, name: str) -> Office:
+        """The office with this name, created on first mention."""
+        office = (
+            await self.session.scalars(
+                select(Office).where(Office.organization_id == organization_id, Office.name == name)
+            )
+        ).first()
+        if office is None:
+            office = Office(organization_id=organization_id, name=name)
+            self.session.add(office)
+            await self.session.flush()
+        return office
+
+
+class People(_Repository):
+    async def get(self, person_id: int) -> Person | None:
+        return await self.session.get(Person, person_id)
+
+    async def by_contact(
+        self, organization_id: int, channel: DeliveryChannel, value: str
+    ) -> Person | None:
+        column = Person.email if channel is DeliveryChannel.EMAIL else Person.phone
+        result = await self.session.scalars(
+            select(Person).where(Person.organization_id == organization_id, column == value)
+        )
+        return result.first()
+
+    async def add(
+        self,
+        *,
+        organization_id: int,
+        name: str,
+        role: Role,
+        status: AccountStatus,
+        now: datetime,
+        email: str | None = None,
+        phone: str | None = None,
+        pre_registered: bool = False,
+        language: str | None = None,
+        offices: Sequence[Office] = (),
+    ) -> Person:
+        person = Person(
+            organization_id=organization_id,
+            name=name,
+            email=email,
+            phone=phone,
+            role=role,
+            status=status,
+            pre_registered=pre_registered,
+            language=language,
+            created_at=now,
+        )
+        person.offices = list(offices)
+        self.session.add(person)
+        await self.session.flush()
+        return person
+
+    async def deciders_with_chats(self, organization_id: int) -> list[tuple[Person, int]]:
+        """Managers (and admins) of the organization that have a linked Telegram chat."""
+        rows = await self.session.execute(
+            select(Person, ChatLink.telegram_user_id)
+            .join(ChatLink, ChatLink.person_id == Person.id)
+            .where(
+                Person.organization_id == organization_id,
+                Person.role.in_([Role.MANAGER, Role.ADMIN]),
+                Person.status == AccountStatus.ACTIVE,
+            )
+            .order_by(Person.id)
+        )
+        return [(person, int(user_id)) for person, user_id in rows]
+
+    async def employees(self, organization_id: int) -> Sequence[Person]:
+        result = await self.session.scalars(
+            select(Person)
+            .where(Person.organization_id == organization_id, Person.role == Role.EMPLOYEE)
+            .options(selectinload(Person.offices))
+            .order_by(Person.name)
+        )
+        return result.all()
+
+    async def set_out_of_service(self, person: Person, on: date) -> None:
+        person.out_of_service_on = on
+        await self.session.flush()
+
+
+class ChatLinks(_Repository):
+    async def person_for(self, telegram_user_id: int) -> Person | None:
+        link = await self.session.get(ChatLink, telegram_user_id)
+        return None if link is None else await self.session.get(Person, link.person_id)
+
+    async def chat_for(self, person_id: int) -> int | None:
+        result = await self.session.scalars(
+            select(ChatLink.telegram_user_id).where(ChatLink.person_id == person_id)
+        )
+        return result.first()
+
+    async def link(self, telegram_user_id: int, person_id: int, now: datetime) -> None:
+        """Link the chat to the account, replacing any older link of either."""
+        for existing in await self.session.scalars(
+            select(ChatLink).where(
+                (ChatLink.telegram_user_id == telegram_user_id) | (ChatLink.person_id == person_id)
+            )
+        ):
+            await self.session.delete(existing)
+        await self.session.flush()
+        self.session.add(
+            ChatLink(telegram_user_id=telegram_user_id, person_id=person_id, linked_at=now)
+        )
+        await self.session.flush()
+
+
+class RegistrationRequests(_Repository):
+    def _select(self) -> Any:
+        return select(RegistrationRequest).options(
+            selectinload(RegistrationRequest.person),
+            selectinload(RegistrationRequest.decided_by),
+            selectinload(RegistrationRequest.organization),
+        )
+
+    async def add(self, request: RegistrationRequest) -> RegistrationRequest:
+        self.session.add(request)
+        await self.session.flush()
+        return request
+
+    async def get(self, request_id: int) -> RegistrationRequest | None:
+        result = await self.session.scalars(
+            self._select()
+            .where(RegistrationRequest.id == request_id)
+            .execution_options(populate_existing=True)
+        )
+        return result.first()
+
+    async def by_number(self, organization_id: int, number: int) -> RegistrationRequest | None:
+        result = await self.session.scalars(
+            self._select().where(
+                RegistrationRequest.organization_id == organization_id,
+                RegistrationRequest.number == number,
+            )
+        )
+        return result.first()
+
+    async def open_for_person(self, person_id: int) -> RegistrationRequest | None:
+        result = await self.session.scalars(
+            self._select().where(
+                RegistrationRequest.person_id == person_id,
+                RegistrationRequest.status == RequestStatus.PENDING,
+            )
+        )
+        return result.first()
+
+    async def open_for_chat(self, telegram_user_id: int) -> RegistrationRequest | None:
+        result = await self.session.scalars(
+            self._select().where(
+                RegistrationRequest.telegram_user_id == telegram_user_id,
+                RegistrationRequest.status == RequestStatus.PENDING,
+            )
+        )
+        return result.first()
+
+    async def pending(self, organization_id: int) -> Sequence[RegistrationRequest]:
+        result = await self.session.scalars(
+            self._select()
+            .where(
+                RegistrationRequest.organization_id == organization_id,
+                RegistrationRequest.status == RequestStatus.PENDING,
+            )
+            .order_by(RegistrationRequest.number)
+        )
+        return result.all()
+
+    async def decide(
+        self,
+        request_id: int,
+        verdict: RequestStatus,
+        decided_by_id: int,
+        now: datetime,
+        reason: str | None,
+    ) -> bool:
+        """Record the verdict only if nobody decided first; True when this call won."""
+        result = await self.session.execute(
+            update(RegistrationRequest)
+            .where(
+                RegistrationRequest.id == request_id,
+                RegistrationRequest.status == RequestStatus.PENDING,
+            )
+            .values(status=verdict, decided_by_id=decided_by_id, decided_at=now, reason=reason)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+class Codes(_Repository):
+    async def add(self, code: OneTimeCode) -> OneTimeCode:
+        self.session.add(code)
+        await self.session.flush()
+        return code
+
+    async def current(self, subject: str, purpose: CodePurpose) -> OneTimeCode | None:
+        """The newest code for the subject that is neither used nor burned (maybe expired)."""
+        result = await self.session.scalars(
+            select(OneTimeCode)
+            .where(
+                OneTimeCode.subject == subject,
+                OneTimeCode.purpose == purpose,
+                OneTimeCode.used_at.is_(None),
+                OneTimeCode.burned.is_(False),
+            )
+            .order_by(OneTimeCode.id.desc())
+        )
+        return result.first()
+
+    async def sent_since(self, subject: str, purpose: CodePurpose, since: datetime) -> int:
+        result = await self.session.scalar(
+            select(func.count(OneTimeCode.id)).where(
+                OneTimeCode.subject == subject,
+                OneTimeCode.purpose == purpose,
+                OneTimeCode.created_at >= since,
+            )
+        )
+        return int(result or 0)
+
+    async def sent_to_since(self, destination: str, purpose: CodePurpose, since: datetime) -> int:
+        """Codes sent to one address or number from any chat: stops bombing someone's phone."""
+        result = await self.session.scalar(
+            select(func.count(OneTimeCode.id)).where(
+                OneTimeCode.destination == destination,
+                OneTimeCode.purpose == purpose,
+                OneTimeCode.created_at >= since,
+            )
+        )
+        return int(result or 0)
+
+    async def last_sent_at(self, subject: str, purpose: CodePurpose) -> datetime | None:
+        return await self.session.scalar(
+            select(func.max(OneTimeCode.created_at)).where(
+                OneTimeCode.subject == subject, OneTimeCode.purpose == purpose
+            )
+        )
+
+    async def burn_all(self, subject: str, purpose: CodePurpose) -> None:
+        await self.session.execute(
+            update(OneTimeCode)
+            .where(
+                OneTimeCode.subject == subject,
+                OneTimeCode.purpose == purpose,
+                OneTimeCode.used_at.is_(None),
+            )
+            .values(burned=True)
+            .execution_options(synchronize_session=False)
+        )
+
+
+class Outbox(_Repository):
+    async def add(
+        self,
+        channel: DeliveryChannel,
+        recipient: str,
+        body: str,
+        now: datetime,
+        *,
+        subject: str | None = None,
+        payload: dict[str, Any] | None = None,
+        sensitive: bool = False,
+    ) -> OutboxMessage:
+        message = OutboxMessage(
+            channel=channel,
+            recipient=recipient,
+            subject=subject,
+            body=body,
+            payload=payload or {},
+            sensitive=sensitive,
+            status=OutboxStatus.PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        self.session.add(message)
+        await self.session.flush()
+        return message
+
+    async def claim_due(
+        self,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        channels: Collection[DeliveryChannel] | None = None,
+    ) -> list[OutboxMessage]:
+        """Take due messages and hide them for ``lease`` so no other worker sends them too.
+
+        A worker that dies mid-delivery leaves the lease to run out; the message is then
+        delivered again (at least once, never lost). ``channels``, when given, limits the
+        claim to those channels, so a worker leaves alone the rows it cannot deliver.
+        """
+        query = (
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.next_attempt_at <= now
+            )
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+        )
+        if channels is not None:
+            query = query.where(OutboxMessage.channel.in_(list(channels)))
+        if not self._is_sqlite:
+            query = query.with_for_update(skip_locked=True)
+        messages = list((await self.session.scalars(query)).all())
+        for message in messages:
+            message.attempts += 1
+            message.next_attempt_at = now + lease
+        await self.session.flush()
+        return messages
+
+    async def get(self, message_id: int) -> OutboxMessage | None:
+        return await self.session.get(OutboxMessage, message_id)
+
+    async def recent(self, limit: int = 20) -> Sequence[OutboxMessage]:
+        result = await self.session.scalars(
+            select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+        )
+        return result.all()
+
+
+class StaffMessages(_Repository):
+    async def add(self, topic: str, chat_id: int, message_id: int, now: datetime) -> None:
+        self.session.add(
+            StaffMessage(topic=topic, chat_id=chat_id, message_id=message_id, sent_at=now)
+        )
+        await self.session.flush()
+
+    async def find(self, topic: str, chat_id: int) -> StaffMessage | None:
+        result = await self.session.scalars(
+            select(StaffMessage)
+            .where(StaffMessage.topic == topic, StaffMessage.chat_id == chat_id)
+            .order_by(StaffMessage.id.desc())
+        )
+        return result.first()
+
+
+class AuditLog(_Repository):
+    async def add(
+        self,
+        action: str,
+        *,
+        actor: str,
+        channel: str,
+        now: datetime,
+        organization_id: int | None = None,
+        actor_person_id: int | None = None,
+        subject_person_id: int | None = None,
+        **detail: Any,
+    ) -> None:
+        self.session.add(
+            AuditEntry(
+                at=now,
+                action=action,
+                actor=actor,
+                channel=channel,
+                organization_id=organization_id,
+                actor_person_id=actor_person_id,
+                subject_person_id=subject_person_id,
+                detail=detail,
+            )
+        )
+        await self.session.flush()
+
+    async def entries(self, action: str | None = None) -> Sequence[AuditEntry]:
+        query = select(AuditEntry).order_by(AuditEntry.id)
+        if action is not None:
+            query = query.where(AuditEntry.action == action)
+        return (await self.session.scalars(query)).all()
+
+
+class Conversations(_Repository):
+    async def load(self, chat_id: int, now: datetime) -> Conversation:
+        """The chat's conversation, locked for this transaction; a new one starts idle."""
+        query = select(Conversation).where(Conversation.chat_id == chat_id)
+        if not self._is_sqlite:
+            query = query.with_for_update()
+        conversation = (await self.session.scalars(query)).first()
+        if conversation is None:
+            conversation = Conversation(
+                chat_id=chat_id, state=ConversationState.IDLE, data={}, updated_at=now
+            )
+            self.session.add(conversation)
+            await self.session.flush()
+        return conversation

@@ -1,0 +1,50 @@
+"""The unit of work: one transaction, all repositories, commit or roll back as a whole."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from storage.repositories import (
+    AuditLog,
+    ChatLinks,
+    Codes,
+    Conversations,
+    Organizations,
+    Outbox,
+    People,
+    RegistrationRequests,
+    StaffMessages,
+)
+
+
+class Transaction:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.organizations = Organizations(session)
+        self.people = People(session)
+        self.chat_links = ChatLinks(session)
+        self.requests = RegistrationRequests(session)
+        self.codes = Codes(session)
+        self.outbox = Outbox(session)
+        self.staff_messages = StaffMessages(session)
+        self.audit = AuditLog(session)
+        self.conversations = Conversations(session)
+
+
+class Store:
+    """Hands out transactions on one engine; the only owner of commit and rollback."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        async with self._sessions() as session, session.begin():
+            yield Transaction(session)
+
+    async def close(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,140 @@
+"""Shared test helpers: a settable clock, a migrated store and a driver for the desk."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from flows import accounts
+from flows.desk import Desk
+from flows.domain import DeliveryChannel, Role
+from flows.events import Event, EventKind, Outcome, Sender
+from flows.turn import DeskPolicy
+from storage.db import create_engine
+from storage.migrate import upgrade
+from storage.models import OutboxMessage
+from storage.uow import Store
+
+START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    def __init__(self, now: datetime = START) -> None:
+        self.current = now
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> None:
+        self.current += timedelta(**delta)
+
+
+async def migrated_store(database_url: str) -> Store:
+    await upgrade(database_url)
+    return Store(create_engine(database_url))
+
+
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'balie.sqlite3'}"
+
+
+@dataclass(frozen=True)
+class DemoOrg:
+    partner_id: str = "BLG-1001"
+    name: str = "BLG Wonen"
+    manager_chat: int = 5001
+    second_manager_chat: int = 5002
+    staff_chat: int = 5003
+
+
+async def seed_demo(store: Store, clock: FakeClock, org: DemoOrg = DemoOrg()) -> None:
+    """An organization with two managers, a desk staff member and two pre-added employees."""
+    now = clock.now()
+    async with store.transaction() as tx:
+        await accounts.add_organization(tx, org.name, org.partner_id, now)
+        await accounts.add_staff(
+            tx, partner_id=org.partner_id, name="Marieke Manager", role=Role.MANAGER,
+            email="marieke@blg.example", phone=None, telegram_id=org.manager_chat, now=now,
+        )
+        await accounts.add_staff(
+            tx, partner_id=org.partner_id, name="Maarten Manager", role=Role.MANAGER,
+            email="maarten@blg.example", phone=None, telegram_id=org.second_manager_chat, now=now,
+        )
+        await accounts.add_staff(
+            tx, partner_id=org.partner_id, name="Sanne Staff", role=Role.STAFF,
+            email="sanne@blg.example", phone=None, telegram_id=org.staff_chat, now=now,
+        )
+        await accounts.add_employee(
+            tx, partner_id=org.partner_id, name="Eva Employee", email="eva@kantoor.example",
+            phone=None, offices=["Utrecht"], now=now,
+        )
+        await accounts.add_employee(
+            tx, partner_id=org.partner_id, name="Piet Pieters", email=None,
+            phone="06 12345678", offices=["Utrecht", "Zeist"], now=now,
+        )
+
+
+class DeskDriver:
+    """Talks to a Desk the way a channel does, one user at a time."""
+
+    def __init__(self, store: Store, clock: FakeClock, policy: DeskPolicy | None = None) -> None:
+        self.store = store
+        self.clock = clock
+        self.desk = Desk(store, policy or DeskPolicy(default_language="en"), clock)  # type: ignore[arg-type]
+
+    @staticmethod
+    def sender(user: int, language: str = "en") -> Sender:
+        return Sender(user, f"User {user}", language)
+
+    async def send(self, user: int, text: str, language: str = "en") -> Outcome:
+        return await self.desk.handle(Event.from_text(user, self.sender(user, language), text))
+
+    async def press(self, user: int, data: str) -> Outcome:
+        event = Event(user, self.sender(user), EventKind.BUTTON, button_data=data)
+        return await self.desk.handle(event)
+
+    async def sticker(self, user: int) -> Outcome:
+        return await self.desk.handle(Event(user, self.sender(user), EventKind.UNSUPPORTED))
+
+    async def outbox(self, channel: DeliveryChannel | None = None) -> list[OutboxMessage]:
+        async with self.store.transaction() as tx:
+            query = select(OutboxMessage).order_by(OutboxMessage.id)
+            if channel is not None:
+                query = query.where(OutboxMessage.channel == channel)
+            return list((await tx.session.scalars(query)).all())
+
+    async def last_code(self, destination: str) -> str:
+        messages = [m for m in await self.outbox() if m.recipient == destination]
+        assert messages, f"no message to {destination}"
+        match = re.search(r"\b(\d{6})\b", messages[-1].body)
+        assert match, messages[-1].body
+        return match.group(1)
+
+    async def register(self, user: int, partner_id: str, contact: str, name: str = "") -> Outcome:
+        """Walk the whole registration; returns the last outcome."""
+        await self.send(user, "/register")
+        await self.send(user, partner_id)
+        await self.send(user, contact)
+        outcome = await self.send(user, await self.last_code(_normalized(contact)))
+        if name:
+            outcome = await self.send(user, name)
+        return outcome
+
+
+def _normalized(contact: str) -> str:
+    from flows.contacts import Contact, parse_contact
+
+    parsed = parse_contact(contact)
+    return parsed.value if isinstance(parsed, Contact) else contact
+
+
+def texts_of(outcome: Outcome) -> str:
+    return "\n".join(reply.text for reply in outcome.replies)
+
+
+def buttons_of(outcome: Outcome) -> list[str]:
+    return [b.data for reply in outcome.replies for row in reply.buttons for b in row]
