@@ -1,0 +1,174 @@
+"""Seed 000's approval by managers in chat, on the pure core."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import select
+
+from flows import accounts
+from flows.domain import AccountStatus, DeliveryChannel, RequestStatus, Role
+from storage.models import AuditEntry, ChatLink, Person, RegistrationRequest
+from tests.support import DemoOrg, DeskDriver, buttons_of, seed_demo, texts_of
+
+EVA = 7001
+MANAGER = DemoOrg.manager_chat
+SECOND_MANAGER = DemoOrg.second_manager_chat
+STAFF = DemoOrg.staff_chat
+
+
+async def _request(desk: DeskDriver) -> RegistrationRequest:
+    await desk.register(EVA, "BLG-1001", "eva@kantoor.example")
+    async with desk.store.transaction() as tx:
+        return (await tx.session.scalars(select(RegistrationRequest))).one()
+
+
+async def _audit(desk: DeskDriver, action: str) -> list[AuditEntry]:
+    async with desk.store.transaction() as tx:
+        return list(await tx.audit.entries(action))
+
+
+async def test_manager_approves_by_button(desk: DeskDriver) -> None:
+    request = await _request(desk)
+    before = len(await desk.outbox())
+    desk.clock.advance(minutes=5)
+    outcome = await desk.press(MANAGER, f"d:{request.id}:a")
+    assert outcome.callback_notice and "Approved by Marieke Manager" in outcome.callback_notice
+    async with desk.store.transaction() as tx:
+        person = await tx.people.get(request.person_id)
+        assert person is not None and person.status is AccountStatus.ACTIVE
+        link = await tx.session.get(ChatLink, EVA)
+        assert link is not None and link.person_id == person.id
+    new = (await desk.outbox())[before:]
+    to_eva = [m for m in new if m.recipient in {str(EVA), "eva@kantoor.example"}]
+    assert {m.channel for m in to_eva} == {DeliveryChannel.TELEGRAM, DeliveryChannel.EMAIL}
+    assert all("approved" in m.body for m in to_eva)
+    edits = [m for m in new if m.payload.get("edit")]
+    assert {m.recipient for m in edits} == {str(MANAGER), str(SECOND_MANAGER)}
+    assert all("Approved by Marieke Manager on 25 Nov 2026 10:05" in m.body for m in edits)
+    assert all(not m.payload.get("buttons") for m in edits)
+    assert len(await _audit(desk, "registration_approved")) == 1
+    # Eva is now linked and active.
+    assert "You are known at BLG Wonen as employee" in texts_of(await desk.send(EVA, "/start"))
+
+
+async def test_second_manager_is_told_who_decided(desk: DeskDriver) -> None:
+    request = await _request(desk)
+    await desk.press(MANAGER, f"d:{request.id}:r")
+    outcome = await desk.press(SECOND_MANAGER, f"d:{request.id}:a")
+    assert outcome.callback_notice
+    assert "already decided: Rejected by Marieke Manager" in outcome.callback_notice
+    assert outcome.clear_pressed_buttons
+    async with desk.store.transaction() as tx:
+        decided = await tx.requests.get(request.id)
+        assert decided is not None and decided.status is RequestStatus.REJECTED
+
+
+async def test_two_managers_at_once_exactly_one_wins(desk: DeskDriver) -> None:
+    request = await _request(desk)
+    first, second = await asyncio.gather(
+        desk.press(MANAGER, f"d:{request.id}:a"), desk.press(SECOND_MANAGER, f"d:{request.id}:r")
+    )
+    notices = [first.callback_notice or "", second.callback_notice or ""]
+    assert sum("already decided" in n for n in notices) == 1
+    decided = await _audit(desk, "registration_approved") + await _audit(
+        desk, "registration_rejected"
+    )
+    assert len(decided) == 1
+    to_eva = [m for m in await desk.outbox() if m.recipient == str(EVA)]
+    assert len(to_eva) == 1
+
+
+async def test_staff_member_and_strangers_may_not_decide(desk: DeskDriver) -> None:
+    request = await _request(desk)
+    for caller in (STAFF, EVA, 9999):
+        outcome = await desk.press(caller, f"d:{request.id}:a")
+        assert outcome.callback_notice == "Only a manager of this organization may do that."
+    assert "Only a manager" in texts_of(await desk.send(STAFF, "/approve 1"))
+    assert "Only a manager" in texts_of(await desk.send(9999, "/pending"))
+    refused = await _audit(desk, "staff_action_refused")
+    assert len(refused) == 5
+    assert refused[0].actor == f"telegram:{STAFF}" and refused[0].detail["number"] == 1
+    async with desk.store.transaction() as tx:
+        still = await tx.requests.get(request.id)
+        assert still is not None and still.status is RequestStatus.PENDING
+
+
+async def test_manager_of_another_organization_may_not_decide(desk: DeskDriver) -> None:
+    request = await _request(desk)
+    now = desk.clock.now()
+    async with desk.store.transaction() as tx:
+        await accounts.add_organization(tx, "Other Corp", "OTHER-1", now)
+        await accounts.add_staff(
+            tx,
+            partner_id="OTHER-1",
+            name="Olga Other",
+            role=Role.MANAGER,
+            email="olga@other.example",
+            phone=None,
+            telegram_id=6001,
+            now=now,
+        )
+    outcome = await desk.press(6001, f"d:{request.id}:a")
+    assert outcome.callback_notice == "Only a manager of this organization may do that."
+    # /approve 1 from Olga looks in her own organization, which has no request #1.
+    assert "no request #1 at Other Corp" in texts_of(await desk.send(6001, "/approve 1"))
+
+
+async def test_pending_list_and_commands(desk: DeskDriver) -> None:
+    await _request(desk)
+    await desk.register(7002, "BLG-1001", "06 87654321", name="Joris Jansen")
+    desk.clock.advance(hours=2)
+    outcome = await desk.send(MANAGER, "/pending")
+    listing = outcome.replies[0].text
+    assert "#1 Eva Employee - eva@kantoor.example - pre-added - 2 hours ago" in listing
+    assert "#2 Joris Jansen - +31687654321 - not pre-added - 2 hours ago" in listing
+    assert "d:1:a" in buttons_of(outcome)
+    assert "Usage: /reject N reason" in texts_of(await desk.send(MANAGER, "/reject 2"))
+    assert "Usage: /approve N" in texts_of(await desk.send(MANAGER, "/approve x"))
+    assert "no request #9" in texts_of(await desk.send(MANAGER, "/approve 9"))
+    outcome = await desk.send(MANAGER, "/reject 2 not one of ours")
+    assert "#2 Joris Jansen: Rejected by Marieke Manager" in texts_of(outcome)
+    assert "Reason: not one of ours" in texts_of(outcome)
+    sms = [m for m in await desk.outbox(DeliveryChannel.SMS) if "not been approved" in m.body]
+    assert sms and "not one of ours" in sms[0].body
+    assert "#1 Eva Employee: Approved" in texts_of(await desk.send(MANAGER, "/approve #1"))
+    assert "no open registrations" in texts_of(await desk.send(MANAGER, "/pending"))
+
+
+async def test_offboarding_in_chat(desk: DeskDriver) -> None:
+    request = await _request(desk)
+    await desk.press(MANAGER, f"d:{request.id}:a")
+    assert "Usage" in texts_of(await desk.send(MANAGER, "/offboard"))
+    assert "YYYY-MM-DD" in texts_of(await desk.send(MANAGER, "/offboard eva@kantoor.example 31-12"))
+    assert "no employee" in texts_of(await desk.send(MANAGER, "/offboard nobody@x.example"))
+    outcome = await desk.send(MANAGER, "/offboard eva@kantoor.example 2026-12-01")
+    assert "Eva Employee is out of service from 1 Dec 2026" in texts_of(outcome)
+    listing = texts_of(await desk.send(MANAGER, "/employees"))
+    assert "Eva Employee (Utrecht) - eva@kantoor.example - active, out of service from" in listing
+    assert "Piet Pieters (Utrecht, Zeist) - +31612345678 - awaiting registration" in listing
+    desk.clock.advance(days=6)  # 1 December 2026
+    listing = texts_of(await desk.send(MANAGER, "/employees"))
+    assert "eva@kantoor.example - out of service since 1 Dec 2026" in listing
+    assert "out of service since" in texts_of(await desk.send(EVA, "/start"))
+    assert len(await _audit(desk, "employee_offboarded")) == 1
+
+
+async def test_out_of_service_manager_loses_powers(desk: DeskDriver) -> None:
+    request = await _request(desk)
+    async with desk.store.transaction() as tx:
+        manager = (
+            await tx.session.scalars(select(Person).where(Person.name == "Marieke Manager"))
+        ).one()
+        manager.out_of_service_on = desk.clock.now().date()
+    outcome = await desk.press(MANAGER, f"d:{request.id}:a")
+    assert outcome.callback_notice == "Only a manager of this organization may do that."
+
+
+async def test_new_request_reaches_only_managers_with_chats(store, clock) -> None:  # type: ignore[no-untyped-def]
+    await seed_demo(
+        store, clock, DemoOrg(partner_id="P-2", manager_chat=1, second_manager_chat=2, staff_chat=3)
+    )
+    desk = DeskDriver(store, clock)
+    await desk.register(EVA, "P-2", "eva@kantoor.example")
+    assert {m.recipient for m in await desk.outbox(DeliveryChannel.TELEGRAM)} == {"1", "2"}
