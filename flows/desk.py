@@ -118,6 +118,8 @@ async def on_command(turn: Turn, command: str) -> None:
     if command == "start":
         turn.move(ConversationState.IDLE)
         await welcome(turn)
+    elif command == "resume":
+        await resume(turn)
     elif command == "help":
         await show_help(turn)
     elif command == "cancel":
@@ -207,6 +209,14 @@ async def welcome(turn: Turn) -> None:
         turn.say("welcome_staff_hint")
     else:
         turn.say("welcome", main_menu(turn))
+
+
+async def resume(turn: Turn) -> None:
+    """A channel (re)opened: repeat the step the conversation is at, or welcome."""
+    if turn.state in registration.STEPS:
+        await registration.repeat_step(turn)
+    else:
+        await welcome(turn)
 
 
 async def show_help(turn: Turn) -> None:

@@ -60,8 +60,6 @@ Keyboard = tuple[tuple[Button, ...], ...]
 class Reply:
     text: str
     buttons: Keyboard = ()
-    ask_contact: bool = False
-    """Offer the channel's "share my phone number" button where it has one."""
 
 
 @dataclass

@@ -105,9 +105,7 @@ async def on_partner_id(turn: Turn) -> None:
 
 
 def _ask_contact_reply(turn: Turn, organization_name: str) -> Reply:
-    return Reply(
-        turn.texts("ask_contact", org=organization_name), _cancel_keyboard(turn), ask_contact=True
-    )
+    return Reply(turn.texts("ask_contact", org=organization_name), _cancel_keyboard(turn))
 
 
 async def on_contact(turn: Turn) -> None:
@@ -330,11 +328,11 @@ async def _say_already_pending(turn: Turn, request: RegistrationRequest) -> None
 
 PROMPTS = {
     ConversationState.REGISTER_PARTNER_ID: "ask_partner_id",
-    ConversationState.REGISTER_CONTACT: "contact_unrecognized",
-    ConversationState.REGISTER_CODE: "code_not_digits",
+    ConversationState.REGISTER_CONTACT: "contact_type_it",
+    ConversationState.REGISTER_CODE: "code_type_it",
     ConversationState.REGISTER_NAME: "name_invalid",
 }
-"""What to repeat when someone sends a sticker or photo at a registration step."""
+"""What to repeat when someone comes back, or sends a sticker or photo, at a step."""
 
 STEPS = {
     ConversationState.REGISTER_PARTNER_ID: on_partner_id,
@@ -347,9 +345,10 @@ STEPS = {
 async def on_unreadable(turn: Turn) -> None:
     """A sticker, photo or other content at a registration step: say so and repeat the step."""
     turn.say("unsupported_content")
-    keyboard = (
-        _code_keyboard(turn)
-        if turn.state is ConversationState.REGISTER_CODE
-        else (_cancel_keyboard(turn))
-    )
+    await repeat_step(turn)
+
+
+async def repeat_step(turn: Turn) -> None:
+    in_code_step = turn.state is ConversationState.REGISTER_CODE
+    keyboard = _code_keyboard(turn) if in_code_step else _cancel_keyboard(turn)
     turn.say(PROMPTS[turn.state], keyboard)

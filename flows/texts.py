@@ -173,6 +173,16 @@ CATALOG: dict[str, dict[Language, str]] = {
         Language.EN: "Step 3 of 3: we sent a 6-digit code to {destination}. Type that code "
         "here. It is valid for {minutes} minutes.",
     },
+    "code_type_it": {
+        Language.NL: "Typ de code van 6 cijfers die we u stuurden, of vraag een nieuwe code aan.",
+        Language.EN: "Type the 6-digit code we sent you, or ask for a new code.",
+    },
+    "contact_type_it": {
+        Language.NL: "Typ uw eigen e-mailadres (naam@voorbeeld.nl) of mobiele nummer "
+        "(06 12345678); daar sturen we een bevestigingscode naartoe.",
+        Language.EN: "Type your own e-mail address (name@example.com) or mobile number "
+        "(+31 6 12345678); we will send a confirmation code to it.",
+    },
     "code_not_digits": {
         Language.NL: "De code bestaat uit 6 cijfers, bijvoorbeeld 123456. Typ alleen de cijfers.",
         Language.EN: "The code is 6 digits, for example 123456. Please type only the digits.",

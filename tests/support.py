@@ -57,24 +57,52 @@ async def seed_demo(store: Store, clock: FakeClock, org: DemoOrg = DemoOrg()) ->
     async with store.transaction() as tx:
         await accounts.add_organization(tx, org.name, org.partner_id, now)
         await accounts.add_staff(
-            tx, partner_id=org.partner_id, name="Marieke Manager", role=Role.MANAGER,
-            email="marieke@blg.example", phone=None, telegram_id=org.manager_chat, now=now,
+            tx,
+            partner_id=org.partner_id,
+            name="Marieke Manager",
+            role=Role.MANAGER,
+            email="marieke@blg.example",
+            phone=None,
+            telegram_id=org.manager_chat,
+            now=now,
         )
         await accounts.add_staff(
-            tx, partner_id=org.partner_id, name="Maarten Manager", role=Role.MANAGER,
-            email="maarten@blg.example", phone=None, telegram_id=org.second_manager_chat, now=now,
+            tx,
+            partner_id=org.partner_id,
+            name="Maarten Manager",
+            role=Role.MANAGER,
+            email="maarten@blg.example",
+            phone=None,
+            telegram_id=org.second_manager_chat,
+            now=now,
         )
         await accounts.add_staff(
-            tx, partner_id=org.partner_id, name="Sanne Staff", role=Role.STAFF,
-            email="sanne@blg.example", phone=None, telegram_id=org.staff_chat, now=now,
+            tx,
+            partner_id=org.partner_id,
+            name="Sanne Staff",
+            role=Role.STAFF,
+            email="sanne@blg.example",
+            phone=None,
+            telegram_id=org.staff_chat,
+            now=now,
         )
         await accounts.add_employee(
-            tx, partner_id=org.partner_id, name="Eva Employee", email="eva@kantoor.example",
-            phone=None, offices=["Utrecht"], now=now,
+            tx,
+            partner_id=org.partner_id,
+            name="Eva Employee",
+            email="eva@kantoor.example",
+            phone=None,
+            offices=["Utrecht"],
+            now=now,
         )
         await accounts.add_employee(
-            tx, partner_id=org.partner_id, name="Piet Pieters", email=None,
-            phone="06 12345678", offices=["Utrecht", "Zeist"], now=now,
+            tx,
+            partner_id=org.partner_id,
+            name="Piet Pieters",
+            email=None,
+            phone="06 12345678",
+            offices=["Utrecht", "Zeist"],
+            now=now,
         )
 
 

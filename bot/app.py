@@ -1,0 +1,66 @@
+"""The composition root: settings -> store, desk and outbox worker. No module-level state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from bot.notifications.sink import OnDelivery
+from bot.notifications.worker import OutboxWorker, build_senders
+from bot.settings import Settings
+from flows.desk import Desk
+from flows.ports import ChatPort, Clock, SystemClock
+from flows.turn import DeskPolicy
+from storage import migrate
+from storage.db import create_engine
+from storage.uow import Store
+
+
+class SchemaNotCurrent(Exception):
+    """The store's schema is older than this version of Balie; run ``balie db upgrade``."""
+
+
+def sink_path(settings: Settings) -> Path:
+    """The local sink lives beside the SQLite file, or in ./data for other stores."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database).parent / "sink.jsonl"
+    return Path("data") / "sink.jsonl"
+
+
+@dataclass
+class Balie:
+    settings: Settings
+    store: Store
+    desk: Desk
+    clock: Clock
+
+    @classmethod
+    async def open(cls, settings: Settings, *, channel: str, clock: Clock | None = None) -> Balie:
+        """Open the store (migrating an embedded SQLite store) and build the desk."""
+        if make_url(settings.database_url).get_backend_name() == "sqlite":
+            await migrate.upgrade(settings.database_url)
+        elif not await migrate.is_current(settings.database_url):
+            raise SchemaNotCurrent("the store's schema is not current: run `balie db upgrade`")
+        clock = clock or SystemClock()
+        store = Store(create_engine(settings.database_url))
+        policy = DeskPolicy(default_language=settings.default_language, channel=channel)
+        return cls(settings, store, Desk(store, policy, clock), clock)
+
+    def outbox_worker(
+        self, chat: ChatPort | None, on_delivery: OnDelivery | None = None
+    ) -> OutboxWorker:
+        email, sms = build_senders(self.settings, sink_path(self.settings), on_delivery)
+        return OutboxWorker(
+            self.store,
+            email=email,
+            sms=sms,
+            chat=chat,
+            clock=self.clock,
+            poll_seconds=self.settings.outbox_poll_seconds,
+        )
+
+    async def close(self) -> None:
+        await self.store.close()

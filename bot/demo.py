@@ -1,0 +1,60 @@
+"""``balie demo``: an organization with managers and employees, to try every flow at once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flows import accounts
+from flows.domain import Role
+from storage.uow import Transaction
+
+DEMO_PARTNER_ID = "DEMO-1234"
+DEMO_MANAGER_CHAT = 1001
+DEMO_SECOND_MANAGER_CHAT = 1002
+DEMO_STAFF_CHAT = 1003
+
+
+async def create_demo(tx: Transaction, now: datetime) -> str:
+    """Create the demo organization once; a second run says it is already there."""
+    if await tx.organizations.by_partner_id(DEMO_PARTNER_ID) is not None:
+        return f"the demo organization (partner ID {DEMO_PARTNER_ID}) is already there"
+    await accounts.add_organization(tx, "Demo Wonen", DEMO_PARTNER_ID, now)
+    staff = [
+        ("Marieke de Manager", Role.MANAGER, "marieke@demo-wonen.example", DEMO_MANAGER_CHAT),
+        ("Mohammed Manager", Role.MANAGER, "mohammed@demo-wonen.example", DEMO_SECOND_MANAGER_CHAT),
+        ("Sanne van de Balie", Role.STAFF, "sanne@demo-wonen.example", DEMO_STAFF_CHAT),
+    ]
+    for name, role, address, chat in staff:
+        await accounts.add_staff(
+            tx,
+            partner_id=DEMO_PARTNER_ID,
+            name=name,
+            role=role,
+            email=address,
+            phone=None,
+            telegram_id=chat,
+            now=now,
+        )
+    employees: list[tuple[str, str | None, str | None, list[str]]] = [
+        ("Eva Jansen", "eva.jansen@kantoor-demo.example", None, ["Utrecht"]),
+        ("Piet de Vries", None, "+31 6 12345678", ["Utrecht", "Zeist"]),
+        ("Fatima El Amrani", "fatima@kantoor-demo.example", "+31 6 87654321", ["Zeist"]),
+    ]
+    for name, email, phone, offices in employees:
+        await accounts.add_employee(
+            tx,
+            partner_id=DEMO_PARTNER_ID,
+            name=name,
+            email=email,
+            phone=phone,
+            offices=offices,
+            now=now,
+        )
+    return (
+        f"created the demo organization Demo Wonen (partner ID {DEMO_PARTNER_ID}) with managers "
+        f"Marieke (Telegram user {DEMO_MANAGER_CHAT}) and Mohammed ({DEMO_SECOND_MANAGER_CHAT}), "
+        f"desk staff Sanne ({DEMO_STAFF_CHAT}) and pre-added employees Eva "
+        "(eva.jansen@kantoor-demo.example), Piet (06 12345678) and Fatima.\n"
+        "Try it: `balie chat`, press Register, type DEMO-1234 and eva.jansen@kantoor-demo.example; "
+        "then `/as manager` to approve."
+    )

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Balie's single test command (CI runs it through .ci/run).
+#
+#   1. scripts/setup.sh                   (.venv with Balie and its dev tools)
+#   2. ruff check, ruff format --check, mypy
+#   3. scripts/postgres.sh start          -> BALIE_TEST_POSTGRES_URL
+#      (skipped when BALIE_TEST_POSTGRES_URL is already set: that server is used as is)
+#      On failure: with CI=true the run fails; otherwise a warning is printed, the
+#      variable stays unset and the PostgreSQL tests skip.
+#   4. python -m pytest "$@"             (arguments go to pytest)
+#
+# Exits non-zero as soon as a step fails. The PostgreSQL server is stopped on exit
+# only when this script started it. Set BALIE_SKIP_LINT=1 to skip step 2 (local use).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "setup"
+bash scripts/setup.sh
+
+if [[ -z "${BALIE_SKIP_LINT:-}" ]]; then
+    step "ruff check"
+    .venv/bin/ruff check .
+    step "ruff format --check"
+    .venv/bin/ruff format --check .
+    step "mypy"
+    .venv/bin/mypy
+fi
+
+step "postgres"
+started_pg=""
+stop_pg() {
+    if [[ -n "$started_pg" ]]; then
+        bash scripts/postgres.sh stop || true
+    fi
+}
+trap stop_pg EXIT
+
+if [[ -n "${BALIE_TEST_POSTGRES_URL:-}" ]]; then
+    export BALIE_TEST_POSTGRES_URL
+    echo "using BALIE_TEST_POSTGRES_URL from the environment: $BALIE_TEST_POSTGRES_URL"
+elif bash scripts/postgres.sh status >/dev/null 2>&1; then
+    BALIE_TEST_POSTGRES_URL="$(bash scripts/postgres.sh url)"
+    export BALIE_TEST_POSTGRES_URL
+    echo "using the running test server: $BALIE_TEST_POSTGRES_URL"
+else
+    # Mark it as ours before starting, so that a start that fails half-way is cleaned up too.
+    started_pg=1
+    if pg_url="$(bash scripts/postgres.sh start)"; then
+        BALIE_TEST_POSTGRES_URL="$(tail -n1 <<<"$pg_url")"
+        export BALIE_TEST_POSTGRES_URL
+        echo "started the test server: $BALIE_TEST_POSTGRES_URL"
+    elif [[ "${CI:-}" == true ]]; then
+        echo "ERROR: scripts/postgres.sh start failed, and CI=true: the PostgreSQL tests must run." >&2
+        exit 1
+    else
+        unset BALIE_TEST_POSTGRES_URL
+        echo "WARNING: could not start PostgreSQL (see above): the PostgreSQL tests will SKIP." >&2
+    fi
+fi
+
+step "pytest"
+.venv/bin/python -m pytest "$@"
