@@ -6,6 +6,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Coroutine
+from contextlib import suppress
 from typing import Any, TextIO
 
 import aiogram
@@ -53,6 +54,7 @@ async def run_aiogram(settings: Settings, stop: asyncio.Event | None = None) -> 
     )
     worker_stop = asyncio.Event()
     worker_task = asyncio.create_task(worker.run(worker_stop))
+    housekeeping = asyncio.create_task(_housekeeping(app, worker_stop))
     try:
         # A webhook left by an earlier deployment would block polling; its queue is kept.
         await bot.delete_webhook(drop_pending_updates=False)
@@ -69,9 +71,20 @@ async def run_aiogram(settings: Settings, stop: asyncio.Event | None = None) -> 
     finally:
         worker_stop.set()
         await worker_task
+        await housekeeping
         await worker.aclose()
         await bot.session.close()
         await app.close()
+
+
+async def _housekeeping(app: Balie, stop: asyncio.Event, every: float = 3600) -> None:
+    while not stop.is_set():
+        try:
+            await app.desk.housekeeping()
+        except Exception:
+            log.exception("housekeeping failed; will try again")
+        with suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
 
 
 async def _until(

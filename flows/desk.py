@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from datetime import timedelta
 
 from flows import approval, registration
 from flows.buttons import Decide, Menu, MenuChoice, decode, encode
@@ -63,10 +64,20 @@ class Desk:
                 language = parse_language(event.sender.language_code, self.policy.default_language)
                 return Outcome([Reply(Texts(language)("internal_error"))])
 
+    async def housekeeping(self, keep_updates: timedelta = timedelta(days=2)) -> None:
+        """Forget old update ids; Telegram redelivers only within a day."""
+        async with self.store.transaction() as tx:
+            await tx.handled_updates.forget_before(self.clock.now() - keep_updates)
+
     async def _handle(self, event: Event) -> Outcome:
         now = self.clock.now()
         async with self.store.transaction() as tx:
             conversation = await tx.conversations.load(event.chat_id, now)
+            if event.update_id is not None and not await tx.handled_updates.first_time(
+                event.update_id, now
+            ):
+                log.info("update %s was already handled; ignoring the redelivery", event.update_id)
+                return Outcome()
             if conversation.language is None:
                 conversation.language = parse_language(
                     event.sender.language_code, self.policy.default_language

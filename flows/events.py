@@ -35,6 +35,8 @@ class Event:
     phone: str | None = None
     """For a shared contact: the phone number Telegram vouches for."""
     is_private_chat: bool = True
+    update_id: int | None = None
+    """The channel's id for this update, where it has one: redeliveries are ignored."""
 
     @classmethod
     def from_text(cls, chat_id: int, sender: Sender, text: str) -> Event:

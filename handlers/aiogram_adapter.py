@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from contextlib import suppress
+from dataclasses import replace
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import (
@@ -13,7 +14,13 @@ from aiogram.exceptions import (
     TelegramNetworkError,
     TelegramRetryAfter,
 )
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
 
 from bot.notifications.errors import DeliveryError
 from flows.desk import Desk
@@ -79,8 +86,8 @@ def build_router(desk: Desk, on_handled: Callable[[], None] = lambda: None) -> R
     router = Router(name="balie")
 
     @router.message()
-    async def on_message(message: Message, bot: Bot) -> None:
-        event = event_from_message(message)
+    async def on_message(message: Message, bot: Bot, event_update: Update) -> None:
+        event = replace(event_from_message(message), update_id=event_update.update_id)
         outcome = await desk.handle(event)
         on_handled()
         if outcome.delete_message:
@@ -91,8 +98,8 @@ def build_router(desk: Desk, on_handled: Callable[[], None] = lambda: None) -> R
         await _send_replies(bot, message.chat.id, outcome)
 
     @router.callback_query(F.data)
-    async def on_button(query: CallbackQuery, bot: Bot) -> None:
-        event = event_from_callback(query)
+    async def on_button(query: CallbackQuery, bot: Bot, event_update: Update) -> None:
+        event = replace(event_from_callback(query), update_id=event_update.update_id)
         outcome = await desk.handle(event)
         on_handled()
         await query.answer(outcome.callback_notice)

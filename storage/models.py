@@ -227,6 +227,15 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class HandledUpdate(Base):
+    """Telegram update ids already answered: a redelivered update is not handled twice."""
+
+    __tablename__ = "handled_updates"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    handled_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class Conversation(Base):
     """Where one chat stands, so a restart or another worker resumes it."""
 

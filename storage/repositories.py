@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -23,6 +23,7 @@ from storage.models import (
     AuditEntry,
     ChatLink,
     Conversation,
+    HandledUpdate,
     Office,
     OneTimeCode,
     Organization,
@@ -442,6 +443,19 @@ class AuditLog(_Repository):
         if action is not None:
             query = query.where(AuditEntry.action == action)
         return (await self.session.scalars(query)).all()
+
+
+class HandledUpdates(_Repository):
+    async def first_time(self, update_id: int, now: datetime) -> bool:
+        """Record the update; False when it was handled before (a redelivery)."""
+        if await self.session.get(HandledUpdate, update_id) is not None:
+            return False
+        self.session.add(HandledUpdate(update_id=update_id, handled_at=now))
+        await self.session.flush()
+        return True
+
+    async def forget_before(self, moment: datetime) -> None:
+        await self.session.execute(delete(HandledUpdate).where(HandledUpdate.handled_at < moment))
 
 
 class Conversations(_Repository):

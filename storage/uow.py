@@ -12,6 +12,7 @@ from storage.repositories import (
     ChatLinks,
     Codes,
     Conversations,
+    HandledUpdates,
     Organizations,
     Outbox,
     People,
@@ -32,6 +33,7 @@ class Transaction:
         self.staff_messages = StaffMessages(session)
         self.audit = AuditLog(session)
         self.conversations = Conversations(session)
+        self.handled_updates = HandledUpdates(session)
 
 
 class Store:

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import stat
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from email import message_from_bytes
-from email.message import EmailMessage
-from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import select
 
 from bot.notifications.email import SmtpMailer
@@ -31,6 +25,7 @@ from flows.outbox_payload import BUTTONS, EDIT, TOPIC
 from storage.db import create_engine
 from storage.models import Base, OutboxMessage, StaffMessage
 from storage.uow import Store
+from tests.fakes.smtp_server import SmtpServer, free_port
 from tests.fakes.twilio_api import FakeTwilio
 from tests.support import FakeClock
 
@@ -39,56 +34,6 @@ FROM_NUMBER = "+3197010203040"
 
 
 # -- parts ------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class MailCollector:
-    """aiosmtpd handler: keeps every accepted envelope; refuses the addresses in ``refuse``."""
-
-    def __init__(self) -> None:
-        self.envelopes: list[Envelope] = []
-        self.refuse: set[str] = set()
-
-    async def handle_RCPT(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
-    ) -> str:
-        if address in self.refuse:
-            return "550 5.1.1 No such user here"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-    def messages_to(self, address: str) -> list[EmailMessage]:
-        found = []
-        for envelope in self.envelopes:
-            if address in envelope.rcpt_tos:
-                assert isinstance(envelope.content, bytes)
-                parsed = message_from_bytes(envelope.content, policy=default_policy)
-                assert isinstance(parsed, EmailMessage)
-                found.append(parsed)
-        return found
-
-
-class SmtpServer:
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.mail = MailCollector()
-        self._controller = Controller(self.mail, hostname="127.0.0.1", port=port)
-
-    def start(self) -> SmtpServer:
-        self._controller.start()
-        return self
-
-    def stop(self) -> None:
-        self._controller.stop()
 
 
 class RecordingChat:
@@ -120,19 +65,6 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
     store = Store(engine)
     yield store
     await store.close()
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer(free_port()).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def twilio() -> AsyncIterator[FakeTwilio]:
-    async with FakeTwilio() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy import select
 
 from flows.domain import AccountStatus, DeliveryChannel, RequestStatus
@@ -161,3 +163,12 @@ async def test_blocked_person_cannot_register(desk: DeskDriver) -> None:
         person.status = AccountStatus.BLOCKED
     outcome = await desk.register(USER, "BLG-1001", "eva@kantoor.example")
     assert "cannot register" in texts_of(outcome)
+
+
+async def test_a_redelivered_update_is_handled_once(desk: DeskDriver) -> None:
+    from flows.events import Event
+
+    event = Event.from_text(USER, desk.sender(USER), "/register")
+    first = await desk.desk.handle(replace(event, update_id=42))
+    again = await desk.desk.handle(replace(event, update_id=42))
+    assert "Step 1" in texts_of(first) and not again.replies

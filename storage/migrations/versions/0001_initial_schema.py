@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 18:37:49.019229
+Create Date: 2026-11-25 18:45:16.971272
 """
 
 from alembic import op
@@ -25,6 +25,14 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('chat_id')
     )
+    op.create_table('handled_updates',
+    sa.Column('update_id', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('handled_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('update_id')
+    )
+    with op.batch_alter_table('handled_updates', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_handled_updates_handled_at'), ['handled_at'], unique=False)
+
     op.create_table('one_time_codes',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('purpose', sa.Enum('registration', name='codepurpose', native_enum=False, length=32), nullable=False),
@@ -186,5 +194,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_one_time_codes_subject'))
 
     op.drop_table('one_time_codes')
+    with op.batch_alter_table('handled_updates', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_handled_updates_handled_at'))
+
+    op.drop_table('handled_updates')
     op.drop_table('conversations')
     # ### end Alembic commands ###
