@@ -1,8 +1,11 @@
 # Thin wrappers around scripts/. Pass extra arguments with ARGS="...", e.g. make test ARGS="-k flows -x".
-.PHONY: setup test run chat pg-start pg-stop pg-url
+.PHONY: setup try test run chat pg-start pg-stop pg-url
 
 setup:
 	bash scripts/setup.sh
+
+try:
+	bash scripts/try.sh $(ARGS)
 
 test:
 	bash scripts/test.sh $(ARGS)

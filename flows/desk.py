@@ -110,6 +110,12 @@ def language_menu() -> Keyboard:
 
 async def route(turn: Turn) -> None:
     event = turn.event
+    if not event.is_private_chat:
+        # Codes, addresses and decisions are personal: never in a group chat.
+        if event.kind in {EventKind.COMMAND, EventKind.BUTTON}:
+            turn.outcome.callback_notice = turn.texts("private_only")
+            turn.say("private_only")
+        return
     if event.kind is EventKind.COMMAND:
         await on_command(turn, event.command or "")
     elif event.kind is EventKind.BUTTON:
@@ -138,7 +144,7 @@ async def on_command(turn: Turn, command: str) -> None:
     elif command == "language":
         choice = turn.event.text.strip().lower()
         if choice in {language.value for language in Language}:
-            set_language(turn, Language(choice))
+            await set_language(turn, Language(choice))
         else:
             turn.say("language_choose", language_menu())
     elif command == "register":
@@ -181,9 +187,9 @@ async def _menu_choice(turn: Turn, action: Menu) -> bool:
     elif choice is MenuChoice.CANCEL:
         cancel(turn)
     elif choice is MenuChoice.LANGUAGE_NL:
-        set_language(turn, Language.NL)
+        await set_language(turn, Language.NL)
     elif choice is MenuChoice.LANGUAGE_EN:
-        set_language(turn, Language.EN)
+        await set_language(turn, Language.EN)
     elif choice is MenuChoice.RESEND_CODE and in_code_step:
         await registration.resend(turn)
     elif choice is MenuChoice.CHANGE_CONTACT and in_code_step:
@@ -245,6 +251,10 @@ def cancel(turn: Turn) -> None:
     turn.say("cancelled", main_menu(turn))
 
 
-def set_language(turn: Turn, language: Language) -> None:
+async def set_language(turn: Turn, language: Language) -> None:
+    """The chat's language, and the linked account's, so notifications follow it."""
     turn.conversation.language = language.value
+    person = await turn.tx.chat_links.person_for(turn.event.sender.user_id)
+    if person is not None:
+        person.language = language.value
     turn.say("language_set")

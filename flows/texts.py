@@ -99,6 +99,12 @@ CATALOG: dict[str, dict[Language, str]] = {
         Language.NL: "Ik spreek vanaf nu Nederlands met u.",
         Language.EN: "I will speak English with you from now on.",
     },
+    "private_only": {
+        Language.NL: "Stuur mij een privébericht; in een groep help ik niet, want codes en "
+        "adressen zijn persoonlijk.",
+        Language.EN: "Please send me a private message; I don't help in groups, because codes "
+        "and addresses are personal.",
+    },
     "unknown_command": {
         Language.NL: "Die opdracht ken ik niet. Typ /help voor wat ik kan.",
         Language.EN: "I don't know that command. Type /help to see what I can do.",

@@ -172,3 +172,13 @@ async def test_a_redelivered_update_is_handled_once(desk: DeskDriver) -> None:
     first = await desk.desk.handle(replace(event, update_id=42))
     again = await desk.desk.handle(replace(event, update_id=42))
     assert "Step 1" in texts_of(first) and not again.replies
+
+
+async def test_group_chats_are_refused(desk: DeskDriver) -> None:
+    from flows.events import Event
+
+    event = Event.from_text(-100123, desk.sender(USER), "/register")
+    outcome = await desk.desk.handle(replace(event, is_private_chat=False))
+    assert "private message" in texts_of(outcome)
+    chatter = Event.from_text(-100123, desk.sender(USER), "hello all")
+    assert not (await desk.desk.handle(replace(chatter, is_private_chat=False))).replies
