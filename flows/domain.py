@@ -33,6 +33,37 @@ class RequestStatus(StrEnum):
 
 class CodePurpose(StrEnum):
     REGISTRATION = "registration"
+    ACTIVATION = "activation"
+    PASSWORD_RESET = "password_reset"
+
+
+class ActivationRoute(StrEnum):
+    """How an activation code reaches the customer (seed 002)."""
+
+    EMAIL = "email"
+    LETTER = "letter"
+    ADMINISTRATOR = "administrator"
+
+
+class ActivationStatus(StrEnum):
+    AWAITING_RELEASE = "awaiting_release"
+    RELEASED = "released"
+    REFUSED = "refused"
+    INELIGIBLE = "ineligible"
+
+
+class LetterStatus(StrEnum):
+    QUEUED = "queued"
+    EXPORTED = "exported"
+
+
+class PasswordPolicyName(StrEnum):
+    NIST = "nist"
+    """NIST SP 800-63B: length and a blocklist, no composition rules (the default)."""
+    UPPER_DIGIT = "upper_digit"
+    """Seed 003: at least 1 upper-case letter and 1 digit."""
+    UPPER_LOWER_DIGIT_SPECIAL = "upper_lower_digit_special"
+    """Seed 004: lower, upper, digit and a special character from !?@#$%^&[]()."""
 
 
 class DeliveryChannel(StrEnum):
@@ -53,6 +84,15 @@ class ConversationState(StrEnum):
     REGISTER_CONTACT = "register_contact"
     REGISTER_CODE = "register_code"
     REGISTER_NAME = "register_name"
+    ACTIVATION_CUSTOMER_NUMBER = "activation_customer_number"
+    ACTIVATION_POSTCODE = "activation_postcode"
+    ACTIVATION_HOUSE_NUMBER = "activation_house_number"
+    ACTIVATION_EMAIL = "activation_email"
+    REDEEM_CUSTOMER_NUMBER = "redeem_customer_number"
+    REDEEM_CODE = "redeem_code"
+    CHOOSE_PASSWORD = "choose_password"
+    RESET_IDENTIFIER = "reset_identifier"
+    RESET_CODE = "reset_code"
 
 
 DECIDING_ROLES = frozenset({Role.MANAGER, Role.ADMIN})

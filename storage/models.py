@@ -18,16 +18,21 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from flows.domain import (
     AccountStatus,
+    ActivationRoute,
+    ActivationStatus,
     CodePurpose,
     ConversationState,
     DeliveryChannel,
+    LetterStatus,
     OutboxStatus,
+    PasswordPolicyName,
     RequestStatus,
     Role,
 )
@@ -76,7 +81,17 @@ class Organization(Base):
     name: Mapped[str] = mapped_column(String(200))
     partner_id: Mapped[str] = mapped_column(String(64), unique=True)
     last_request_number: Mapped[int] = mapped_column(Integer, default=0)
+    """One sequence for all of the organization's requests (#N), registrations and codes."""
     created_at: Mapped[datetime]
+    desk_contact: Mapped[str | None] = mapped_column(String(300))
+    """How people reach the desk (phone, mail, web page), quoted in standard replies."""
+    password_policy: Mapped[PasswordPolicyName] = mapped_column(
+        _enum(PasswordPolicyName), default=PasswordPolicyName.NIST, server_default="nist"
+    )
+    password_min_length: Mapped[int] = mapped_column(Integer, default=8, server_default="8")
+    activation_code_days: Mapped[int] = mapped_column(Integer, default=14, server_default="14")
+    manual_activation: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """True: every activation code waits for a staff member's release, e-mail ones too."""
 
     offices: Mapped[list[Office]] = relationship(back_populates="organization")
 
@@ -246,3 +261,98 @@ class Conversation(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     language: Mapped[str | None] = mapped_column(String(8))
     updated_at: Mapped[datetime]
+
+
+class Customer(Base):
+    """An end user of an organization (tenant, client, parent) with a portal account."""
+
+    __tablename__ = "customers"
+    __table_args__ = (UniqueConstraint("organization_id", "customer_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    customer_number: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    phone: Mapped[str | None] = mapped_column(String(20), index=True)
+    street: Mapped[str | None] = mapped_column(String(200))
+    house_number: Mapped[str | None] = mapped_column(String(20))
+    postcode: Mapped[str | None] = mapped_column(String(16))
+    city: Mapped[str | None] = mapped_column(String(100))
+    is_tenant: Mapped[bool] = mapped_column(Boolean, default=False)
+    institution_coresident: Mapped[bool] = mapped_column(Boolean, default=False)
+    payment_arrangement: Mapped[bool] = mapped_column(Boolean, default=False)
+    under_administration: Mapped[bool] = mapped_column(Boolean, default=False)
+    administrator_name: Mapped[str | None] = mapped_column(String(200))
+    administrator_email: Mapped[str | None] = mapped_column(String(320))
+    blocked: Mapped[bool] = mapped_column(Boolean, default=False)
+    account_active: Mapped[bool] = mapped_column(Boolean, default=False)
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    password_changed_at: Mapped[datetime | None]
+    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    language: Mapped[str | None] = mapped_column(String(8))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    organization: Mapped[Organization] = relationship(lazy="selectin")
+
+
+class ActivationRequest(Base):
+    """A request for an activation code; staff release it where a person must decide."""
+
+    __tablename__ = "activation_requests"
+    __table_args__ = (UniqueConstraint("organization_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger)
+    route: Mapped[ActivationRoute | None] = mapped_column(_enum(ActivationRoute))
+    destination: Mapped[str | None] = mapped_column(String(320))
+    """The e-mail address the code goes to; None for a letter."""
+    given_email: Mapped[str | None] = mapped_column(String(320))
+    status: Mapped[ActivationStatus] = mapped_column(_enum(ActivationStatus))
+    reason: Mapped[str | None] = mapped_column(Text)
+    """Why it is ineligible or refused: for staff, never shown to an unverified chat."""
+    replaces_code: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+
+    organization: Mapped[Organization] = relationship(lazy="selectin")
+    customer: Mapped[Customer | None] = relationship(lazy="selectin")
+    decided_by: Mapped[Person | None] = relationship(lazy="selectin")
+
+
+class Letter(Base):
+    """A letter with an activation code, waiting for the print-and-mail export.
+
+    The code itself is made at export time and exists in plain text only in the PDF.
+    """
+
+    __tablename__ = "letters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    activation_request_id: Mapped[int | None] = mapped_column(
+        ForeignKey("activation_requests.id", ondelete="SET NULL")
+    )
+    status: Mapped[LetterStatus] = mapped_column(_enum(LetterStatus), index=True)
+    created_at: Mapped[datetime]
+    exported_at: Mapped[datetime | None]
+    batch: Mapped[str | None] = mapped_column(String(200))
+
+    organization: Mapped[Organization] = relationship(lazy="selectin")
+    customer: Mapped[Customer] = relationship(lazy="selectin")
+
+
+class RateEvent(Base):
+    """One counted event (a code request, a wrong attempt) for sliding-window limits."""
+
+    __tablename__ = "rate_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(160), index=True)
+    at: Mapped[datetime] = mapped_column(index=True)
