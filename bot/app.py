@@ -50,7 +50,10 @@ class Balie:
         return cls(settings, store, Desk(store, policy, clock), clock)
 
     def outbox_worker(
-        self, chat: ChatPort | None, on_delivery: OnDelivery | None = None
+        self,
+        chat: ChatPort | None,
+        on_delivery: OnDelivery | None = None,
+        chat_name: str = "Telegram",
     ) -> OutboxWorker:
         email, sms = build_senders(self.settings, sink_path(self.settings), on_delivery)
         return OutboxWorker(
@@ -60,6 +63,7 @@ class Balie:
             chat=chat,
             clock=self.clock,
             poll_seconds=self.settings.outbox_poll_seconds,
+            chat_name=chat_name,
         )
 
     async def close(self) -> None:

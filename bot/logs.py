@@ -12,15 +12,30 @@ class RedactSecrets(logging.Filter):
         super().__init__()
         self._secrets = [s for s in secrets if s and len(s) >= 6]
 
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
     def filter(self, record: logging.LogRecord) -> bool:
         if not self._secrets:
             return True
-        message = record.getMessage()
-        masked = message
-        for secret in self._secrets:
-            masked = masked.replace(secret, "***")
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed call (wrong arguments): show its parts, never raise
+            message = f"{record.msg} {record.args!r}"
+            record.msg, record.args = message, None
+        masked = self.redact(message)
         if masked != message:
             record.msg, record.args = masked, None
+        # A traceback (e.g. an HTTP error quoting the request URL) is formatted later; do it
+        # here, so that the formatter uses the masked text.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
         return True
 
 
@@ -34,3 +49,4 @@ def configure_logging(secrets: list[str], level: int = logging.INFO) -> None:
     # httpx (python-telegram-bot) logs each request URL, which holds the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)

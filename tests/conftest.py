@@ -5,6 +5,8 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from storage.db import create_engine
 from storage.uow import Store
@@ -22,26 +24,43 @@ POSTGRES_URL_VARIABLE = "BALIE_TEST_POSTGRES_URL"
 
 
 async def _fresh_postgres() -> str:
-    """The test server's URL, with an empty schema; skip (or fail in CI) without a server."""
+    """A database of this test process on the test server, emptied; skip (or fail in CI)
+    without a server. One database per process: parallel test runs do not collide."""
     url = os.environ.get(POSTGRES_URL_VARIABLE)
     if not url:
         reason = f"{POSTGRES_URL_VARIABLE} is not set: start a server with scripts/postgres.sh"
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI must run the PostgreSQL tests, but {reason}")
         pytest.skip(reason)
-    engine = create_engine(url)
+    server = make_url(url)
+    database = f"{server.database}_{os.getpid()}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        exists = await connection.scalar(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": database}
+        )
+        if not exists:
+            await connection.exec_driver_sql(f'CREATE DATABASE "{database}"')
+    await admin.dispose()
+    own = server.set(database=database).render_as_string(hide_password=False)
+    engine = create_engine(own)
     async with engine.begin() as connection:
         await connection.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
         await connection.exec_driver_sql("CREATE SCHEMA public")
     await engine.dispose()
-    return url
+    return own
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    """The store on a real SQLite file and on the real PostgreSQL server."""
-    url = sqlite_url(tmp_path) if request.param == "sqlite" else await _fresh_postgres()
-    store = await migrated_store(url)
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database: a real SQLite file, and a database on the real PostgreSQL server."""
+    return sqlite_url(tmp_path) if request.param == "sqlite" else await _fresh_postgres()
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    """The migrated store on each database of ``database_url``."""
+    store = await migrated_store(database_url)
     yield store
     await store.close()
 

@@ -585,7 +585,7 @@ async def test_build_senders_and_routes_description(store: Store, clock: FakeClo
     assert isinstance(email.sink, LocalSink) and email.sink is sms.sink  # type: ignore[attr-defined]
     worker = OutboxWorker(store, email=email, sms=sms, chat=None, clock=clock)
     assert worker.routes_description() == (
-        "e-mail and SMS to the local sink data/sink.jsonl, Telegram waits for a chat channel"
+        "e-mail and SMS to the local sink data/sink.jsonl, chat messages wait for a chat channel"
     )
 
     configured = make_settings(
@@ -598,7 +598,7 @@ async def test_build_senders_and_routes_description(store: Store, clock: FakeClo
     assert isinstance(email, SmtpMailer) and isinstance(sms, TwilioSms)
     worker = OutboxWorker(store, email=email, sms=sms, chat=RecordingChat(), clock=clock)
     assert worker.routes_description() == (
-        "e-mail via SMTP smtp.example.org:587, SMS via Twilio, Telegram"
+        "e-mail via SMTP smtp.example.org:587, SMS via Twilio, chat messages via Telegram"
     )
     await worker.aclose()
 
@@ -606,5 +606,6 @@ async def test_build_senders_and_routes_description(store: Store, clock: FakeClo
     assert OutboxWorker(
         store, email=email, sms=sms, chat=RecordingChat(), clock=clock
     ).routes_description() == (
-        "e-mail via SMTP smtp.example.org:587, SMS to the local sink data/sink.jsonl, Telegram"
+        "e-mail via SMTP smtp.example.org:587, SMS to the local sink data/sink.jsonl, "
+        "chat messages via Telegram"
     )

@@ -124,6 +124,7 @@ class OutboxWorker:
         max_attempts: int = 10,
         poll_seconds: float = 1.0,
         delivery_timeout: float = 30.0,
+        chat_name: str = "Telegram",
     ) -> None:
         if batch < 1 or max_attempts < 1 or not backoff:
             raise ValueError("batch and max_attempts must be positive and backoff non-empty")
@@ -138,6 +139,7 @@ class OutboxWorker:
         self._max_attempts = max_attempts
         self._poll_seconds = poll_seconds
         self._delivery_timeout = delivery_timeout
+        self._chat_name = chat_name
         self._channels: tuple[DeliveryChannel, ...] = (
             (DeliveryChannel.EMAIL, DeliveryChannel.SMS)
             if chat is None
@@ -326,7 +328,11 @@ class OutboxWorker:
         """E.g. ``e-mail via SMTP smtp.example.org:587, SMS via Twilio, Telegram``."""
         email, sms = self._email.describe(), self._sms.describe()
         parts = [f"e-mail and SMS {email}"] if email == sms else [f"e-mail {email}", f"SMS {sms}"]
-        parts.append("Telegram" if self._chat is not None else "Telegram waits for a chat channel")
+        parts.append(
+            f"chat messages via {self._chat_name}"
+            if self._chat is not None
+            else "chat messages wait for a chat channel"
+        )
         return ", ".join(parts)
 
     async def aclose(self) -> None:

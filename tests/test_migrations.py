@@ -1,0 +1,46 @@
+"""The migrations: a store made by an older Balie, with data in it, upgrades to the newest."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from storage.db import create_engine
+from storage.migrate import is_current, upgrade
+from tests.support import START
+
+
+async def test_a_populated_first_schema_upgrades_to_the_newest(database_url: str) -> None:
+    url = database_url
+    await upgrade(url, "0001")
+    assert not await is_current(url)
+    engine = create_engine(url)
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO organizations (name, partner_id, last_request_number, created_at) "
+                "VALUES ('BLG Wonen', 'BLG-1', 3, :at)"
+            ),
+            {"at": START},
+        )
+        await connection.execute(
+            text(
+                "INSERT INTO people (organization_id, name, email, role, status, pre_registered,"
+                " created_at) VALUES (1, 'Eva', 'eva@x.example', 'employee', 'active', :no, :at)"
+            ),
+            {"no": False, "at": START},
+        )
+    await upgrade(url)
+    assert await is_current(url)
+    async with engine.connect() as connection:
+        row = (
+            await connection.execute(
+                text(
+                    "SELECT password_policy, password_min_length, activation_code_days, "
+                    "manual_activation, last_request_number FROM organizations"
+                )
+            )
+        ).one()
+        people = await connection.scalar(text("SELECT count(*) FROM people"))
+    await engine.dispose()
+    assert tuple(row) == ("nist", 8, 14, False, 3)
+    assert people == 1
