@@ -23,6 +23,8 @@ RUN pip install --no-cache-dir . \
 ENV BALIE_DATABASE_URL=sqlite+aiosqlite:////app/data/balie.sqlite3
 
 VOLUME ["/app/data"]
+# The webhook server's port (webhook mode only: balie run --webhook URL).
+EXPOSE 8080
 USER balie
 
 CMD ["balie", "run"]

@@ -1,12 +1,15 @@
-"""Entry points that run the desk on a channel: Telegram (aiogram) or the terminal."""
+"""Entry points that run the desk on a channel: Telegram (aiogram or python-telegram-bot,
+long polling or webhook) or the terminal."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
-from collections.abc import Coroutine
-from contextlib import suppress
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager, suppress
+from functools import partial
 from typing import Any, TextIO
 
 import aiogram
@@ -15,9 +18,12 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
 from bot.app import Balie
-from bot.settings import Settings
+from bot.notifications.worker import OutboxWorker
+from bot.settings import Runtime, Settings
+from bot.webhook import Feed, WebhookServer, webhook_path, with_webhook_secret
 from flows.directory import chat_identities
-from handlers.aiogram_adapter import AiogramChat, build_router
+from handlers.aiogram_adapter import AiogramChat, build_router, set_command_menu
+from handlers.telegram_common import ALLOWED_UPDATES, set_command_menus
 from handlers.terminal import TerminalChannel
 
 log = logging.getLogger("balie")
@@ -25,10 +31,70 @@ log = logging.getLogger("balie")
 
 async def run(settings: Settings) -> None:
     """``balie run``: Telegram when a token is set, else the terminal channel."""
-    if settings.telegram_token is not None:
-        await run_aiogram(settings)
-    else:
+    if settings.telegram_token is None:
         await run_terminal(settings)
+    elif settings.runtime is Runtime.PTB:
+        from bot.ptb_runtime import run_ptb  # python-telegram-bot is imported only when used
+
+        await run_ptb(settings)
+    else:
+        await run_aiogram(settings)
+
+
+# -- what both Telegram runtimes share ----------------------------------------------------
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM, so a runtime shuts down gracefully."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with suppress(NotImplementedError, RuntimeError, ValueError):  # e.g. on Windows
+            loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
+def startup_line(settings: Settings, runtime: str, version: str, worker: OutboxWorker) -> str:
+    """The one start-up log line: runtime and version, mode, store, delivery. No secret."""
+    if settings.webhook_url:
+        mode = (
+            f"webhook {settings.webhook_url}, listening on "
+            f"{settings.webhook_host}:{settings.webhook_port}"
+        )
+    else:
+        mode = f"long polling via {settings.telegram_api_url}"
+    return (
+        f"Balie starting: channel Telegram, runtime {runtime} {version} ({mode}); "
+        f"store {settings.safe_database_url()}; delivery: {worker.routes_description()}"
+    )
+
+
+@asynccontextmanager
+async def outbox_running(app: Balie, worker: OutboxWorker) -> AsyncIterator[None]:
+    """The outbox worker and housekeeping run while the body runs; both stop after it."""
+    worker_stop = asyncio.Event()
+    worker_task = asyncio.create_task(worker.run(worker_stop))
+    housekeeping = asyncio.create_task(_housekeeping(app, worker_stop))
+    try:
+        yield
+    finally:
+        worker_stop.set()
+        await worker_task
+        await housekeeping
+        await worker.aclose()
+
+
+def webhook_server(settings: Settings, feed: Feed, name: str) -> WebhookServer:
+    """The shared webhook server for ``settings`` (which must hold a webhook secret)."""
+    assert settings.webhook_url and settings.webhook_secret is not None
+    return WebhookServer(
+        host=settings.webhook_host,
+        port=settings.webhook_port,
+        path=webhook_path(settings.webhook_url),
+        secret=settings.webhook_secret.get_secret_value(),
+        feed=feed,
+        name=name,
+    )
 
 
 def aiogram_bot(settings: Settings) -> Bot:
@@ -38,43 +104,68 @@ def aiogram_bot(settings: Settings) -> Bot:
 
 
 async def run_aiogram(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Long polling; updates sent while the bot was down are answered (never dropped)."""
+    """Long polling, or a webhook when ``settings.webhook_url`` is set; either way updates
+    sent while the bot was down are answered (never dropped). Runs until ``stop`` is set
+    (by default: SIGINT or SIGTERM)."""
+    if settings.webhook_url:
+        settings = with_webhook_secret(settings)
+    stop = stop or stop_on_signals()
     app = await Balie.open(settings, channel="telegram")
     bot = aiogram_bot(settings)
     worker = app.outbox_worker(AiogramChat(bot))
     dispatcher = Dispatcher()
     dispatcher.include_router(build_router(app.desk, on_handled=worker.notify))
-    log.info(
-        "Balie starting: channel Telegram, runtime aiogram %s (long polling via %s); "
-        "store %s; delivery: %s",
-        aiogram.__version__,
-        settings.telegram_api_url,
-        settings.safe_database_url(),
-        worker.routes_description(),
-    )
-    worker_stop = asyncio.Event()
-    worker_task = asyncio.create_task(worker.run(worker_stop))
-    housekeeping = asyncio.create_task(_housekeeping(app, worker_stop))
+    log.info(startup_line(settings, "aiogram", aiogram.__version__, worker))
     try:
-        # A webhook left by an earlier deployment would block polling; its queue is kept.
-        await bot.delete_webhook(drop_pending_updates=False)
-        polling = dispatcher.start_polling(
-            bot,
-            handle_signals=stop is None,
-            close_bot_session=False,
-            allowed_updates=dispatcher.resolve_used_update_types(),
-        )
-        if stop is None:
-            await polling
-        else:
-            await _until(polling, stop, dispatcher)
+        async with outbox_running(app, worker):
+            await bot.me()  # a refused token or an unreachable Bot API stops the start here
+            await set_command_menus(
+                app.store, settings.default_language, partial(set_command_menu, bot)
+            )
+            if settings.webhook_url:
+                await _aiogram_webhook(settings, bot, dispatcher, stop)
+            else:
+                await _aiogram_polling(bot, dispatcher, stop)
     finally:
-        worker_stop.set()
-        await worker_task
-        await housekeeping
-        await worker.aclose()
         await bot.session.close()
         await app.close()
+
+
+async def _aiogram_polling(bot: Bot, dispatcher: Dispatcher, stop: asyncio.Event) -> None:
+    # A webhook left by an earlier deployment would block polling; its queue is kept.
+    await bot.delete_webhook(drop_pending_updates=False)
+    polling = dispatcher.start_polling(
+        bot,
+        handle_signals=False,
+        close_bot_session=False,
+        allowed_updates=list(ALLOWED_UPDATES),
+    )
+    await _until(polling, stop, dispatcher)
+    # aiogram runs each update as a task and does not wait for them when polling stops.
+    in_flight = set(getattr(dispatcher, "_handle_update_tasks", ()))
+    if in_flight:
+        await asyncio.gather(*in_flight, return_exceptions=True)
+
+
+async def _aiogram_webhook(
+    settings: Settings, bot: Bot, dispatcher: Dispatcher, stop: asyncio.Event
+) -> None:
+    async def feed(update: dict[str, Any]) -> None:
+        await dispatcher.feed_raw_update(bot, update)
+
+    server = webhook_server(settings, feed, "aiogram-webhook")
+    await server.start()
+    try:
+        assert settings.webhook_url and settings.webhook_secret is not None
+        await bot.set_webhook(
+            settings.webhook_url,
+            secret_token=settings.webhook_secret.get_secret_value(),
+            allowed_updates=list(ALLOWED_UPDATES),
+            drop_pending_updates=False,
+        )
+        await stop.wait()
+    finally:
+        await server.stop()
 
 
 async def _housekeeping(app: Balie, stop: asyncio.Event, every: float = 3600) -> None:
@@ -93,10 +184,10 @@ async def _until(
     task = asyncio.ensure_future(polling)
     stopper = asyncio.create_task(stop.wait())
     await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
     if not task.done():
         await dispatcher.stop_polling()
-        await task
-    stopper.cancel()
+    await task  # raises what ended polling, if it ended by itself
 
 
 async def run_terminal(
@@ -104,7 +195,7 @@ async def run_terminal(
 ) -> None:
     app = await Balie.open(settings, channel="terminal")
     channel = TerminalChannel(app.desk, app.store, output=stdout or sys.stdout)
-    worker = app.outbox_worker(channel, on_delivery=channel.on_delivery)
+    worker = app.outbox_worker(channel, on_delivery=channel.on_delivery, chat_name="the terminal")
     channel.worker = worker
     log.info(
         "Balie starting: channel terminal; store %s; delivery: %s",

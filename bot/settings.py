@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from flows.domain import Language
 
 DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org"
 DEFAULT_TWILIO_API_URL = "https://api.twilio.com"
+WEBHOOK_SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+"""What Telegram accepts as a webhook's secret_token."""
 
 
 class Runtime(StrEnum):
@@ -30,6 +34,12 @@ class Settings(BaseSettings):
     telegram_token: SecretStr | None = None
     telegram_api_url: str = DEFAULT_TELEGRAM_API_URL
     runtime: Runtime = Runtime.AIOGRAM
+    webhook_url: str | None = None
+    """Set: Telegram POSTs updates to this URL (webhook mode); unset: long polling."""
+    webhook_host: str = "0.0.0.0"
+    webhook_port: int = Field(default=8080, ge=1, le=65535)
+    webhook_secret: SecretStr | None = None
+    """Telegram sends it with every update; unset, each start makes a random one."""
 
     smtp_host: str | None = None
     smtp_port: int = Field(default=587, ge=1, le=65535)
@@ -49,7 +59,10 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_url_parses(cls, value: str) -> str:
-        url = make_url(value)
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("not a database URL") from None
         if url.drivername not in {"sqlite+aiosqlite", "postgresql+asyncpg"}:
             raise ValueError("use sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB")
         return value
@@ -60,6 +73,47 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with https:// (or http:// for a local Bot API server)")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None  # empty: a random secret per start
+        if not WEBHOOK_SECRET_PATTERN.fullmatch(value.get_secret_value()):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @model_validator(mode="after")
+    def _logins_complete(self) -> Settings:
+        """Half a login would send codes to the local sink, or fail at each delivery."""
+        groups = [
+            {
+                "SMTP_USERNAME": self.smtp_username,
+                "SMTP_PASSWORD": self.smtp_password and self.smtp_password.get_secret_value(),
+            },
+            {
+                "TWILIO_ACCOUNT_SID": self.twilio_account_sid,
+                "TWILIO_AUTH_TOKEN": (
+                    self.twilio_auth_token and self.twilio_auth_token.get_secret_value()
+                ),
+                "TWILIO_FROM_NUMBER": self.twilio_from_number,
+            },
+        ]
+        for group in groups:
+            missing = [name for name, value in group.items() if not value]
+            if missing and len(missing) < len(group):
+                given = next(name for name, value in group.items() if value)
+                raise ValueError(f"BALIE_{missing[0]} is missing (needed with BALIE_{given})")
+        return self
 
     @property
     def smtp_configured(self) -> bool:
@@ -83,5 +137,7 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
+        if not first["loc"]:  # a check across settings: the message names them
+            raise SettingsError(f"setting {first['msg'].removeprefix('Value error, ')}") from None
         name = "BALIE_" + "_".join(str(p) for p in first["loc"]).upper()
         raise SettingsError(f"setting {name} is invalid: {first['msg']}") from None

@@ -1,11 +1,13 @@
-"""aiogram 3 adapter: Telegram updates -> desk events, desk outcomes -> Bot API calls."""
+"""aiogram 3 adapter: Telegram updates -> desk events, desk outcomes -> Bot API calls.
+
+Only translation lives here; what an update means and how an outcome is carried out is in
+:mod:`handlers.telegram_common`, shared with the python-telegram-bot adapter.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from contextlib import suppress
-from dataclasses import replace
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import (
@@ -15,6 +17,9 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
 )
 from aiogram.types import (
+    BotCommand,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -24,42 +29,47 @@ from aiogram.types import (
 
 from bot.notifications.errors import DeliveryError
 from flows.desk import Desk
-from flows.events import Event, EventKind, Outcome, Reply, Sender
+from flows.events import Event, Reply
+from handlers.telegram_common import (
+    CommandMenu,
+    button_event,
+    handle_update,
+    message_event,
+    sender,
+)
 
 log = logging.getLogger("balie.aiogram")
 
 
-def _sender(user: object) -> Sender:
-    user_id = getattr(user, "id", 0)
-    name = " ".join(
-        p for p in (getattr(user, "first_name", ""), getattr(user, "last_name", "")) if p
-    )
-    return Sender(int(user_id), name, getattr(user, "language_code", None))
-
-
-def event_from_message(message: Message) -> Event:
-    sender = _sender(message.from_user)
-    private = message.chat.type == "private"
-    if message.text is not None:
-        event = Event.from_text(message.chat.id, sender, message.text)
-        return Event(
-            event.chat_id, sender, event.kind, event.text, event.command, is_private_chat=private
-        )
+def event_from_message(message: Message, update_id: int | None = None) -> Event:
+    user = message.from_user
     contact = message.contact
-    if contact is not None and contact.user_id == sender.user_id:
-        return Event(
-            message.chat.id,
-            sender,
-            EventKind.CONTACT,
-            phone=contact.phone_number,
-            is_private_chat=private,
-        )
-    return Event(message.chat.id, sender, EventKind.UNSUPPORTED, is_private_chat=private)
+    return message_event(
+        chat_id=message.chat.id,
+        chat_type=message.chat.type,
+        sender=sender(
+            user.id if user else message.chat.id,
+            user.first_name if user else None,
+            user.last_name if user else None,
+            user.language_code if user else None,
+        ),
+        text=message.text,
+        contact_phone=contact.phone_number if contact else None,
+        contact_user_id=contact.user_id if contact else None,
+        update_id=update_id,
+    )
 
 
-def event_from_callback(query: CallbackQuery) -> Event:
-    chat_id = query.message.chat.id if query.message else query.from_user.id
-    return Event(chat_id, _sender(query.from_user), EventKind.BUTTON, button_data=query.data)
+def event_from_callback(query: CallbackQuery, update_id: int | None = None) -> Event:
+    user = query.from_user
+    chat = query.message.chat if query.message else None
+    return button_event(
+        chat_id=chat.id if chat else user.id,
+        chat_type=chat.type if chat else "private",
+        sender=sender(user.id, user.first_name, user.last_name, user.language_code),
+        data=query.data or "",
+        update_id=update_id,
+    )
 
 
 def markup(reply: Reply) -> InlineKeyboardMarkup | None:
@@ -73,12 +83,56 @@ def markup(reply: Reply) -> InlineKeyboardMarkup | None:
     )
 
 
-async def _send_replies(bot: Bot, chat_id: int, outcome: Outcome) -> None:
-    for reply in outcome.replies:
+class _Actions:
+    """:class:`handlers.telegram_common.UpdateActions` on one aiogram update."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        chat_id: int,
+        message: Message | None = None,
+        query: CallbackQuery | None = None,
+    ) -> None:
+        self.bot = bot
+        self._chat_id = chat_id
+        self.message = message
+        self.query = query
+
+    @property
+    def chat_id(self) -> int:
+        return self._chat_id
+
+    async def answer_callback(self, notice: str | None) -> None:
+        if self.query is not None:
+            try:
+                await self.query.answer(notice)
+            except Exception as exc:
+                raise delivery_error(exc) from None
+
+    async def clear_buttons(self) -> None:
+        pressed = self.query.message if self.query is not None else None
+        if not isinstance(pressed, Message):
+            return
         try:
-            await bot.send_message(chat_id, reply.text, reply_markup=markup(reply))
-        except (TelegramForbiddenError, TelegramBadRequest) as exc:
-            log.warning("reply to chat %s refused: %s", chat_id, type(exc).__name__)
+            await pressed.edit_reply_markup(reply_markup=None)
+        except TelegramBadRequest as exc:
+            if "not modified" not in str(exc):  # already without buttons is fine
+                raise delivery_error(exc) from None
+        except Exception as exc:
+            raise delivery_error(exc) from None
+
+    async def delete_message(self) -> None:
+        if self.message is not None:
+            try:
+                await self.message.delete()
+            except Exception as exc:
+                raise delivery_error(exc) from None
+
+    async def send(self, reply: Reply) -> None:
+        try:
+            await self.bot.send_message(self._chat_id, reply.text, reply_markup=markup(reply))
+        except Exception as exc:
+            raise delivery_error(exc) from None
 
 
 def build_router(desk: Desk, on_handled: Callable[[], None] = lambda: None) -> Router:
@@ -87,32 +141,34 @@ def build_router(desk: Desk, on_handled: Callable[[], None] = lambda: None) -> R
 
     @router.message()
     async def on_message(message: Message, bot: Bot, event_update: Update) -> None:
-        event = replace(event_from_message(message), update_id=event_update.update_id)
-        outcome = await desk.handle(event)
-        on_handled()
-        if outcome.delete_message:
-            try:
-                await message.delete()
-            except TelegramBadRequest:
-                log.warning("could not delete a message in chat %s", message.chat.id)
-        await _send_replies(bot, message.chat.id, outcome)
+        event = event_from_message(message, event_update.update_id)
+        actions = _Actions(bot, message.chat.id, message=message)
+        await handle_update(desk, event, actions, on_handled)
 
     @router.callback_query(F.data)
     async def on_button(query: CallbackQuery, bot: Bot, event_update: Update) -> None:
-        event = replace(event_from_callback(query), update_id=event_update.update_id)
-        outcome = await desk.handle(event)
-        on_handled()
-        await query.answer(outcome.callback_notice)
-        if outcome.clear_pressed_buttons and isinstance(query.message, Message):
-            with suppress(TelegramBadRequest):  # already without buttons
-                await query.message.edit_reply_markup(reply_markup=None)
-        await _send_replies(bot, event.chat_id, outcome)
+        event = event_from_callback(query, event_update.update_id)
+        await handle_update(desk, event, _Actions(bot, event.chat_id, query=query), on_handled)
 
     @router.callback_query()
     async def on_empty_button(query: CallbackQuery) -> None:
         await query.answer()
 
     return router
+
+
+async def set_command_menu(bot: Bot, menu: CommandMenu) -> None:
+    """One :class:`CommandMenu` as a setMyCommands call."""
+    scope = (
+        BotCommandScopeAllPrivateChats()
+        if menu.chat_id is None
+        else BotCommandScopeChat(chat_id=menu.chat_id)
+    )
+    await bot.set_my_commands(
+        [BotCommand(command=name, description=text) for name, text in menu.commands],
+        scope=scope,
+        language_code=menu.language_code or None,
+    )
 
 
 class AiogramChat:
@@ -125,7 +181,7 @@ class AiogramChat:
         try:
             message = await self.bot.send_message(chat_id, reply.text, reply_markup=markup(reply))
         except Exception as exc:
-            raise _delivery_error(exc) from None
+            raise delivery_error(exc) from None
         return message.message_id
 
     async def edit(self, chat_id: int, message_id: int, reply: Reply) -> None:
@@ -136,12 +192,12 @@ class AiogramChat:
         except TelegramBadRequest as exc:
             if "not modified" in str(exc):
                 return
-            raise _delivery_error(exc) from None
+            raise delivery_error(exc) from None
         except Exception as exc:
-            raise _delivery_error(exc) from None
+            raise delivery_error(exc) from None
 
 
-def _delivery_error(exc: Exception) -> DeliveryError:
+def delivery_error(exc: Exception) -> DeliveryError:
     if isinstance(exc, TelegramForbiddenError):
         return DeliveryError("Telegram: the user blocked the bot", permanent=True)
     if isinstance(exc, TelegramRetryAfter):

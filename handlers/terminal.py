@@ -26,7 +26,7 @@ GUEST_USER_ID = 1
 HELP = (
     "Terminal channel: type as an end user (try /start).\n"
     "  /as manager   act as the demo manager (or a name or user id); /as lists identities,\n"
-    "                /as guest returns to the end user\n"
+    "                /as guest returns to the end user, /as 42 acts as end user 42\n"
     "  /outbox       the notification queue   /quit  leave\n"
     "  a number      presses the button shown as [number]"
 )
@@ -125,6 +125,8 @@ class TerminalChannel:
             self._print(f"({outcome.callback_notice})")
         if outcome.clear_pressed_buttons:
             self._buttons.pop(user_id, None)
+        if outcome.delete_message:
+            self._print("(your message was removed from the chat)")
         for reply in outcome.replies:
             self._show(user_id, reply)
 
@@ -149,10 +151,14 @@ class TerminalChannel:
             return
         else:
             found = find_identity(identities, wanted)
-            if found is None:
+            if found is not None:
+                self._identity = _Identity(found.user_id, found.name)
+            elif wanted.isdigit():
+                # Another end user, like a second Telegram user who never wrote before.
+                self._identity = _Identity(int(wanted), f"user {wanted}")
+            else:
                 self._print(f"No identity matches {wanted!r}; type /as to list them.")
                 return
-            self._identity = _Identity(found.user_id, found.name)
         self._print(f"You are now {self._identity.label} (user id {self._identity.user_id}).")
 
     async def _show_outbox(self) -> None:

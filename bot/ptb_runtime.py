@@ -1,0 +1,109 @@
+"""The python-telegram-bot runtime (``BALIE_RUNTIME=ptb``): the same desk as aiogram's.
+
+PTB's Application only carries updates to the adapter's handlers; nothing is kept in its
+persistence or in ``chat_data``, so switching runtimes keeps every open conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from functools import partial
+from typing import Any
+
+import telegram
+from telegram import Update
+from telegram.ext import AIORateLimiter, Application
+
+from bot.app import Balie
+from bot.runtimes import outbox_running, startup_line, stop_on_signals, webhook_server
+from bot.settings import Settings
+from bot.webhook import with_webhook_secret
+from handlers.ptb_adapter import PtbChat, add_handlers, set_command_menu
+from handlers.telegram_common import ALLOWED_UPDATES, set_command_menus
+
+log = logging.getLogger("balie")
+
+CONCURRENT_UPDATES = 32
+"""Updates of different chats run side by side; the desk's per-chat lock keeps each chat's
+own updates in order."""
+
+
+def ptb_application(settings: Settings) -> Application:
+    assert settings.telegram_token is not None
+    api = settings.telegram_api_url
+    return (
+        Application.builder()
+        .token(settings.telegram_token.get_secret_value())
+        .base_url(f"{api}/bot")
+        .base_file_url(f"{api}/file/bot")
+        # Keeps the bot under Telegram's flood limits and retries after a RetryAfter.
+        .rate_limiter(AIORateLimiter(max_retries=2))
+        .concurrent_updates(CONCURRENT_UPDATES)
+        .build()
+    )
+
+
+async def run_ptb(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Long polling, or a webhook when ``settings.webhook_url`` is set; either way updates
+    sent while the bot was down are answered (never dropped). Runs until ``stop`` is set
+    (by default: SIGINT or SIGTERM)."""
+    if settings.webhook_url:
+        settings = with_webhook_secret(settings)
+    stop = stop or stop_on_signals()
+    app = await Balie.open(settings, channel="telegram")
+    application = ptb_application(settings)
+    worker = app.outbox_worker(PtbChat(application.bot))
+    add_handlers(application, app.desk, on_handled=worker.notify)
+    log.info(startup_line(settings, "python-telegram-bot", telegram.__version__, worker))
+    try:
+        async with outbox_running(app, worker):
+            await application.initialize()
+            try:
+                await set_command_menus(
+                    app.store, settings.default_language, partial(set_command_menu, application.bot)
+                )
+                if settings.webhook_url:
+                    await _webhook(settings, application, stop)
+                else:
+                    await _polling(application, stop)
+            finally:
+                await application.shutdown()
+    finally:
+        await app.close()
+
+
+async def _polling(application: Application, stop: asyncio.Event) -> None:
+    updater = application.updater
+    assert updater is not None
+    # start_polling removes a webhook left by an earlier deployment; its queue is kept.
+    await updater.start_polling(allowed_updates=list(ALLOWED_UPDATES), drop_pending_updates=False)
+    await application.start()
+    try:
+        await stop.wait()
+    finally:
+        await updater.stop()  # no more fetching; the offset of what was fetched is confirmed
+        await application.stop()  # handles every update already fetched, then returns
+
+
+async def _webhook(settings: Settings, application: Application, stop: asyncio.Event) -> None:
+    async def feed(update: dict[str, Any]) -> None:
+        await application.update_queue.put(Update.de_json(update, application.bot))
+
+    server = webhook_server(settings, feed, "ptb-webhook")
+    await application.start()
+    try:
+        await server.start()
+        try:
+            assert settings.webhook_url and settings.webhook_secret is not None
+            await application.bot.set_webhook(
+                settings.webhook_url,
+                secret_token=settings.webhook_secret.get_secret_value(),
+                allowed_updates=list(ALLOWED_UPDATES),
+                drop_pending_updates=False,
+            )
+            await stop.wait()
+        finally:
+            await server.stop()  # stops accepting; accepted updates are in the queue
+    finally:
+        await application.stop()  # handles every queued update, then returns

@@ -1,0 +1,223 @@
+"""python-telegram-bot 22 adapter: Telegram updates -> desk events, desk outcomes -> Bot API
+calls.
+
+Only translation lives here; what an update means and how an outcome is carried out is in
+:mod:`handlers.telegram_common`, shared with the aiogram adapter. Nothing is kept in PTB's
+``chat_data``, ``user_data`` or persistence: the conversation lives in Balie's store.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from telegram import (
+    Bot,
+    BotCommand,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
+from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
+
+from bot.notifications.errors import DeliveryError
+from flows.desk import Desk
+from flows.events import Event, Reply
+from handlers.telegram_common import (
+    CommandMenu,
+    button_event,
+    handle_update,
+    message_event,
+    sender,
+)
+
+log = logging.getLogger("balie.ptb")
+
+
+def event_from_message(message: Message, update_id: int | None = None) -> Event:
+    user = message.from_user
+    contact = message.contact
+    return message_event(
+        chat_id=message.chat.id,
+        chat_type=str(message.chat.type),
+        sender=sender(
+            user.id if user else message.chat.id,
+            user.first_name if user else None,
+            user.last_name if user else None,
+            user.language_code if user else None,
+        ),
+        text=message.text,
+        contact_phone=contact.phone_number if contact else None,
+        contact_user_id=contact.user_id if contact else None,
+        update_id=update_id,
+    )
+
+
+def event_from_callback(query: CallbackQuery, update_id: int | None = None) -> Event:
+    user = query.from_user
+    chat = query.message.chat if query.message else None
+    return button_event(
+        chat_id=chat.id if chat else user.id,
+        chat_type=str(chat.type) if chat else "private",
+        sender=sender(user.id, user.first_name, user.last_name, user.language_code),
+        data=query.data or "",
+        update_id=update_id,
+    )
+
+
+def markup(reply: Reply) -> InlineKeyboardMarkup | None:
+    if not reply.buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(b.label, callback_data=b.data) for b in row]
+            for row in reply.buttons
+        ]
+    )
+
+
+class _Actions:
+    """:class:`handlers.telegram_common.UpdateActions` on one python-telegram-bot update."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        chat_id: int,
+        message: Message | None = None,
+        query: CallbackQuery | None = None,
+    ) -> None:
+        self.bot = bot
+        self._chat_id = chat_id
+        self.message = message
+        self.query = query
+
+    @property
+    def chat_id(self) -> int:
+        return self._chat_id
+
+    async def answer_callback(self, notice: str | None) -> None:
+        if self.query is not None:
+            try:
+                await self.query.answer(notice)
+            except Exception as exc:
+                raise delivery_error(exc) from None
+
+    async def clear_buttons(self) -> None:
+        pressed = self.query.message if self.query is not None else None
+        if not isinstance(pressed, Message):  # an inaccessible (too old) message
+            return
+        try:
+            await pressed.edit_reply_markup(reply_markup=None)
+        except BadRequest as exc:
+            if "not modified" not in exc.message:  # already without buttons is fine
+                raise delivery_error(exc) from None
+        except Exception as exc:
+            raise delivery_error(exc) from None
+
+    async def delete_message(self) -> None:
+        if self.message is not None:
+            try:
+                await self.message.delete()
+            except Exception as exc:
+                raise delivery_error(exc) from None
+
+    async def send(self, reply: Reply) -> None:
+        try:
+            await self.bot.send_message(self._chat_id, reply.text, reply_markup=markup(reply))
+        except Exception as exc:
+            raise delivery_error(exc) from None
+
+
+def add_handlers(
+    application: Application,
+    desk: Desk,
+    on_handled: Callable[[], None] = lambda: None,
+) -> None:
+    """Every message and every button press goes to the desk."""
+
+    async def on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.message
+        if message is None:
+            return
+        event = event_from_message(message, update.update_id)
+        actions = _Actions(context.bot, message.chat.id, message=message)
+        await handle_update(desk, event, actions, on_handled)
+
+    async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        if not query.data:
+            await query.answer()
+            return
+        event = event_from_callback(query, update.update_id)
+        await handle_update(
+            desk, event, _Actions(context.bot, event.chat_id, query=query), on_handled
+        )
+
+    async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        # The type only: an exception's text may quote what the person typed.
+        update_id = update.update_id if isinstance(update, Update) else None
+        log.error("update %s failed: %s", update_id, type(context.error).__name__)
+
+    application.add_handler(MessageHandler(filters.UpdateType.MESSAGE, on_message))
+    application.add_handler(CallbackQueryHandler(on_button))
+    application.add_error_handler(on_error)
+
+
+async def set_command_menu(bot: Bot, menu: CommandMenu) -> None:
+    """One :class:`CommandMenu` as a setMyCommands call."""
+    scope = (
+        BotCommandScopeAllPrivateChats()
+        if menu.chat_id is None
+        else BotCommandScopeChat(chat_id=menu.chat_id)
+    )
+    await bot.set_my_commands(
+        [BotCommand(name, text) for name, text in menu.commands],
+        scope=scope,
+        language_code=menu.language_code or None,
+    )
+
+
+class PtbChat:
+    """The outbox's way into Telegram through python-telegram-bot (a ``ChatPort``)."""
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def send(self, chat_id: int, reply: Reply) -> int:
+        try:
+            message = await self.bot.send_message(chat_id, reply.text, reply_markup=markup(reply))
+        except Exception as exc:
+            raise delivery_error(exc) from None
+        return message.message_id
+
+    async def edit(self, chat_id: int, message_id: int, reply: Reply) -> None:
+        try:
+            await self.bot.edit_message_text(
+                reply.text, chat_id=chat_id, message_id=message_id, reply_markup=markup(reply)
+            )
+        except BadRequest as exc:
+            if "not modified" in exc.message:
+                return
+            raise delivery_error(exc) from None
+        except Exception as exc:
+            raise delivery_error(exc) from None
+
+
+def delivery_error(exc: Exception) -> DeliveryError:
+    # BadRequest is a NetworkError in PTB: test it first.
+    if isinstance(exc, Forbidden):
+        return DeliveryError("Telegram: the user blocked the bot", permanent=True)
+    if isinstance(exc, RetryAfter):
+        return DeliveryError(f"Telegram: {exc.message}")
+    if isinstance(exc, BadRequest):
+        return DeliveryError("Telegram refused the request (bad request)", permanent=True)
+    if isinstance(exc, NetworkError):
+        return DeliveryError("Telegram could not be reached")
+    return DeliveryError(f"Telegram: {type(exc).__name__}")

@@ -1,0 +1,194 @@
+"""What both Telegram adapters (aiogram, python-telegram-bot) share, written once.
+
+An adapter only translates: it reads a framework update into the values below, and gives
+:func:`handle_update` an :class:`UpdateActions` that performs chat actions with framework
+calls. Which event a message becomes, the order in which an outcome is carried out, and
+which command menu goes to which chat are decided here, not in an adapter.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.notifications.errors import DeliveryError
+from flows.commands import command_menu
+from flows.desk import Desk
+from flows.directory import chat_identities
+from flows.domain import RELEASING_ROLES, Language, Role
+from flows.events import Event, EventKind, Outcome, Reply, Sender
+from storage.uow import Store
+
+log = logging.getLogger("balie.telegram")
+
+ALLOWED_UPDATES = ("message", "callback_query")
+"""The update types the desk reads; everything else is not even fetched."""
+
+
+def sender(
+    user_id: int, first_name: str | None, last_name: str | None, language_code: str | None
+) -> Sender:
+    name = " ".join(part for part in (first_name, last_name) if part)
+    return Sender(int(user_id), name, language_code)
+
+
+def message_event(
+    *,
+    chat_id: int,
+    chat_type: str,
+    sender: Sender,
+    text: str | None,
+    contact_phone: str | None = None,
+    contact_user_id: int | None = None,
+    update_id: int | None = None,
+) -> Event:
+    """A message: typed text or a command, the sender's own contact, or unreadable content."""
+    private = chat_type == "private"
+    if text is not None:
+        typed = Event.from_text(chat_id, sender, text)
+        return Event(
+            chat_id,
+            sender,
+            typed.kind,
+            typed.text,
+            typed.command,
+            is_private_chat=private,
+            update_id=update_id,
+        )
+    if contact_phone is not None and contact_user_id == sender.user_id:
+        # Only a contact that is the sender's own: Telegram vouches for that number.
+        return Event(
+            chat_id,
+            sender,
+            EventKind.CONTACT,
+            phone=contact_phone,
+            is_private_chat=private,
+            update_id=update_id,
+        )
+    return Event(
+        chat_id, sender, EventKind.UNSUPPORTED, is_private_chat=private, update_id=update_id
+    )
+
+
+def button_event(
+    *, chat_id: int, chat_type: str, sender: Sender, data: str, update_id: int | None = None
+) -> Event:
+    return Event(
+        chat_id,
+        sender,
+        EventKind.BUTTON,
+        button_data=data,
+        is_private_chat=chat_type == "private",
+        update_id=update_id,
+    )
+
+
+class UpdateActions(Protocol):
+    """Chat actions on the update at hand, each raising :class:`DeliveryError` on failure."""
+
+    @property
+    def chat_id(self) -> int: ...
+
+    async def answer_callback(self, notice: str | None) -> None:
+        """Answer the pressed button (a toast with ``notice``, or just stop its spinner)."""
+        ...
+
+    async def clear_buttons(self) -> None:
+        """Remove the buttons from the pressed message; already without buttons is fine."""
+        ...
+
+    async def delete_message(self) -> None:
+        """Delete the message the person sent."""
+        ...
+
+    async def send(self, reply: Reply) -> None:
+        """Send a reply, with its buttons, to the chat."""
+        ...
+
+
+async def handle_update(
+    desk: Desk,
+    event: Event,
+    actions: UpdateActions,
+    on_handled: Callable[[], None] = lambda: None,
+) -> Outcome:
+    """Hand the event to the desk (which commits), then carry out its outcome in the chat."""
+    outcome = await desk.handle(event)
+    on_handled()
+    await perform(event, outcome, actions)
+    return outcome
+
+
+async def perform(event: Event, outcome: Outcome, actions: UpdateActions) -> None:
+    """Carry out an outcome: a pressed button is answered first, so its spinner stops at
+    once; a failed action is logged (never the text) and the rest still happens."""
+    if event.kind is EventKind.BUTTON:
+        await _attempt("answer a button", actions, actions.answer_callback(outcome.callback_notice))
+        if outcome.clear_pressed_buttons:
+            await _attempt("clear buttons", actions, actions.clear_buttons())
+    elif outcome.delete_message:
+        await _attempt("delete a message", actions, actions.delete_message())
+    for reply in outcome.replies:
+        await _attempt("send a reply", actions, actions.send(reply))
+
+
+async def _attempt(what: str, actions: UpdateActions, action: Awaitable[None]) -> None:
+    try:
+        await action
+    except DeliveryError as exc:
+        log.warning("could not %s in chat %s: %s", what, actions.chat_id, exc.reason)
+
+
+# -- command menus -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CommandMenu:
+    """One setMyCommands call: ``chat_id`` None means all private chats."""
+
+    chat_id: int | None
+    language_code: str
+    """``nl``, ``en``, or "" for everyone whose Telegram language is neither."""
+    commands: list[tuple[str, str]]
+
+
+async def command_menus(store: Store, default_language: Language) -> list[CommandMenu]:
+    """The user menu for all private chats, and a staff menu for each linked chat of desk
+    staff and managers (by role); each in Dutch, English and the default."""
+    staff_chats: list[tuple[int | None, Role | None]] = [
+        (identity.user_id, identity.role)
+        for identity in await chat_identities(store)
+        if identity.role in RELEASING_ROLES
+    ]
+    menus: list[CommandMenu] = []
+    for chat_id, role in [(None, None), *staff_chats]:
+        for language in Language:
+            menus.append(CommandMenu(chat_id, language.value, command_menu(language, role)))
+        menus.append(CommandMenu(chat_id, "", command_menu(default_language, role)))
+    return menus
+
+
+async def set_command_menus(
+    store: Store,
+    default_language: Language,
+    apply: Callable[[CommandMenu], Awaitable[None]],
+) -> int:
+    """Set every menu with the adapter's ``apply``; a failure is logged, never fatal.
+
+    Returns how many menus were set."""
+    done = 0
+    for menu in await command_menus(store, default_language):
+        try:
+            await apply(menu)
+        except Exception as exc:
+            log.warning(
+                "could not set the command menu for %s (%s): %s",
+                "private chats" if menu.chat_id is None else f"chat {menu.chat_id}",
+                menu.language_code or "default",
+                type(exc).__name__,
+            )
+        else:
+            done += 1
+    return done
