@@ -8,15 +8,16 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
+from pathlib import Path
 from typing import NoReturn
 
-from bot import runtimes
 from bot.app import SchemaNotCurrent
 from bot.demo import create_demo
-from bot.logs import configure_logging
-from bot.settings import Settings, SettingsError, load_settings
-from flows import accounts
-from flows.domain import Role
+from bot.logs import RedactSecrets, configure_logging
+from bot.settings import Runtime, Settings, SettingsError, load_settings
+from bot.webhook import with_webhook_secret
+from flows import accounts, customer_import
+from flows.domain import PasswordPolicyName, Role
 from flows.ports import SystemClock
 from storage import migrate
 from storage.db import create_engine
@@ -33,9 +34,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    commands.add_parser(
-        "run", help="run the bot: Telegram (aiogram) with a token, else the terminal channel"
+    run = commands.add_parser(
+        "run",
+        help="run the bot: Telegram (aiogram or python-telegram-bot) with a token, else the "
+        "terminal channel",
     )
+    run.add_argument(
+        "--runtime",
+        choices=[runtime.value for runtime in Runtime],
+        help="the Telegram framework (default: BALIE_RUNTIME, else aiogram)",
+    )
+    run.add_argument(
+        "--webhook",
+        metavar="URL",
+        help="webhook mode: Telegram POSTs updates to URL (default: BALIE_WEBHOOK_URL, else "
+        "long polling)",
+    )
+    run.add_argument("--host", help="webhook mode: address to listen on (default 0.0.0.0)")
+    run.add_argument("--port", type=int, help="webhook mode: port to listen on (default 8080)")
     commands.add_parser("chat", help="chat with the desk in this terminal")
 
     db = commands.add_parser("db", help="the store's schema").add_subparsers(
@@ -49,6 +65,24 @@ def _parser() -> argparse.ArgumentParser:
     org_add = org.add_parser("add", help="add an organization")
     org_add.add_argument("name")
     org_add.add_argument("--partner-id", required=True, help="the partner ID people type")
+    org_set = org.add_parser("set", help="change an organization's desk settings")
+    org_set.add_argument("partner_id", metavar="PARTNER_ID")
+    org_set.add_argument("--desk-contact", help="how people reach the desk, quoted in replies")
+    org_set.add_argument(
+        "--password-policy",
+        choices=[policy.value for policy in PasswordPolicyName],
+        help="nist (default: length and a blocklist), upper_digit (seed 003) or "
+        "upper_lower_digit_special (seed 004)",
+    )
+    org_set.add_argument("--password-min-length", type=int, metavar="8-15")
+    org_set.add_argument(
+        "--activation-days", type=int, metavar="DAYS", help="how long activation codes last"
+    )
+    org_set.add_argument(
+        "--manual-activation",
+        action=argparse.BooleanOptionalAction,
+        help="every activation code waits for a desk employee's release, e-mail ones too",
+    )
 
     staff = commands.add_parser("staff", help="managers and desk staff").add_subparsers(
         dest="staff_command", required=True, metavar="ACTION"
@@ -78,6 +112,26 @@ def _parser() -> argparse.ArgumentParser:
     who.add_argument("--email")
     who.add_argument("--phone")
     offboard.add_argument("--date", required=True, type=_iso_date, metavar="YYYY-MM-DD")
+
+    imports = commands.add_parser("import", help="import data from a file").add_subparsers(
+        dest="import_command", required=True, metavar="ACTION"
+    )
+    import_customers = imports.add_parser(
+        "customers", help="add or update customers from a CSV file (UTF-8, comma or semicolon)"
+    )
+    import_customers.add_argument("file", metavar="FILE.csv")
+    import_customers.add_argument("--org", required=True, metavar="PARTNER_ID")
+
+    letters = commands.add_parser("letters", help="letters with activation codes").add_subparsers(
+        dest="letters_command", required=True, metavar="ACTION"
+    )
+    letters_export = letters.add_parser(
+        "export", help="write the queued letters as one PDF plus a CSV manifest, mark them sent"
+    )
+    letters_export.add_argument(
+        "--out", type=Path, default=Path("letters"), metavar="DIR", help="default: ./letters/"
+    )
+    letters_export.add_argument("--org", metavar="PARTNER_ID", help="only this organization")
 
     commands.add_parser("demo", help="create a demo organization to try every flow")
     return parser
@@ -115,12 +169,56 @@ async def _ensure_schema(settings: Settings) -> None:
         raise SchemaNotCurrent("the store's schema is not current: run `balie db upgrade`")
 
 
+async def _export_letters(settings: Settings, out_dir: Path, partner_id: str | None) -> str:
+    """``balie letters export``: one transaction; the files go if it does not commit."""
+    from bot.letters import export_batch  # PDF rendering: loaded only when needed
+
+    await _ensure_schema(settings)
+    store = Store(create_engine(settings.database_url))
+    try:
+        result = await export_batch(store, out_dir, SystemClock().now(), partner_id)
+    finally:
+        await store.close()
+    lines = [str(path) for path in result.paths]
+    lines += [
+        f"letter {s.letter_id} (customer {s.customer_number}) stays queued: {s.reason}"
+        for s in result.skipped
+    ]
+    plural = "" if result.count == 1 else "s"
+    lines.append(
+        f"exported {result.count} letter{plural}" if result.count else "no letters to export"
+    )
+    return "\n".join(lines)
+
+
 def _admin(args: argparse.Namespace) -> Callable[[Transaction], Awaitable[str]]:
     now = SystemClock().now()
 
     async def org_add(tx: Transaction) -> str:
         org = await accounts.add_organization(tx, args.name, args.partner_id, now)
         return f"added organization {org.name} with partner ID {org.partner_id}"
+
+    async def org_set(tx: Transaction) -> str:
+        org = await accounts.configure_organization(
+            tx,
+            args.partner_id,
+            now,
+            desk_contact=args.desk_contact,
+            password_policy=PasswordPolicyName(args.password_policy)
+            if args.password_policy
+            else None,
+            password_min_length=args.password_min_length,
+            activation_code_days=args.activation_days,
+            manual_activation=args.manual_activation,
+        )
+        release = (
+            "every code waits for release" if org.manual_activation else "e-mail codes go at once"
+        )
+        return (
+            f"{org.name}: password policy {org.password_policy.value} (at least "
+            f"{org.password_min_length} characters), activation codes last "
+            f"{org.activation_code_days} days, {release}, desk contact: {org.desk_contact or '-'}"
+        )
 
     async def staff_add(tx: Transaction) -> str:
         person = await accounts.add_staff(
@@ -153,40 +251,97 @@ def _admin(args: argparse.Namespace) -> Callable[[Transaction], Awaitable[str]]:
         )
         return f"{person.name} is out of service from {args.date.isoformat()}"
 
+    async def import_customers(tx: Transaction) -> str:
+        parsed = customer_import.read_customers(args.file)
+        org = await accounts.organization(tx, args.org)
+        summary = await customer_import.import_customers(tx, org, parsed, now)
+        return summary.report()
+
     async def demo(tx: Transaction) -> str:
         return await create_demo(tx, now)
 
     table: dict[tuple[str, str | None], Callable[[Transaction], Awaitable[str]]] = {
         ("org", "add"): org_add,
+        ("org", "set"): org_set,
         ("staff", "add"): staff_add,
         ("employee", "add"): employee_add,
         ("employee", "offboard"): employee_offboard,
+        ("import", "customers"): import_customers,
         ("demo", None): demo,
     }
     action = getattr(args, f"{args.command}_command", None)
     return table[(args.command, action)]
 
 
+def _run_options(args: argparse.Namespace) -> dict[str, object]:
+    """``balie run``'s flags as settings; a flag wins over the environment."""
+    if args.command != "run":
+        return {}
+    options = {
+        "runtime": args.runtime,
+        "webhook_url": args.webhook,
+        "webhook_host": args.host,
+        "webhook_port": args.port,
+    }
+    return {name: value for name, value in options.items() if value is not None}
+
+
+def _webhook_ready(settings: Settings, args: argparse.Namespace) -> Settings:
+    """Refuse webhook options that cannot work; give webhook mode its secret (a random one
+    per start unless BALIE_WEBHOOK_SECRET is set), before logging knows what to mask."""
+    if (args.host is not None or args.port is not None) and not settings.webhook_url:
+        _fail("--host and --port are for webhook mode: give --webhook URL too", 2)
+    if not settings.webhook_url:
+        return settings
+    if settings.telegram_token is None:
+        _fail("webhook mode needs BALIE_TELEGRAM_TOKEN", 2)
+    return with_webhook_secret(settings)
+
+
+def _run_channel(settings: Settings, command: str, secrets: list[str]) -> None:
+    """``balie run`` and ``balie chat``. The Telegram frameworks load only here: the admin
+    commands start in a fraction of the time."""
+    from aiogram.exceptions import TelegramAPIError
+    from telegram.error import TelegramError as PtbTelegramError
+
+    from bot import runtimes
+
+    try:
+        if command == "run":
+            asyncio.run(runtimes.run(settings))
+        else:
+            asyncio.run(runtimes.run_terminal(settings))
+    except (TelegramAPIError, PtbTelegramError) as exc:  # e.g. no Bot API at start-up
+        _fail("Telegram: " + " ".join(RedactSecrets(secrets).redact(str(exc)).split()))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     try:
-        settings = load_settings()
+        settings = load_settings(**_run_options(args))
     except SettingsError as exc:
         _fail(str(exc), 2)
+    if args.command == "run":
+        settings = _webhook_ready(settings, args)
     secrets = [
         s.get_secret_value()
-        for s in (settings.telegram_token, settings.smtp_password, settings.twilio_auth_token)
+        for s in (
+            settings.telegram_token,
+            settings.smtp_password,
+            settings.twilio_auth_token,
+            settings.webhook_secret,
+        )
         if s is not None
     ]
     configure_logging(secrets, logging.WARNING if args.command != "run" else logging.INFO)
     try:
-        if args.command == "run":
-            asyncio.run(runtimes.run(settings))
-        elif args.command == "chat":
-            asyncio.run(runtimes.run_terminal(settings))
+        if args.command in {"run", "chat"}:
+            _run_channel(settings, args.command, secrets)
         elif args.command == "db":
             asyncio.run(migrate.upgrade(settings.database_url))
             print(f"store {settings.safe_database_url()} is at the newest schema")
+        elif args.command == "letters":
+            print(asyncio.run(_export_letters(settings, args.out, args.org)))
         else:
             print(asyncio.run(_in_transaction(settings, _admin(args))))
     except (accounts.AccountError, SchemaNotCurrent) as exc:

@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 from flows.approval import parse_lookup_contact
 from flows.contacts import Contact, Refusal, parse_email, parse_mobile
-from flows.domain import AccountStatus, DeliveryChannel, Language, Role
+from flows.domain import AccountStatus, DeliveryChannel, Language, PasswordPolicyName, Role
 from flows.texts import CATALOG
 from storage.models import Organization, Person
 from storage.uow import Transaction
@@ -181,3 +181,41 @@ async def offboard_employee(
         date=day.isoformat(),
     )
     return person
+
+
+async def configure_organization(
+    tx: Transaction,
+    partner_id: str,
+    now: datetime,
+    *,
+    desk_contact: str | None = None,
+    password_policy: PasswordPolicyName | None = None,
+    password_min_length: int | None = None,
+    activation_code_days: int | None = None,
+    manual_activation: bool | None = None,
+) -> Organization:
+    """Change an organization's desk settings; only the given ones change."""
+    org = await organization(tx, partner_id)
+    if password_min_length is not None and not 8 <= password_min_length <= 15:
+        raise AccountError("--password-min-length must be between 8 and 15 (NIST SP 800-63B)")
+    if activation_code_days is not None and not 1 <= activation_code_days <= 90:
+        raise AccountError("--activation-days must be between 1 and 90")
+    changes = {
+        "desk_contact": desk_contact.strip() if desk_contact is not None else None,
+        "password_policy": password_policy,
+        "password_min_length": password_min_length,
+        "activation_code_days": activation_code_days,
+        "manual_activation": manual_activation,
+    }
+    changed = {name: value for name, value in changes.items() if value is not None}
+    for name, value in changed.items():
+        setattr(org, name, value)
+    await tx.audit.add(
+        "organization_configured",
+        actor="cli",
+        channel="cli",
+        now=now,
+        organization_id=org.id,
+        changes={name: str(value) for name, value in changed.items()},
+    )
+    return org

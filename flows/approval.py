@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from flows import cards
 from flows.buttons import Decide, encode
 from flows.contacts import Contact, parse_email, parse_mobile
 from flows.domain import (
     AccountStatus,
     DeliveryChannel,
-    Language,
     RequestStatus,
     effective_status,
     may_decide_registrations,
 )
 from flows.events import Button, EventKind, Keyboard
-from flows.outbox_payload import BUTTONS, EDIT, TOPIC, keyboard_to_payload
 from flows.texts import Texts
 from flows.turn import DeskPolicy, Turn
 from storage.models import Organization, Person, RegistrationRequest
@@ -24,10 +23,6 @@ from storage.uow import Transaction
 
 def _topic(request: RegistrationRequest) -> str:
     return f"registration:{request.id}"
-
-
-def _language_of(person: Person, policy: DeskPolicy) -> Language:
-    return Language(person.language or policy.default_language)
 
 
 def _request_card(
@@ -72,18 +67,15 @@ async def announce(
     now: datetime,
 ) -> None:
     """Push the new request to every manager of the organization with a linked chat."""
-    for manager, chat_id in await tx.people.deciders_with_chats(organization.id):
-        texts = Texts(_language_of(manager, policy))
-        await tx.outbox.add(
-            DeliveryChannel.TELEGRAM,
-            str(chat_id),
-            _request_card(texts, request, organization, person),
-            now,
-            payload={
-                TOPIC: _topic(request),
-                BUTTONS: keyboard_to_payload(_decision_keyboard(texts, request)),
-            },
-        )
+    await cards.push(
+        tx,
+        await tx.people.deciders_with_chats(organization.id),
+        _topic(request),
+        lambda texts: _request_card(texts, request, organization, person),
+        lambda texts: _decision_keyboard(texts, request),
+        policy,
+        now,
+    )
 
 
 async def _acting_manager(turn: Turn, organization_id: int | None) -> Person | None:
@@ -204,7 +196,7 @@ async def _tell_person(
     policy: DeskPolicy,
     now: datetime,
 ) -> None:
-    texts = Texts(_language_of(person, policy))
+    texts = cards.texts_for(person, policy)
     if request.status is RequestStatus.APPROVED:
         message = texts("approved_chat", org=organization.name)
     else:
@@ -231,16 +223,15 @@ async def _update_manager_cards(
     now: datetime,
 ) -> None:
     """Edit every manager's copy in place: the outcome, who decided and when; no buttons."""
-    for manager, chat_id in await tx.people.deciders_with_chats(organization.id):
-        texts = Texts(_language_of(manager, policy))
-        card = _request_card(texts, request, organization, person)
-        await tx.outbox.add(
-            DeliveryChannel.TELEGRAM,
-            str(chat_id),
-            f"{card}\n\n{_outcome_line(texts, request)}",
-            now,
-            payload={TOPIC: _topic(request), EDIT: True},
-        )
+    await cards.close(
+        tx,
+        await tx.people.deciders_with_chats(organization.id),
+        _topic(request),
+        lambda texts: _request_card(texts, request, organization, person),
+        lambda texts: _outcome_line(texts, request),
+        policy,
+        now,
+    )
 
 
 async def list_pending(turn: Turn) -> None:

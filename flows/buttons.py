@@ -16,6 +16,9 @@ class MenuChoice(StrEnum):
     CANCEL = "cancel"
     LANGUAGE_NL = "lang_nl"
     LANGUAGE_EN = "lang_en"
+    REQUEST_CODE = "req_code"
+    HAVE_CODE = "have_code"
+    SKIP = "skip"
 
 
 @dataclass(frozen=True)
@@ -31,12 +34,22 @@ class Decide:
     approve: bool
 
 
-ButtonAction = Menu | Decide
+@dataclass(frozen=True)
+class Release:
+    """Staff's verdict on activation-code request ``request_id`` (the row id)."""
+
+    request_id: int
+    release: bool
+
+
+ButtonAction = Menu | Decide | Release
 
 
 def encode(action: ButtonAction) -> str:
     if isinstance(action, Menu):
         return f"m:{action.choice.value}"
+    if isinstance(action, Release):
+        return f"c:{action.request_id}:{'r' if action.release else 'x'}"
     return f"d:{action.request_id}:{'a' if action.approve else 'r'}"
 
 
@@ -50,8 +63,11 @@ def decode(data: str | None) -> ButtonAction | None:
             return Menu(MenuChoice(rest))
         except ValueError:
             return None
-    if kind == "d":
-        number, _, verdict = rest.partition(":")
-        if number.isdigit() and verdict in {"a", "r"} and len(number) < 12:
-            return Decide(int(number), verdict == "a")
+    number, _, verdict = rest.partition(":")
+    if not (number.isdigit() and len(number) < 12):
+        return None
+    if kind == "d" and verdict in {"a", "r"}:
+        return Decide(int(number), verdict == "a")
+    if kind == "c" and verdict in {"r", "x"}:
+        return Release(int(number), verdict == "r")
     return None

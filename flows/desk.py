@@ -7,9 +7,10 @@ import logging
 import weakref
 from datetime import timedelta
 
-from flows import approval, registration
-from flows.buttons import Decide, Menu, MenuChoice, decode, encode
+from flows import activation, approval, password, registration, release
+from flows.buttons import Decide, Menu, MenuChoice, Release, decode, encode
 from flows.domain import (
+    RELEASING_ROLES,
     AccountStatus,
     ConversationState,
     Language,
@@ -24,7 +25,15 @@ from storage.uow import Store
 
 log = logging.getLogger("balie.desk")
 
-STAFF_COMMANDS = {"pending", "approve", "reject", "employees", "offboard"}
+STEPS = {**registration.STEPS, **activation.STEPS, **password.STEPS}
+"""What handles free text (or a shared contact) at each step of a conversation."""
+
+REPEATERS = {
+    **dict.fromkeys(registration.STEPS, registration.repeat_step),
+    **dict.fromkeys(activation.STEPS, activation.repeat_step),
+    **dict.fromkeys(password.STEPS, password.repeat_step),
+}
+"""What repeats a step's question (after a sticker, or when a channel reopens)."""
 
 
 class Desk:
@@ -68,6 +77,8 @@ class Desk:
         """Forget old update ids; Telegram redelivers only within a day."""
         async with self.store.transaction() as tx:
             await tx.handled_updates.forget_before(self.clock.now() - keep_updates)
+            # Every limit's window is at most an hour; a day of history is plenty.
+            await tx.rate_events.forget_before(self.clock.now() - timedelta(days=1))
 
     async def _handle(self, event: Event) -> Outcome:
         now = self.clock.now()
@@ -120,11 +131,12 @@ async def route(turn: Turn) -> None:
         await on_command(turn, event.command or "")
     elif event.kind is EventKind.BUTTON:
         await on_button(turn)
-    elif turn.state in registration.STEPS:
+    elif turn.state in STEPS:
         if event.kind is EventKind.UNSUPPORTED:
-            await registration.on_unreadable(turn)
+            turn.say("unsupported_content")
+            await REPEATERS[turn.state](turn)
         else:
-            await registration.STEPS[turn.state](turn)
+            await STEPS[turn.state](turn)
     else:
         if event.kind is EventKind.UNSUPPORTED:
             turn.say("unsupported_content")
@@ -149,8 +161,16 @@ async def on_command(turn: Turn, command: str) -> None:
             turn.say("language_choose", language_menu())
     elif command == "register":
         await registration.begin(turn)
-    elif command in {"password", "activate", "activation"}:
-        turn.say("coming_soon")
+    elif command == "password":
+        await password.begin_reset(turn)
+    elif command == "activate":
+        await activation.begin_redeem(turn)
+    elif command == "activation":
+        await activation.begin_request(turn)
+    elif command == "codes":
+        await release.list_codes(turn)
+    elif command in {"release", "refuse"}:
+        await release.decide_by_command(turn, release=command == "release")
     elif command == "pending":
         await approval.list_pending(turn)
     elif command in {"approve", "reject"}:
@@ -168,6 +188,9 @@ async def on_button(turn: Turn) -> None:
     if isinstance(action, Decide):
         await approval.decide_by_button(turn, action)
         return
+    if isinstance(action, Release):
+        await release.decide_by_button(turn, action)
+        return
     if action is None or not await _menu_choice(turn, action):
         turn.outcome.callback_notice = turn.texts("stale_button")
         turn.outcome.clear_pressed_buttons = True
@@ -182,8 +205,16 @@ async def _menu_choice(turn: Turn, action: Menu) -> bool:
         await registration.begin(turn)
     elif choice is MenuChoice.HELP:
         await show_help(turn)
-    elif choice in {MenuChoice.FORGOT_PASSWORD, MenuChoice.ACTIVATION_CODE}:
-        turn.say("coming_soon")
+    elif choice is MenuChoice.FORGOT_PASSWORD:
+        await password.begin_reset(turn)
+    elif choice is MenuChoice.ACTIVATION_CODE:
+        activation.menu(turn)
+    elif choice is MenuChoice.REQUEST_CODE:
+        await activation.begin_request(turn)
+    elif choice is MenuChoice.HAVE_CODE:
+        await activation.begin_redeem(turn)
+    elif choice is MenuChoice.SKIP and turn.state is ConversationState.ACTIVATION_EMAIL:
+        await activation.skip_email(turn)
     elif choice is MenuChoice.CANCEL:
         cancel(turn)
     elif choice is MenuChoice.LANGUAGE_NL:
@@ -222,7 +253,7 @@ async def welcome(turn: Turn) -> None:
         org=organization.name,
         role=texts(f"role_{person.role.value}"),
     )
-    if may_decide_registrations(person.role, status):
+    if person.role in RELEASING_ROLES and status is AccountStatus.ACTIVE:
         turn.say("welcome_staff_hint")
     else:
         turn.say("welcome", main_menu(turn))
@@ -230,8 +261,8 @@ async def welcome(turn: Turn) -> None:
 
 async def resume(turn: Turn) -> None:
     """A channel (re)opened: repeat the step the conversation is at, or welcome."""
-    if turn.state in registration.STEPS:
-        await registration.repeat_step(turn)
+    if turn.state in REPEATERS:
+        await REPEATERS[turn.state](turn)
     else:
         await welcome(turn)
 
@@ -239,8 +270,12 @@ async def resume(turn: Turn) -> None:
 async def show_help(turn: Turn) -> None:
     turn.say("help")
     person = await turn.tx.chat_links.person_for(turn.event.sender.user_id)
-    if person is not None and may_decide_registrations(person.role, person.status):
+    if person is None or person.status is not AccountStatus.ACTIVE:
+        return
+    if person.role in RELEASING_ROLES:
         turn.say("help_staff")
+    if may_decide_registrations(person.role, person.status):
+        turn.say("help_managers")
 
 
 def cancel(turn: Turn) -> None:

@@ -98,6 +98,9 @@ class ConversationState(StrEnum):
 DECIDING_ROLES = frozenset({Role.MANAGER, Role.ADMIN})
 """Who may approve or reject an employee's registration (seed 000: the manager)."""
 
+RELEASING_ROLES = frozenset({Role.STAFF, Role.MANAGER, Role.ADMIN})
+"""Who may release or refuse an activation code (seed 002: the desk)."""
+
 
 def effective_status(
     status: AccountStatus, out_of_service_on: date | None, today: date

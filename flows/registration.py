@@ -342,12 +342,6 @@ STEPS = {
 }
 
 
-async def on_unreadable(turn: Turn) -> None:
-    """A sticker, photo or other content at a registration step: say so and repeat the step."""
-    turn.say("unsupported_content")
-    await repeat_step(turn)
-
-
 async def repeat_step(turn: Turn) -> None:
     in_code_step = turn.state is ConversationState.REGISTER_CODE
     keyboard = _code_keyboard(turn) if in_code_step else _cancel_keyboard(turn)

@@ -24,8 +24,9 @@ CATALOG: dict[str, dict[Language, str]] = {
         Language.EN: "Hello {name}. You are known at {org} as {role}.",
     },
     "welcome_staff_hint": {
-        Language.NL: "Openstaande aanvragen: /pending. Alle opdrachten: /help.",
-        Language.EN: "Open requests: /pending. All commands: /help.",
+        Language.NL: "Openstaande registraties: /pending. Activatiecodes: /codes. Alle "
+        "opdrachten: /help.",
+        Language.EN: "Open registrations: /pending. Activation codes: /codes. All commands: /help.",
     },
     "welcome_out_of_service": {
         Language.NL: "Hallo {name}. Uw account bij {org} is uit dienst sinds {date}. Klopt dat "
@@ -47,23 +48,37 @@ CATALOG: dict[str, dict[Language, str]] = {
     "button_reject": {Language.NL: "Afwijzen", Language.EN: "Reject"},
     "help": {
         Language.NL: "Zo werkt de balie:\n"
-        "/start - begin opnieuw en kies wat u wilt doen\n"
-        "/register - registreer als medewerker van een kantoor (u heeft het partner-ID uit de "
-        "brief nodig en uw eigen e-mailadres of mobiele nummer)\n"
+        "/register - registreer als medewerker van een kantoor: u heeft het partner-ID uit de "
+        "brief nodig en uw eigen e-mailadres of mobiele nummer; een manager keurt goed\n"
+        "/activation - vraag een activatiecode aan voor het klantportaal met uw klantnummer, "
+        "postcode en huisnummer; de code komt per e-mail of per brief\n"
+        "/activate - heeft u een activatiecode? Activeer uw account en kies een wachtwoord\n"
+        "/password - wachtwoord vergeten? U krijgt een code per e-mail of sms\n"
         "/language - kies Nederlands of English\n"
         "/cancel - stop waar u mee bezig bent\n"
-        "/help - deze uitleg\n"
-        "Wachtwoord vergeten en activatiecodes volgen binnenkort.",
+        "/start - begin opnieuw",
         Language.EN: "How the desk works:\n"
-        "/start - start over and choose what to do\n"
-        "/register - register as an employee of an office (you need the partner ID from the "
-        "letter and your own e-mail address or mobile number)\n"
+        "/register - register as an employee of an office: you need the partner ID from the "
+        "letter and your own e-mail address or mobile number; a manager approves\n"
+        "/activation - request an activation code for the customer portal with your customer "
+        "number, postcode and house number; the code comes by e-mail or by letter\n"
+        "/activate - have an activation code? Activate your account and choose a password\n"
+        "/password - forgot your password? You get a code by e-mail or text message\n"
         "/language - choose Nederlands or English\n"
         "/cancel - stop what you are doing\n"
-        "/help - this explanation\n"
-        "Forgotten passwords and activation codes are coming soon.",
+        "/start - start over",
     },
     "help_staff": {
+        Language.NL: "Voor de balie en managers:\n"
+        "/codes - activatiecodes die wachten op vrijgave\n"
+        "/release N - geef activatiecode #N vrij\n"
+        "/refuse N reden - weiger activatiecode #N, met een reden",
+        Language.EN: "For desk staff and managers:\n"
+        "/codes - activation codes waiting for release\n"
+        "/release N - release activation code #N\n"
+        "/refuse N reason - refuse activation code #N, with a reason",
+    },
+    "help_managers": {
         Language.NL: "Voor managers:\n"
         "/pending - openstaande registraties\n"
         "/approve N - keur aanvraag #N goed\n"
@@ -84,12 +99,6 @@ CATALOG: dict[str, dict[Language, str]] = {
     "nothing_to_cancel": {
         Language.NL: "Er loopt nu niets om te stoppen. Typ /start om te kiezen wat u wilt doen.",
         Language.EN: "Nothing is running right now. Type /start to choose what to do.",
-    },
-    "coming_soon": {
-        Language.NL: "Dit kan binnenkort hier in de chat. Neem tot die tijd contact op met de "
-        "balie van uw organisatie.",
-        Language.EN: "This will soon be possible here in the chat. Until then, please contact "
-        "your organization's desk.",
     },
     "language_choose": {
         Language.NL: "Kies uw taal.",
@@ -387,6 +396,322 @@ CATALOG: dict[str, dict[Language, str]] = {
         Language.NL: "{name} is uit dienst vanaf {date}.",
         Language.EN: "{name} is out of service from {date}.",
     },
+    # --- activation codes (seed 002) ----------------------------------------------------------
+    "activation_menu": {
+        Language.NL: "Wilt u een activatiecode aanvragen, of heeft u er al een?",
+        Language.EN: "Would you like to request an activation code, or do you have one already?",
+    },
+    "button_request_code": {Language.NL: "Code aanvragen", Language.EN: "Request a code"},
+    "button_have_code": {Language.NL: "Ik heb een code", Language.EN: "I have a code"},
+    "button_skip": {Language.NL: "Overslaan", Language.EN: "Skip"},
+    "ask_customer_number": {
+        Language.NL: "Stap 1 van 4: wat is uw klantnummer? Het staat op uw huurcontract en op "
+        "brieven van ons.",
+        Language.EN: "Step 1 of 4: what is your customer number? It is on your tenancy "
+        "agreement and on our letters.",
+    },
+    "ask_postcode": {
+        Language.NL: "Stap 2 van 4: wat is de postcode van uw woning? Bijvoorbeeld 1234 AB.",
+        Language.EN: "Step 2 of 4: what is the postcode of your home? For example 1234 AB.",
+    },
+    "ask_house_number": {
+        Language.NL: "Stap 3 van 4: wat is uw huisnummer, met toevoeging als u die heeft? "
+        "Bijvoorbeeld 12 of 12a.",
+        Language.EN: "Step 3 of 4: what is your house number, with any addition? For example "
+        "12 or 12a.",
+    },
+    "ask_activation_email": {
+        Language.NL: "Stap 4 van 4: naar welk e-mailadres mogen we de code sturen? Heeft u "
+        "geen e-mailadres, druk dan op Overslaan.",
+        Language.EN: "Step 4 of 4: which e-mail address should we send the code to? If you "
+        "have none, press Skip.",
+    },
+    "field_too_long": {
+        Language.NL: "Dat is te lang. Typ alleen het gevraagde gegeven.",
+        Language.EN: "That is too long. Please type only what is asked.",
+    },
+    "activation_not_possible": {
+        Language.NL: "Met deze gegevens kunnen we via de chat geen activatiecode versturen. "
+        "Neem contact op met de balie: {contact}. We helpen u graag verder.",
+        Language.EN: "We cannot send an activation code through the chat for these details. "
+        "Please contact the desk: {contact}. We will be glad to help.",
+    },
+    "desk_contact_default": {
+        Language.NL: "via de contactpagina van uw woningcorporatie",
+        Language.EN: "through your housing corporation's contact page",
+    },
+    "activation_sent_email": {
+        Language.NL: "We hebben uw activatiecode gestuurd naar het e-mailadres dat bij ons "
+        "bekend is ({destination}). De code is {days} dagen geldig. Heeft u hem? Typ /activate.",
+        Language.EN: "We have sent your activation code to the e-mail address we have on "
+        "file ({destination}). It is valid for {days} days. Got it? Type /activate.",
+    },
+    "activation_by_letter": {
+        Language.NL: "Uw activatiecode komt per post naar uw woonadres. Een medewerker van de "
+        "balie verstuurt de brief; reken op een paar werkdagen. Daarna typt u hier /activate.",
+        Language.EN: "Your activation code will come by post to your home address. A desk "
+        "employee sends the letter; allow a few working days. Then type /activate here.",
+    },
+    "activation_manual_email": {
+        Language.NL: "Een medewerker van de balie controleert uw aanvraag en stuurt de code "
+        "daarna per e-mail naar {destination}.",
+        Language.EN: "A desk employee checks your request and then sends the code by e-mail "
+        "to {destination}.",
+    },
+    "activation_to_administrator": {
+        Language.NL: "U vraagt de code aan als bewindvoerder. Na controle door een medewerker "
+        "van de balie sturen we de code naar uw e-mailadres dat bij ons bekend is.",
+        Language.EN: "You are asking for the code as the administrator. After a desk "
+        "employee has checked the request, we send the code to your e-mail address on file.",
+    },
+    "activation_wait": {
+        Language.NL: "U heeft al vaak een code aangevraagd. Probeer het over {minutes} minuten "
+        "opnieuw.",
+        Language.EN: "You have asked for codes many times. Please try again in {minutes} minutes.",
+    },
+    "mail_activation_subject": {
+        Language.NL: "Uw activatiecode voor het klantportaal",
+        Language.EN: "Your activation code for the customer portal",
+    },
+    "mail_activation_body": {
+        Language.NL: "Beste {name},\n\nUw activatiecode voor het klantportaal van {org} is:\n\n"
+        "    {code}\n\nDe code is geldig tot {until}. Open de chat met de balie, typ /activate "
+        "en volg de stappen. Een eerder verstuurde code werkt niet meer.\n\nHeeft u dit niet "
+        "zelf aangevraagd? Neem dan contact op met de balie.",
+        Language.EN: "Dear {name},\n\nYour activation code for the customer portal of {org} "
+        "is:\n\n    {code}\n\nThe code is valid until {until}. Open the chat with the desk, "
+        "type /activate and follow the steps. Any code sent earlier no longer works.\n\nDid "
+        "you not ask for it? Please contact the desk.",
+    },
+    "mail_activation_administrator_body": {
+        Language.NL: "Beste {administrator},\n\nU vroeg als bewindvoerder een activatiecode "
+        "aan voor het klantportaal van {org}, voor {name} (klantnummer {number}):\n\n"
+        "    {code}\n\nDe code is geldig tot {until}. Een eerder verstuurde code werkt niet meer.",
+        Language.EN: "Dear {administrator},\n\nAs the administrator you asked for an "
+        "activation code for the customer portal of {org}, for {name} (customer number "
+        "{number}):\n\n    {code}\n\nThe code is valid until {until}. Any code sent earlier no "
+        "longer works.",
+    },
+    "ask_redeem_customer_number": {
+        Language.NL: "Typ uw klantnummer; daarna vraag ik om de activatiecode.",
+        Language.EN: "Type your customer number; then I will ask for the activation code.",
+    },
+    "ask_activation_code": {
+        Language.NL: "Typ nu de activatiecode uit de e-mail of de brief (12 tekens, "
+        "bijvoorbeeld ABCD-EFGH-JKMN).",
+        Language.EN: "Now type the activation code from the e-mail or letter (12 characters, "
+        "for example ABCD-EFGH-JKMN).",
+    },
+    "activation_code_wrong": {
+        Language.NL: "Die combinatie van klantnummer en code klopt niet. Controleer beide en "
+        "probeer het opnieuw met /activate.",
+        Language.EN: "That combination of customer number and code is not right. Check both "
+        "and try again with /activate.",
+    },
+    "activation_code_burned": {
+        Language.NL: "Deze activatiecode is te vaak verkeerd ingevoerd en werkt niet meer. "
+        "Vraag een nieuwe code aan via de knop Activatiecode.",
+        Language.EN: "This activation code was entered wrongly too often and no longer works. "
+        "Ask for a new code with the Activation code button.",
+    },
+    "attempts_wait": {
+        Language.NL: "Te veel verkeerde pogingen. Probeer het over {minutes} minuten opnieuw.",
+        Language.EN: "Too many wrong tries. Please try again in {minutes} minutes.",
+    },
+    "account_activated": {
+        Language.NL: "Uw account is geactiveerd en deze chat is eraan gekoppeld. Kies nu een "
+        "wachtwoord.",
+        Language.EN: "Your account is activated and this chat is linked to it. Now choose a "
+        "password.",
+    },
+    # --- passwords (seeds 003, 004) -------------------------------------------------------------
+    "ask_password": {
+        Language.NL: "Typ uw nieuwe wachtwoord. {rules} Ik verwijder uw bericht meteen uit de "
+        "chat.",
+        Language.EN: "Type your new password. {rules} I delete your message from the chat at once.",
+    },
+    "password_rules_nist": {
+        Language.NL: "Het moet minstens {min} tekens lang zijn; een zin van meerdere woorden is "
+        "sterk en makkelijk te onthouden.",
+        Language.EN: "It must be at least {min} characters long; a sentence of several words "
+        "is strong and easy to remember.",
+    },
+    "password_rules_upper_digit": {
+        Language.NL: "Het moet minstens {min} tekens lang zijn, met minstens 1 hoofdletter en "
+        "1 cijfer.",
+        Language.EN: "It must be at least {min} characters long, with at least 1 upper-case "
+        "letter and 1 digit.",
+    },
+    "password_rules_upper_lower_digit_special": {
+        Language.NL: "Het moet minstens {min} tekens lang zijn, met een kleine letter, een "
+        "hoofdletter, een cijfer en een speciaal teken uit !?@#$%^&[]().",
+        Language.EN: "It must be at least {min} characters long, with a lower-case letter, an "
+        "upper-case letter, a digit and a special character from !?@#$%^&[]().",
+    },
+    "password_refused": {
+        Language.NL: "Dit wachtwoord kan niet:",
+        Language.EN: "This password cannot be used:",
+    },
+    "password_try_again": {
+        Language.NL: "Typ een ander wachtwoord.",
+        Language.EN: "Please type another password.",
+    },
+    "password_set": {
+        Language.NL: "Uw wachtwoord is ingesteld. U kunt nu inloggen op het klantportaal. We "
+        "sturen u ter bevestiging een e-mail.",
+        Language.EN: "Your password is set. You can now log in to the customer portal. We "
+        "are sending you a confirmation e-mail.",
+    },
+    "mail_password_changed_subject": {
+        Language.NL: "Uw wachtwoord is gewijzigd",
+        Language.EN: "Your password was changed",
+    },
+    "mail_password_changed_body": {
+        Language.NL: "Beste {name},\n\nHet wachtwoord van uw account bij {org} is op {when} "
+        "gewijzigd. Deed u dit zelf? Dan hoeft u niets te doen. Zo niet, neem dan direct "
+        "contact op met de balie: {contact}.",
+        Language.EN: "Dear {name},\n\nThe password of your account at {org} was changed on "
+        "{when}. If you did this yourself, there is nothing to do. If not, please contact the "
+        "desk at once: {contact}.",
+    },
+    "ask_reset_identifier": {
+        Language.NL: "Wachtwoord vergeten? Typ het e-mailadres of mobiele nummer van uw account.",
+        Language.EN: "Forgot your password? Type the e-mail address or mobile number of your "
+        "account.",
+    },
+    "reset_identifier_invalid": {
+        Language.NL: "Typ een e-mailadres (naam@voorbeeld.nl) of een mobiel nummer (06 12345678).",
+        Language.EN: "Type an e-mail address (name@example.com) or a mobile number "
+        "(+31 6 12345678).",
+    },
+    "reset_neutral": {
+        Language.NL: "Als er een account bij dit adres of nummer hoort, hebben we er een code "
+        "van 6 cijfers naartoe gestuurd. Typ die code hier.",
+        Language.EN: "If an account belongs to this address or number, we have sent a 6-digit "
+        "code to it. Type that code here.",
+    },
+    "reset_code_wrong": {
+        Language.NL: "Die code klopt niet. U kunt het nog {left} keer proberen.",
+        Language.EN: "That code is not right. You have {left} more tries.",
+    },
+    "reset_code_used_up": {
+        Language.NL: "Die code klopt niet, en dit was de laatste poging. Vraag een nieuwe code "
+        "aan met /password.",
+        Language.EN: "That code is not right, and that was the last try. Ask for a new code "
+        "with /password.",
+    },
+    "reset_code_accepted": {
+        Language.NL: "De code klopt.",
+        Language.EN: "The code is right.",
+    },
+    "mail_reset_subject": {
+        Language.NL: "Code om uw wachtwoord opnieuw in te stellen",
+        Language.EN: "Code to reset your password",
+    },
+    "mail_reset_body": {
+        Language.NL: "Uw code om uw wachtwoord bij {org} opnieuw in te stellen is: {code}\n\n"
+        "De code is {minutes} minuten geldig. Vroeg u dit niet aan? Dan kunt u dit bericht "
+        "negeren; uw wachtwoord blijft hetzelfde.",
+        Language.EN: "Your code to reset your password at {org} is: {code}\n\nThe code is "
+        "valid for {minutes} minutes. Did you not ask for it? Then ignore this message; your "
+        "password stays the same.",
+    },
+    "sms_reset": {
+        Language.NL: "Uw code voor een nieuw wachtwoord bij {org}: {code} ({minutes} minuten "
+        "geldig)",
+        Language.EN: "Your code for a new password at {org}: {code} (valid for {minutes} minutes)",
+    },
+    # --- release by staff (seed 002) -------------------------------------------------------------
+    "button_release": {Language.NL: "Vrijgeven", Language.EN: "Release"},
+    "button_refuse": {Language.NL: "Weigeren", Language.EN: "Refuse"},
+    "staff_code_card": {
+        Language.NL: "Activatiecode #{number} bij {org}\n{name} (klantnummer {customer})\n"
+        "{address}\nRoute: {route}\nAangevraagd: {when}",
+        Language.EN: "Activation code #{number} at {org}\n{name} (customer number {customer})"
+        "\n{address}\nRoute: {route}\nRequested: {when}",
+    },
+    "route_letter": {Language.NL: "brief per post", Language.EN: "letter by post"},
+    "route_administrator": {
+        Language.NL: "e-mail aan bewindvoerder {administrator} ({destination})",
+        Language.EN: "e-mail to administrator {administrator} ({destination})",
+    },
+    "route_email_to": {
+        Language.NL: "e-mail aan {destination}",
+        Language.EN: "e-mail to {destination}",
+    },
+    "staff_outcome_released": {
+        Language.NL: "Vrijgegeven door {by} op {when}",
+        Language.EN: "Released by {by} on {when}",
+    },
+    "staff_outcome_refused": {
+        Language.NL: "Geweigerd door {by} op {when}{reason}",
+        Language.EN: "Refused by {by} on {when}{reason}",
+    },
+    "staff_release_not_allowed": {
+        Language.NL: "Dat mag alleen een baliemedewerker of manager van deze organisatie.",
+        Language.EN: "Only desk staff or a manager of this organization may do that.",
+    },
+    "staff_code_unknown": {
+        Language.NL: "Er is geen activatiecode-aanvraag #{number} bij {org}. Zie /codes.",
+        Language.EN: "There is no activation code request #{number} at {org}. See /codes.",
+    },
+    "codes_none": {
+        Language.NL: "Er wachten geen activatiecodes op vrijgave.",
+        Language.EN: "No activation codes are waiting for release.",
+    },
+    "codes_header": {
+        Language.NL: "Activatiecodes die wachten op vrijgave bij {org}:",
+        Language.EN: "Activation codes waiting for release at {org}:",
+    },
+    "codes_line": {
+        Language.NL: "#{number} {name} ({customer}) - {route} - {age} geleden",
+        Language.EN: "#{number} {name} ({customer}) - {route} - {age} ago",
+    },
+    "codes_refusals_header": {
+        Language.NL: "Zonder code beantwoord (afgelopen 7 dagen):",
+        Language.EN: "Answered without a code (last 7 days):",
+    },
+    "codes_refusal_line": {
+        Language.NL: "#{number} {name} ({customer}) - {reason} - {when}",
+        Language.EN: "#{number} {name} ({customer}) - {reason} - {when}",
+    },
+    "release_usage": {
+        Language.NL: "Gebruik: /release N, bijvoorbeeld /release 12. Zie /codes.",
+        Language.EN: "Usage: /release N, for example /release 12. See /codes.",
+    },
+    "refuse_usage": {
+        Language.NL: "Gebruik: /refuse N reden, bijvoorbeeld /refuse 12 adres onbekend.",
+        Language.EN: "Usage: /refuse N reason, for example /refuse 12 unknown address.",
+    },
+    "code_refused_chat": {
+        Language.NL: "Uw aanvraag voor een activatiecode is niet goedgekeurd. Neem contact op "
+        "met de balie: {contact}.",
+        Language.EN: "Your request for an activation code was not approved. Please contact "
+        "the desk: {contact}.",
+    },
+    "letter_sent_chat": {
+        Language.NL: "Uw activatiecode is vrijgegeven en gaat per post naar uw woonadres.",
+        Language.EN: "Your activation code has been released and goes by post to your home "
+        "address.",
+    },
+    "ineligible_not_tenant": {Language.NL: "geen huurder", Language.EN: "not a tenant"},
+    "ineligible_institution": {
+        Language.NL: "medebewoner van een instelling",
+        Language.EN: "co-resident of an institution",
+    },
+    "ineligible_payment_arrangement": {
+        Language.NL: "betalingsregeling",
+        Language.EN: "payment arrangement",
+    },
+    "ineligible_under_administration": {
+        Language.NL: "onder bewind (niet gevraagd door de bewindvoerder)",
+        Language.EN: "under administration (not asked by the administrator)",
+    },
+    "ineligible_blocked": {Language.NL: "geblokkeerd", Language.EN: "blocked"},
+    "ineligible_no_match": {
+        Language.NL: "gegevens komen niet overeen",
+        Language.EN: "details did not match",
+    },
     "role_employee": {Language.NL: "medewerker", Language.EN: "employee"},
     "role_manager": {Language.NL: "manager", Language.EN: "manager"},
     "role_staff": {Language.NL: "baliemedewerker", Language.EN: "desk staff"},
@@ -409,6 +734,11 @@ class Texts:
 
     def __init__(self, language: Language) -> None:
         self.language = language
+
+    @classmethod
+    def for_code(cls, code: str | None, default: Language = Language.NL) -> Texts:
+        """Texts in a stored language code (a person's or customer's), else the default."""
+        return cls(Language(code) if code in {lang.value for lang in Language} else default)
 
     def __call__(self, key: str, **values: object) -> str:
         return CATALOG[key][self.language].format(**values)

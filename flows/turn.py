@@ -24,6 +24,14 @@ class DeskPolicy:
     codes_per_hour: int = 5
     channel: str = "telegram"
     """Recorded in the audit log as the channel actions came through."""
+    code_requests_per_hour: int = 3
+    """Activation and reset codes one chat, or one account, may ask for in an hour."""
+    wrong_attempts_per_hour: int = 10
+    """Wrong codes (and unmatched identifications) one chat may type in an hour."""
+    wrong_attempts_per_account: int = 5
+    """Wrong codes for one account in an hour; then its code is burned (never the account)."""
+    reset_code_by_email_valid_for: timedelta = timedelta(minutes=30)
+    reset_code_by_sms_valid_for: timedelta = timedelta(minutes=10)
 
 
 @dataclass

@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -15,6 +15,7 @@ from flows.domain import (
     CodePurpose,
     ConversationState,
     DeliveryChannel,
+    LetterStatus,
     OutboxStatus,
     RequestStatus,
     Role,
@@ -23,7 +24,9 @@ from storage.models import (
     AuditEntry,
     ChatLink,
     Conversation,
+    Customer,
     HandledUpdate,
+    Letter,
     Office,
     OneTimeCode,
     Organization,
@@ -138,6 +141,20 @@ class People(_Repository):
             .where(
                 Person.organization_id == organization_id,
                 Person.role.in_([Role.MANAGER, Role.ADMIN]),
+                Person.status == AccountStatus.ACTIVE,
+            )
+            .order_by(Person.id)
+        )
+        return [(person, int(user_id)) for person, user_id in rows]
+
+    async def desk_with_chats(self, organization_id: int) -> list[tuple[Person, int]]:
+        """Desk staff, managers and admins of the organization that have a linked chat."""
+        rows = await self.session.execute(
+            select(Person, ChatLink.telegram_user_id)
+            .join(ChatLink, ChatLink.person_id == Person.id)
+            .where(
+                Person.organization_id == organization_id,
+                Person.role.in_([Role.STAFF, Role.MANAGER, Role.ADMIN]),
                 Person.status == AccountStatus.ACTIVE,
             )
             .order_by(Person.id)
@@ -459,6 +476,10 @@ class HandledUpdates(_Repository):
 
 
 class Conversations(_Repository):
+    async def peek(self, chat_id: int) -> Conversation | None:
+        """The chat's conversation without locking it (for its language, say)."""
+        return await self.session.get(Conversation, chat_id)
+
     async def load(self, chat_id: int, now: datetime) -> Conversation:
         """The chat's conversation, locked for this transaction; a new one starts idle."""
         query = select(Conversation).where(Conversation.chat_id == chat_id)
@@ -472,3 +493,74 @@ class Conversations(_Repository):
             self.session.add(conversation)
             await self.session.flush()
         return conversation
+
+
+class Customers(_Repository):
+    """An organization's customers (tenants, clients, parents), by customer number."""
+
+    async def by_number(self, organization_id: int, number: str) -> Customer | None:
+        result = await self.session.scalars(
+            select(Customer).where(
+                Customer.organization_id == organization_id, Customer.customer_number == number
+            )
+        )
+        return result.first()
+
+    async def by_contact(
+        self, organization_id: int, email: str | None = None, phone: str | None = None
+    ) -> Sequence[Customer]:
+        """Customers with this e-mail address or phone number (normalized: a lower-case
+        address, an E.164 number); a family may share one, so there may be several."""
+        conditions = []
+        if email:
+            conditions.append(Customer.email == email.lower())
+        if phone:
+            conditions.append(Customer.phone == phone)
+        if not conditions:
+            return []
+        result = await self.session.scalars(
+            select(Customer)
+            .where(Customer.organization_id == organization_id, or_(*conditions))
+            .order_by(Customer.id)
+        )
+        return result.all()
+
+    async def all_numbers(self, organization_id: int) -> dict[str, Customer]:
+        """Every customer of the organization by customer number (for the import)."""
+        result = await self.session.scalars(
+            select(Customer).where(Customer.organization_id == organization_id)
+        )
+        return {customer.customer_number: customer for customer in result}
+
+    async def add(self, customer: Customer) -> Customer:
+        self.session.add(customer)
+        await self.session.flush()
+        return customer
+
+
+class Letters(_Repository):
+    """Letters with an activation code, queued for the print-and-mail export."""
+
+    async def queue(self, letter: Letter) -> Letter:
+        self.session.add(letter)
+        await self.session.flush()
+        return letter
+
+    async def get(self, letter_id: int) -> Letter | None:
+        return await self.session.get(Letter, letter_id)
+
+    async def queued(self, organization_id: int | None = None) -> list[Letter]:
+        """Queued letters, oldest first, locked for this transaction: two exports running at
+        once never put the same letter (with two different codes) in two batches."""
+        query = select(Letter).where(Letter.status == LetterStatus.QUEUED).order_by(Letter.id)
+        if organization_id is not None:
+            query = query.where(Letter.organization_id == organization_id)
+        if not self._is_sqlite:
+            query = query.with_for_update(skip_locked=True, of=Letter)
+        return list((await self.session.scalars(query)).all())
+
+    async def mark_exported(self, letter: Letter, batch: str, now: datetime) -> None:
+        letter.status = LetterStatus.EXPORTED
+        letter.exported_at = now
+        letter.batch = batch
+        await self.session.flush()

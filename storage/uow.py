@@ -7,12 +7,17 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from storage.activation_requests import ActivationRequests
+from storage.customer_accounts import CustomerAccounts
+from storage.rate_events import RateEvents
 from storage.repositories import (
     AuditLog,
     ChatLinks,
     Codes,
     Conversations,
+    Customers,
     HandledUpdates,
+    Letters,
     Organizations,
     Outbox,
     People,
@@ -34,6 +39,11 @@ class Transaction:
         self.audit = AuditLog(session)
         self.conversations = Conversations(session)
         self.handled_updates = HandledUpdates(session)
+        self.letters = Letters(session)
+        self.customers = Customers(session)
+        self.rate_events = RateEvents(session)
+        self.activation_requests = ActivationRequests(session)
+        self.customer_accounts = CustomerAccounts(session)
 
 
 class Store:

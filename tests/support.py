@@ -16,7 +16,7 @@ from flows.events import Event, EventKind, Outcome, Sender
 from flows.turn import DeskPolicy
 from storage.db import create_engine
 from storage.migrate import upgrade
-from storage.models import OutboxMessage
+from storage.models import Customer, OutboxMessage
 from storage.uow import Store
 
 START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -166,3 +166,59 @@ def texts_of(outcome: Outcome) -> str:
 
 def buttons_of(outcome: Outcome) -> list[str]:
     return [b.data for reply in outcome.replies for row in reply.buttons for b in row]
+
+
+def customer(organization_id: int, number: str, now: datetime, **facts: object) -> Customer:
+    """A tenant with an address and an e-mail address; ``facts`` override any field."""
+    values: dict[str, object] = {
+        "organization_id": organization_id,
+        "customer_number": number,
+        "name": f"Klant {number}",
+        "email": f"klant{number}@thuis.example",
+        "phone": None,
+        "street": "Dorpsstraat",
+        "house_number": "12a",
+        "postcode": "3511 AB",
+        "city": "Utrecht",
+        "is_tenant": True,
+        "institution_coresident": False,
+        "payment_arrangement": False,
+        "under_administration": False,
+        "administrator_name": None,
+        "administrator_email": None,
+        "blocked": False,
+        "account_active": False,
+        "created_at": now,
+        "updated_at": now,
+    }
+    values.update(facts)
+    return Customer(**values)
+
+
+async def seed_customers(store: Store, clock: FakeClock, partner_id: str = "BLG-1001") -> None:
+    """Customers for every branch of seed 002's rules (numbers tell which)."""
+    now = clock.now()
+    async with store.transaction() as tx:
+        organization = await tx.organizations.by_partner_id(partner_id)
+        assert organization is not None
+        organization.desk_contact = "030 123 4567"
+        rows = [
+            customer(organization.id, "1001", now),
+            customer(organization.id, "1002", now, email=None),
+            customer(organization.id, "1003", now, is_tenant=False),
+            customer(organization.id, "1004", now, institution_coresident=True),
+            customer(organization.id, "1005", now, payment_arrangement=True),
+            customer(
+                organization.id,
+                "1006",
+                now,
+                under_administration=True,
+                blocked=True,
+                administrator_name="Bewind B.V.",
+                administrator_email="bewind@bewind.example",
+            ),
+            customer(organization.id, "1007", now, blocked=True),
+            customer(organization.id, "1008", now, phone="+31611112222"),
+        ]
+        for row in rows:
+            tx.session.add(row)

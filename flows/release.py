@@ -1,0 +1,349 @@
+"""Staff release activation codes that need a person's decision (seed 002).
+
+Letters, administrator requests and, where the organization wants it, every code wait for a
+desk employee or manager: a card with Release and Refuse goes to each of them, `/codes`
+lists the queue, `/release N` and `/refuse N reason` decide. Exactly one decision wins.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flows import activation_codes, cards
+from flows.buttons import Release, encode
+from flows.domain import (
+    RELEASING_ROLES,
+    AccountStatus,
+    ActivationRoute,
+    ActivationStatus,
+    DeliveryChannel,
+    LetterStatus,
+    effective_status,
+)
+from flows.events import Button, EventKind, Keyboard
+from flows.texts import Texts
+from flows.turn import DeskPolicy, Turn
+from storage.models import ActivationRequest, Customer, Letter, Person
+from storage.uow import Transaction
+
+
+def _topic(request: ActivationRequest) -> str:
+    return f"activation:{request.id}"
+
+
+def _address(customer: Customer) -> str:
+    street = " ".join(p for p in (customer.street, customer.house_number) if p)
+    city = " ".join(p for p in (customer.postcode, customer.city) if p)
+    return ", ".join(p for p in (street, city) if p) or "-"
+
+
+def route_label(texts: Texts, request: ActivationRequest) -> str:
+    customer = request.customer
+    if request.route is ActivationRoute.LETTER:
+        return texts("route_letter")
+    if request.route is ActivationRoute.ADMINISTRATOR:
+        administrator = customer.administrator_name if customer else None
+        return texts(
+            "route_administrator",
+            administrator=administrator or "-",
+            destination=request.destination or "-",
+        )
+    return texts("route_email_to", destination=request.destination or "-")
+
+
+def card(texts: Texts, request: ActivationRequest) -> str:
+    customer = request.customer
+    assert customer is not None
+    return texts(
+        "staff_code_card",
+        number=request.number,
+        org=request.organization.name,
+        name=customer.name,
+        customer=customer.customer_number,
+        address=_address(customer),
+        route=route_label(texts, request),
+        when=texts.when(request.created_at),
+    )
+
+
+def keyboard(texts: Texts, request: ActivationRequest) -> Keyboard:
+    return (
+        (
+            Button(texts("button_release"), encode(Release(request.id, release=True))),
+            Button(texts("button_refuse"), encode(Release(request.id, release=False))),
+        ),
+    )
+
+
+def outcome_line(texts: Texts, request: ActivationRequest) -> str:
+    by = request.decided_by.name if request.decided_by else "?"
+    when = texts.when(request.decided_at) if request.decided_at else ""
+    if request.status is ActivationStatus.RELEASED:
+        return texts("staff_outcome_released", by=by, when=when)
+    reason = texts("reason_suffix", reason=request.reason) if request.reason else ""
+    return texts("staff_outcome_refused", by=by, when=when, reason=reason)
+
+
+async def announce(
+    tx: Transaction, request: ActivationRequest, policy: DeskPolicy, now: datetime
+) -> None:
+    request = await tx.activation_requests.get(request.id) or request
+    await cards.push(
+        tx,
+        await tx.people.desk_with_chats(request.organization_id),
+        _topic(request),
+        lambda texts: card(texts, request),
+        lambda texts: keyboard(texts, request),
+        policy,
+        now,
+    )
+
+
+async def send_code_by_email(tx: Transaction, request: ActivationRequest, now: datetime) -> None:
+    """Issue the code (replacing any older one) and queue the mail, in one transaction."""
+    request = await tx.activation_requests.get(request.id) or request
+    customer = request.customer
+    assert customer is not None and request.destination is not None
+    organization = request.organization
+    code = await activation_codes.issue(tx, customer, now, organization.activation_code_days)
+    texts = await _requester_texts(tx, request, customer)
+    until = texts.day((now + timedelta(days=organization.activation_code_days)).date())
+    if request.route is ActivationRoute.ADMINISTRATOR:
+        body = texts(
+            "mail_activation_administrator_body",
+            administrator=customer.administrator_name or "",
+            org=organization.name,
+            name=customer.name,
+            number=customer.customer_number,
+            code=activation_codes.formatted(code),
+            until=until,
+        )
+    else:
+        body = texts(
+            "mail_activation_body",
+            name=customer.name,
+            org=organization.name,
+            code=activation_codes.formatted(code),
+            until=until,
+        )
+    await tx.outbox.add(
+        DeliveryChannel.EMAIL,
+        request.destination,
+        body,
+        now,
+        subject=texts("mail_activation_subject"),
+        sensitive=True,
+    )
+
+
+async def _requester_texts(
+    tx: Transaction, request: ActivationRequest, customer: Customer
+) -> Texts:
+    """The language of the chat that asked (a tenant or their administrator)."""
+    language = customer.language
+    if request.telegram_user_id is not None:
+        conversation = await tx.conversations.peek(request.telegram_user_id)
+        if conversation is not None and conversation.language:
+            language = conversation.language
+    return Texts.for_code(language)
+
+
+async def _acting_staff(turn: Turn, organization_id: int | None) -> Person | None:
+    person = await turn.tx.chat_links.person_for(turn.event.sender.user_id)
+    if person is None or person.role not in RELEASING_ROLES:
+        return None
+    status = effective_status(person.status, person.out_of_service_on, turn.now.date())
+    if status is not AccountStatus.ACTIVE:
+        return None
+    if organization_id is not None and person.organization_id != organization_id:
+        return None
+    return person
+
+
+async def _refuse_caller(turn: Turn, attempted: str, organization_id: int | None = None) -> None:
+    caller = await turn.tx.chat_links.person_for(turn.event.sender.user_id)
+    await turn.audit(
+        "staff_action_refused",
+        organization_id=organization_id,
+        actor_person_id=caller.id if caller else None,
+        attempted=attempted,
+    )
+    _answer(turn, turn.texts("staff_release_not_allowed"))
+
+
+def _answer(turn: Turn, text: str) -> None:
+    if turn.event.kind is EventKind.BUTTON:
+        turn.outcome.callback_notice = text
+    else:
+        turn.say_text(text)
+
+
+async def decide_by_button(turn: Turn, action: Release) -> None:
+    request = await turn.tx.activation_requests.get(action.request_id)
+    if request is None:
+        turn.outcome.callback_notice = turn.texts("stale_button")
+        turn.outcome.clear_pressed_buttons = True
+        return
+    await _decide(turn, request, action.release, reason=None)
+
+
+async def decide_by_command(turn: Turn, release: bool) -> None:
+    person = await _acting_staff(turn, None)
+    if person is None:
+        await _refuse_caller(turn, "release" if release else "refuse")
+        return
+    number_text, _, reason = turn.event.text.partition(" ")
+    number_text = number_text.lstrip("#")
+    if not number_text.isdigit() or (not release and not reason.strip()):
+        turn.say("release_usage" if release else "refuse_usage")
+        return
+    request = await turn.tx.activation_requests.by_number(person.organization_id, int(number_text))
+    if request is None or request.customer is None:
+        turn.say("staff_code_unknown", number=int(number_text), org=person.organization.name)
+        return
+    await _decide(turn, request, release, reason=reason.strip()[:500] or None)
+
+
+async def _decide(
+    turn: Turn, request: ActivationRequest, release: bool, reason: str | None
+) -> None:
+    person = await _acting_staff(turn, request.organization_id)
+    if person is None:
+        await _refuse_caller(turn, "decide_code", request.organization_id)
+        return
+    verdict = ActivationStatus.RELEASED if release else ActivationStatus.REFUSED
+    won = await turn.tx.activation_requests.decide(request.id, verdict, person.id, turn.now, reason)
+    request = await turn.tx.activation_requests.get(request.id) or request
+    texts = turn.texts
+    if not won:
+        turn.outcome.clear_pressed_buttons = turn.event.kind is EventKind.BUTTON
+        _answer(
+            turn,
+            texts(
+                "staff_already_decided",
+                number=request.number,
+                outcome=outcome_line(texts, request)
+                if request.status in {ActivationStatus.RELEASED, ActivationStatus.REFUSED}
+                else request.status.value,
+            ),
+        )
+        return
+    customer = request.customer
+    assert customer is not None
+    if release:
+        await _carry_out(turn.tx, request, customer, turn.now)
+    else:
+        await _tell_refused(turn, request, customer)
+    await turn.audit(
+        "activation_released" if release else "activation_refused",
+        organization_id=request.organization_id,
+        actor_person_id=person.id,
+        number=request.number,
+        route=request.route.value if request.route else None,
+        reason=reason,
+    )
+    await cards.close(
+        turn.tx,
+        await turn.tx.people.desk_with_chats(request.organization_id),
+        _topic(request),
+        lambda t: card(t, request),
+        lambda t: outcome_line(t, request),
+        turn.policy,
+        turn.now,
+    )
+    _answer(
+        turn,
+        texts(
+            "staff_decided",
+            number=request.number,
+            name=customer.name,
+            outcome=outcome_line(texts, request),
+        ),
+    )
+
+
+async def _carry_out(
+    tx: Transaction, request: ActivationRequest, customer: Customer, now: datetime
+) -> None:
+    if request.route is ActivationRoute.LETTER:
+        tx.session.add(
+            Letter(
+                organization_id=request.organization_id,
+                customer_id=customer.id,
+                activation_request_id=request.id,
+                status=LetterStatus.QUEUED,
+                created_at=now,
+            )
+        )
+        await tx.session.flush()
+        if request.telegram_user_id:
+            texts = await _requester_texts(tx, request, customer)
+            await tx.outbox.add(
+                DeliveryChannel.TELEGRAM,
+                str(request.telegram_user_id),
+                texts("letter_sent_chat"),
+                now,
+            )
+    else:
+        await send_code_by_email(tx, request, now)
+
+
+async def _tell_refused(turn: Turn, request: ActivationRequest, customer: Customer) -> None:
+    if not request.telegram_user_id:
+        return
+    texts = await _requester_texts(turn.tx, request, customer)
+    contact = request.organization.desk_contact or texts("desk_contact_default")
+    await turn.tx.outbox.add(
+        DeliveryChannel.TELEGRAM,
+        str(request.telegram_user_id),
+        texts("code_refused_chat", contact=contact),
+        turn.now,
+    )
+
+
+async def list_codes(turn: Turn) -> None:
+    person = await _acting_staff(turn, None)
+    if person is None:
+        await _refuse_caller(turn, "codes")
+        return
+    texts = turn.texts
+    organization = person.organization
+    waiting = await turn.tx.activation_requests.with_status(
+        organization.id, ActivationStatus.AWAITING_RELEASE
+    )
+    refused = await turn.tx.activation_requests.with_status(
+        organization.id, ActivationStatus.INELIGIBLE, since=turn.now - timedelta(days=7)
+    )
+    if not waiting:
+        turn.say("codes_none")
+    else:
+        lines = [texts("codes_header", org=organization.name)]
+        for request in waiting:
+            assert request.customer is not None
+            lines.append(
+                texts(
+                    "codes_line",
+                    number=request.number,
+                    name=request.customer.name,
+                    customer=request.customer.customer_number,
+                    route=route_label(texts, request),
+                    age=texts.age(turn.now - request.created_at),
+                )
+            )
+        turn.say_text("\n".join(lines))
+    if refused:
+        lines = [texts("codes_refusals_header")]
+        for request in refused:
+            lines.append(
+                texts(
+                    "codes_refusal_line",
+                    number=request.number,
+                    name=request.customer.name if request.customer else "-",
+                    customer=request.customer.customer_number if request.customer else "-",
+                    reason=texts(f"ineligible_{request.reason}"),
+                    when=texts.when(request.created_at),
+                )
+            )
+        turn.say_text("\n".join(lines))
+    for request in waiting:
+        turn.say_text(card(texts, request), keyboard(texts, request))

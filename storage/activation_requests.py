@@ -1,0 +1,77 @@
+"""Activation-code requests: the staff's queue of codes to release (seed 002)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from flows.domain import ActivationStatus
+from storage.models import ActivationRequest
+
+
+class ActivationRequests:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, request: ActivationRequest) -> ActivationRequest:
+        self.session.add(request)
+        await self.session.flush()
+        return request
+
+    async def get(self, request_id: int) -> ActivationRequest | None:
+        result = await self.session.scalars(
+            select(ActivationRequest)
+            .where(ActivationRequest.id == request_id)
+            .execution_options(populate_existing=True)
+        )
+        return result.first()
+
+    async def by_number(self, organization_id: int, number: int) -> ActivationRequest | None:
+        result = await self.session.scalars(
+            select(ActivationRequest).where(
+                ActivationRequest.organization_id == organization_id,
+                ActivationRequest.number == number,
+            )
+        )
+        return result.first()
+
+    async def with_status(
+        self, organization_id: int, status: ActivationStatus, since: datetime | None = None
+    ) -> Sequence[ActivationRequest]:
+        query = select(ActivationRequest).where(
+            ActivationRequest.organization_id == organization_id,
+            ActivationRequest.status == status,
+        )
+        if since is not None:
+            query = query.where(ActivationRequest.created_at >= since)
+        return (await self.session.scalars(query.order_by(ActivationRequest.number))).all()
+
+    async def decide(
+        self,
+        request_id: int,
+        verdict: ActivationStatus,
+        decided_by_id: int,
+        now: datetime,
+        reason: str | None,
+    ) -> bool:
+        """Record the verdict only if nobody decided first; True when this call won."""
+        values: dict[str, object] = {
+            "status": verdict,
+            "decided_by_id": decided_by_id,
+            "decided_at": now,
+        }
+        if reason is not None:
+            values["reason"] = reason
+        result = await self.session.execute(
+            update(ActivationRequest)
+            .where(
+                ActivationRequest.id == request_id,
+                ActivationRequest.status == ActivationStatus.AWAITING_RELEASE,
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]

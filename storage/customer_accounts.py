@@ -1,0 +1,63 @@
+"""Finding a customer's portal account from what a person types in chat, across organizations.
+
+A person in chat has not said which organization they belong to: the customer number with
+postcode and house number, or an e-mail address or phone number, identifies them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from flows.domain import DeliveryChannel
+from storage.models import Customer
+
+
+class CustomerAccounts:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, customer_id: int) -> Customer | None:
+        return await self.session.get(Customer, customer_id)
+
+    async def matching_address(
+        self, customer_number: str, postcode: str, house_number: str
+    ) -> Sequence[Customer]:
+        """Customers with this number whose postcode and house number match (normalized)."""
+        result = await self.session.scalars(
+            select(Customer).where(
+                Customer.customer_number == customer_number,
+                func.upper(func.replace(Customer.postcode, " ", "")) == postcode.replace(" ", ""),
+                func.lower(func.replace(Customer.house_number, " ", "")) == house_number,
+            )
+        )
+        return result.all()
+
+    async def with_number(self, customer_number: str) -> Sequence[Customer]:
+        result = await self.session.scalars(
+            select(Customer).where(Customer.customer_number == customer_number.strip())
+        )
+        return result.all()
+
+    async def active_accounts_for(self, channel: DeliveryChannel, value: str) -> Sequence[Customer]:
+        """Activated accounts with this e-mail address or mobile number."""
+        column = Customer.email if channel is DeliveryChannel.EMAIL else Customer.phone
+        result = await self.session.scalars(
+            select(Customer)
+            .where(column == value, Customer.account_active.is_(True))
+            .order_by(Customer.id)
+        )
+        return result.all()
+
+    async def link_chat(self, customer: Customer, telegram_user_id: int) -> None:
+        """This chat now acts for this account only."""
+        await self.session.execute(
+            update(Customer)
+            .where(Customer.telegram_user_id == telegram_user_id, Customer.id != customer.id)
+            .values(telegram_user_id=None)
+            .execution_options(synchronize_session=False)
+        )
+        customer.telegram_user_id = telegram_user_id
+        await self.session.flush()

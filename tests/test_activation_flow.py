@@ -1,0 +1,285 @@
+"""Seed 002's activation codes on the core: eligibility, delivery choice, release, redeem."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import select
+
+from flows import activation_codes
+from flows.domain import ActivationRoute, ActivationStatus, CodePurpose, DeliveryChannel
+from flows.events import Outcome
+from storage.models import ActivationRequest, Customer, Letter, OneTimeCode
+from tests.support import DemoOrg, DeskDriver, buttons_of, seed_customers, texts_of
+
+USER = 8001
+STAFF = DemoOrg.staff_chat
+MANAGER = DemoOrg.manager_chat
+STANDARD = "We cannot send an activation code through the chat for these details"
+
+
+@pytest.fixture
+async def customers(desk: DeskDriver) -> DeskDriver:
+    await seed_customers(desk.store, desk.clock)
+    return desk
+
+
+async def ask_code(
+    desk: DeskDriver,
+    number: str,
+    email: str | None = None,
+    user: int = USER,
+    postcode: str = "3511ab",
+    house: str = "12 A",
+) -> Outcome:
+    await desk.send(user, "/start")
+    await desk.press(user, "m:activation")
+    await desk.press(user, "m:req_code")
+    await desk.send(user, number)
+    await desk.send(user, postcode)
+    await desk.send(user, house)
+    if email is None:
+        return await desk.press(user, "m:skip")
+    return await desk.send(user, email)
+
+
+async def requests(desk: DeskDriver) -> list[ActivationRequest]:
+    async with desk.store.transaction() as tx:
+        return list((await tx.session.scalars(select(ActivationRequest))).all())
+
+
+async def mails_to(desk: DeskDriver, address: str) -> list[str]:
+    return [m.body for m in await desk.outbox(DeliveryChannel.EMAIL) if m.recipient == address]
+
+
+async def test_code_by_email_when_the_address_on_file_is_used(customers: DeskDriver) -> None:
+    outcome = await ask_code(customers, "1001")
+    assert "sent your activation code to the e-mail address we have on file" in texts_of(outcome)
+    assert "k•••@thuis.example" in texts_of(outcome)
+    [mail] = await mails_to(customers, "klant1001@thuis.example")
+    code = activation_codes.normalized(mail.split("is:")[1].split()[0])
+    assert len(code) == 12 and set(code) <= set(activation_codes.ALPHABET)
+    [request] = await requests(customers)
+    assert request.status is ActivationStatus.RELEASED and request.route is ActivationRoute.EMAIL
+    async with customers.store.transaction() as tx:
+        stored = (await tx.session.scalars(select(OneTimeCode))).one()
+        assert stored.code_hash.startswith("$argon2id$") and code not in stored.code_hash
+        assert (stored.expires_at - stored.created_at).days == 14
+
+
+async def test_same_address_given_goes_by_email_too(customers: DeskDriver) -> None:
+    await ask_code(customers, "1001", email="Klant1001@Thuis.example")
+    assert await mails_to(customers, "klant1001@thuis.example")
+
+
+@pytest.mark.parametrize(
+    ("number", "email"), [("1001", "ander@elders.example"), ("1002", None), ("1002", "x@y.example")]
+)
+async def test_letter_when_no_address_on_file_or_another_one(
+    customers: DeskDriver, number: str, email: str | None
+) -> None:
+    outcome = await ask_code(customers, number, email=email)
+    assert "come by post to your home address" in texts_of(outcome)
+    [request] = await requests(customers)
+    assert request.route is ActivationRoute.LETTER
+    assert request.status is ActivationStatus.AWAITING_RELEASE
+    assert not await customers.outbox(DeliveryChannel.EMAIL)
+    cards = await customers.outbox(DeliveryChannel.TELEGRAM)
+    assert {c.recipient for c in cards} == {"5001", "5002", "5003"}  # staff and managers
+    assert all("letter by post" in c.body and "Dorpsstraat 12a" in c.body for c in cards)
+
+
+@pytest.mark.parametrize(
+    ("number", "email", "reason"),
+    [
+        ("1003", None, "not_tenant"),
+        ("1004", None, "institution"),
+        ("1005", None, "payment_arrangement"),
+        ("1006", None, "under_administration"),
+        ("1006", "klant1006@thuis.example", "under_administration"),
+        ("1007", None, "blocked"),
+    ],
+)
+async def test_ineligible_get_one_standard_reply(
+    customers: DeskDriver, number: str, email: str | None, reason: str
+) -> None:
+    outcome = await ask_code(customers, number, email=email)
+    assert (
+        texts_of(outcome)
+        == f"{STANDARD}. Please contact the desk: 030 123 4567. We will be glad to help."
+    )
+    [request] = await requests(customers)
+    assert request.status is ActivationStatus.INELIGIBLE and request.reason == reason
+    assert not await customers.outbox()
+    listing = texts_of(await customers.send(STAFF, "/codes"))
+    assert "Answered without a code" in listing and f"({number})" in listing
+
+
+async def test_details_that_match_nobody_get_the_same_reply(customers: DeskDriver) -> None:
+    unknown = await ask_code(customers, "9999")
+    wrong_postcode = await ask_code(customers, "1001", postcode="9999 ZZ", user=USER + 1)
+    assert texts_of(unknown).startswith(STANDARD)
+    assert texts_of(unknown).replace("030 123 4567", "?").startswith(STANDARD)
+    assert texts_of(wrong_postcode).startswith(STANDARD)
+    assert not await requests(customers)
+
+
+async def test_administrator_asks_and_staff_release_to_the_administrator(
+    customers: DeskDriver,
+) -> None:
+    outcome = await ask_code(customers, "1006", email="bewind@bewind.example")
+    assert "as the administrator" in texts_of(outcome)
+    [request] = await requests(customers)
+    assert request.route is ActivationRoute.ADMINISTRATOR
+    card = (await customers.outbox(DeliveryChannel.TELEGRAM))[0]
+    assert "administrator Bewind B.V. (bewind@bewind.example)" in card.body
+    result = await customers.press(STAFF, f"c:{request.id}:r")
+    assert result.callback_notice and "Released by Sanne Staff" in result.callback_notice
+    [mail] = await mails_to(customers, "bewind@bewind.example")
+    assert "As the administrator" in mail and "Klant 1006" in mail
+    edits = [m for m in await customers.outbox(DeliveryChannel.TELEGRAM) if m.payload.get("edit")]
+    assert {m.recipient for m in edits} == {"5001", "5002", "5003"}
+
+
+async def test_release_of_a_letter_queues_it_and_tells_the_person(customers: DeskDriver) -> None:
+    await ask_code(customers, "1002")
+    [request] = await requests(customers)
+    outcome = await customers.send(MANAGER, f"/release {request.number}")
+    assert f"#{request.number} Klant 1002: Released by Marieke Manager" in texts_of(outcome)
+    async with customers.store.transaction() as tx:
+        letter = (await tx.session.scalars(select(Letter))).one()
+        assert letter.customer.customer_number == "1002"
+    told = [m for m in await customers.outbox(DeliveryChannel.TELEGRAM) if m.recipient == str(USER)]
+    assert told and "goes by post" in told[0].body
+    again = await customers.send(STAFF, f"/release {request.number}")
+    assert "already decided: Released by Marieke Manager" in texts_of(again)
+
+
+async def test_refusal_with_reason_and_who_may_decide(customers: DeskDriver) -> None:
+    await ask_code(customers, "1002")
+    [request] = await requests(customers)
+    for outsider in (USER, 7777):
+        refused = await customers.press(outsider, f"c:{request.id}:r")
+        assert (
+            refused.callback_notice
+            == "Only desk staff or a manager of this organization may do that."
+        )
+    assert "Usage: /refuse N reason" in texts_of(
+        await customers.send(STAFF, f"/refuse {request.number}")
+    )
+    assert "no activation code request #99" in texts_of(await customers.send(STAFF, "/release 99"))
+    outcome = await customers.send(STAFF, f"/refuse {request.number} address unknown")
+    assert "Refused by Sanne Staff" in texts_of(outcome) and "address unknown" in texts_of(outcome)
+    told = [m for m in await customers.outbox(DeliveryChannel.TELEGRAM) if m.recipient == str(USER)]
+    assert "was not approved" in told[-1].body
+    async with customers.store.transaction() as tx:
+        assert not (await tx.session.scalars(select(Letter))).all()
+        assert len(await tx.audit.entries("staff_action_refused")) == 2
+
+
+async def test_two_staff_at_once_get_one_outcome(customers: DeskDriver) -> None:
+    await ask_code(customers, "1002")
+    [request] = await requests(customers)
+    first, second = await asyncio.gather(
+        customers.press(STAFF, f"c:{request.id}:r"), customers.press(MANAGER, f"c:{request.id}:x")
+    )
+    notices = [first.callback_notice or "", second.callback_notice or ""]
+    assert sum("already decided" in n for n in notices) == 1
+    async with customers.store.transaction() as tx:
+        letters = (await tx.session.scalars(select(Letter))).all()
+        decided = await tx.activation_requests.get(request.id)
+    assert decided is not None
+    assert len(letters) == (1 if decided.status is ActivationStatus.RELEASED else 0)
+
+
+async def test_codes_list_shows_the_queue_with_buttons(customers: DeskDriver) -> None:
+    await ask_code(customers, "1002")
+    outcome = await customers.send(STAFF, "/codes")
+    assert "Activation codes waiting for release at BLG Wonen" in texts_of(outcome)
+    assert any(b.startswith("c:") for b in buttons_of(outcome))
+    assert "Only desk staff" in texts_of(await customers.send(USER, "/codes"))
+
+
+async def _code_from_mail(desk: DeskDriver, address: str) -> str:
+    mail = (await mails_to(desk, address))[-1]
+    return mail.split("is:")[1].split()[0]
+
+
+async def redeem(desk: DeskDriver, number: str, code: str, user: int = USER) -> Outcome:
+    await desk.send(user, "/activate")
+    await desk.send(user, number)
+    return await desk.send(user, code)
+
+
+async def test_redeem_activates_links_and_asks_for_a_password(customers: DeskDriver) -> None:
+    await ask_code(customers, "1001")
+    code = await _code_from_mail(customers, "klant1001@thuis.example")
+    outcome = await redeem(customers, "1001", code.lower().replace("-", " "))
+    assert "Your account is activated" in texts_of(outcome)
+    assert "Type your new password" in texts_of(outcome)
+    async with customers.store.transaction() as tx:
+        account = (
+            await tx.session.scalars(select(Customer).where(Customer.customer_number == "1001"))
+        ).one()
+        assert account.account_active and account.telegram_user_id == USER
+    # Single use.
+    again = await redeem(customers, "1001", code, user=USER + 5)
+    assert "not right" in texts_of(again)
+
+
+async def test_a_new_code_replaces_the_old_one_at_once(customers: DeskDriver) -> None:
+    await ask_code(customers, "1001")
+    first = await _code_from_mail(customers, "klant1001@thuis.example")
+    await ask_code(customers, "1001")
+    second = await _code_from_mail(customers, "klant1001@thuis.example")
+    assert "not right" in texts_of(await redeem(customers, "1001", first))
+    assert "activated" in texts_of(await redeem(customers, "1001", second))
+    [_, newer] = await requests(customers)
+    assert newer.replaces_code
+
+
+async def test_wrong_codes_burn_the_code_and_limit_the_chat(customers: DeskDriver) -> None:
+    await ask_code(customers, "1001")
+    code = await _code_from_mail(customers, "klant1001@thuis.example")
+    for attempt in range(4):
+        outcome = await redeem(customers, "1001", "AAAA-BBBB-CCCC", user=USER + attempt)
+        assert "not right" in texts_of(outcome)
+    outcome = await redeem(customers, "1001", "AAAA-BBBB-CCCC", user=USER + 4)
+    assert "no longer works" in texts_of(outcome) and "Activation code button" in texts_of(outcome)
+    assert "not right" in texts_of(await redeem(customers, "1001", code, user=USER + 5))
+    # One chat: ten wrong tries an hour, then it waits.
+    for _ in range(10):
+        await redeem(customers, "4242", "AAAA-BBBB-CCCC", user=9100)
+    limited = await redeem(customers, "4242", "AAAA-BBBB-CCCC", user=9100)
+    assert "Too many wrong tries. Please try again in" in texts_of(limited)
+
+
+async def test_code_requests_are_limited_per_chat(customers: DeskDriver) -> None:
+    for _ in range(3):
+        await ask_code(customers, "9999")
+    outcome = await ask_code(customers, "9999")
+    assert "Please try again in 60 minutes" in texts_of(outcome)
+
+
+async def test_organization_may_want_every_code_released(customers: DeskDriver) -> None:
+    async with customers.store.transaction() as tx:
+        organization = await tx.organizations.by_partner_id("BLG-1001")
+        assert organization is not None
+        organization.manual_activation = True
+    outcome = await ask_code(customers, "1001")
+    assert "A desk employee checks your request" in texts_of(outcome)
+    assert not await customers.outbox(DeliveryChannel.EMAIL)
+    [request] = await requests(customers)
+    await customers.press(STAFF, f"c:{request.id}:r")
+    assert await mails_to(customers, "klant1001@thuis.example")
+
+
+async def test_expired_activation_code(customers: DeskDriver) -> None:
+    await ask_code(customers, "1001")
+    code = await _code_from_mail(customers, "klant1001@thuis.example")
+    customers.clock.advance(days=15)
+    assert "not right" in texts_of(await redeem(customers, "1001", code))
+    async with customers.store.transaction() as tx:
+        current = await tx.codes.current("customer:1", CodePurpose.ACTIVATION)
+    assert current is None or current.expires_at < customers.clock.now()
