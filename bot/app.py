@@ -46,7 +46,13 @@ class Balie:
             raise SchemaNotCurrent("the store's schema is not current: run `balie db upgrade`")
         clock = clock or SystemClock()
         store = Store(create_engine(settings.database_url))
-        policy = DeskPolicy(default_language=settings.default_language, channel=channel)
+        policy = DeskPolicy(
+            default_language=settings.default_language,
+            channel=channel,
+            code_requests_per_hour=settings.code_requests_per_hour,
+            wrong_attempts_per_hour=settings.wrong_attempts_per_hour,
+            wrong_attempts_per_account=settings.wrong_attempts_per_account,
+        )
         return cls(settings, store, Desk(store, policy, clock), clock)
 
     def outbox_worker(

@@ -13,7 +13,7 @@ DEMO_PARTNER_ID = "DEMO-1234"
 DEMO_MANAGER_CHAT = 1001
 DEMO_SECOND_MANAGER_CHAT = 1002
 DEMO_STAFF_CHAT = 1003
-DEMO_DESK_CONTACT = "030 700 1234 or balie@demo-wonen.example"
+DEMO_DESK_CONTACT = "030 700 1234, balie@demo-wonen.example"
 
 DEMO_CUSTOMERS = """\
 customer_number;name;email;phone;street;house_number;postcode;city;is_tenant;\

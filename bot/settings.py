@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     default_language: Language = Language.NL
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
 
+    code_requests_per_hour: int = Field(default=3, ge=1, le=100)
+    """Activation and reset codes one chat, or one account, may ask for in an hour."""
+    wrong_attempts_per_hour: int = Field(default=10, ge=1, le=1000)
+    """Wrong codes one chat may type in an hour before it must wait."""
+    wrong_attempts_per_account: int = Field(default=5, ge=1, le=100)
+    """Wrong codes for one account in an hour before its code is burned."""
+
     @field_validator("database_url")
     @classmethod
     def _database_url_parses(cls, value: str) -> str:

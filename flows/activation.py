@@ -160,7 +160,7 @@ async def _decide_route(turn: Turn, given_email: str | None) -> None:
     if len(matches) != 1:
         CodeHasher().hash("timing")  # the same work as a real request: no timing tell
         await turn.audit("activation_no_match", matches=len(matches))
-        _standard_reply(turn, None)
+        await _standard_reply(turn)
         return
     customer = matches[0]
     organization = customer.organization
@@ -168,7 +168,7 @@ async def _decide_route(turn: Turn, given_email: str | None) -> None:
     if await limits.wait_needed(turn.tx, request_limit(turn), account, turn.now):
         # Someone keeps asking for this account: answer as usual, send nothing.
         await turn.audit("code_request_limited", organization_id=organization.id, subject=account)
-        _standard_reply(turn, organization)
+        await _standard_reply(turn)
         return
     await limits.record(turn.tx, request_limit(turn), account, turn.now)
 
@@ -185,11 +185,12 @@ async def _decide_route(turn: Turn, given_email: str | None) -> None:
         created_at=turn.now,
     )
     if reason:
+        CodeHasher().hash("timing")  # as much work as the no-match answer
         await turn.tx.activation_requests.add(request)
         await turn.audit(
             "activation_ineligible", organization_id=organization.id, number=number, reason=reason
         )
-        _standard_reply(turn, organization)
+        await _standard_reply(turn)
         return
 
     request.route, request.destination = route_for(customer, given_email)
@@ -254,8 +255,11 @@ def desk_contact(turn: Turn, organization: Organization | None) -> str:
     return turn.texts("desk_contact_default")
 
 
-def _standard_reply(turn: Turn, organization: Organization | None) -> None:
-    turn.say("activation_not_possible", contact=desk_contact(turn, organization))
+async def _standard_reply(turn: Turn) -> None:
+    """The same words whether the details matched nobody or someone who gets no code: the
+    contact is the deployment's own desk (its only organization's), never the matched one's."""
+    sole = await turn.tx.organizations.sole()
+    turn.say("activation_not_possible", contact=desk_contact(turn, sole))
 
 
 def _tell_route(turn: Turn, request: ActivationRequest, needs_release: bool) -> None:

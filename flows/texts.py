@@ -437,8 +437,8 @@ CATALOG: dict[str, dict[Language, str]] = {
         "Please contact the desk: {contact}. We will be glad to help.",
     },
     "desk_contact_default": {
-        Language.NL: "via de contactpagina van uw woningcorporatie",
-        Language.EN: "through your housing corporation's contact page",
+        Language.NL: "zie de contactpagina van uw woningcorporatie",
+        Language.EN: "see your housing corporation's contact page",
     },
     "activation_sent_email": {
         Language.NL: "We hebben uw activatiecode gestuurd naar het e-mailadres dat bij ons "

@@ -58,6 +58,11 @@ class Organizations(_Repository):
     async def get(self, organization_id: int) -> Organization | None:
         return await self.session.get(Organization, organization_id)
 
+    async def sole(self) -> Organization | None:
+        """The organization, when the store has exactly one (a single desk's deployment)."""
+        found = (await self.session.scalars(select(Organization).limit(2))).all()
+        return found[0] if len(found) == 1 else None
+
     async def add(self, name: str, partner_id: str, now: datetime) -> Organization:
         organization = Organization(
             name=name, partner_id=partner_id, created_at=now, last_request_number=0

@@ -17,7 +17,7 @@ from tests.conformance.harness import Channel, Env, make_channel
 from tests.fakes.bot_api import TEST_TOKEN, FakeBotApi
 from tests.fakes.smtp_server import SmtpServer
 from tests.fakes.twilio_api import FakeTwilio
-from tests.support import FakeClock, seed_demo
+from tests.support import FakeClock, seed_customers, seed_demo
 
 FROM_NUMBER = "+3197010203040"
 
@@ -31,7 +31,9 @@ def seeded_store_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     async def build() -> None:
         await upgrade(url)
         store = Store(create_engine(url))
-        await seed_demo(store, FakeClock())
+        clock = FakeClock()
+        await seed_demo(store, clock)
+        await seed_customers(store, clock)
         await store.close()
 
     asyncio.run(build())
@@ -69,7 +71,7 @@ async def env(
         )
         store = Store(create_engine(url))
         try:
-            yield Env(settings, store, smtp, twilio, telegram)
+            yield Env(settings, store, smtp, twilio, telegram, workdir=tmp_path)
         finally:
             await store.close()
 

@@ -25,21 +25,35 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import select
 
 from bot.runtimes import run_aiogram, run_terminal
 from bot.settings import Runtime, Settings
-from flows.domain import Language
+from flows.activation_codes import subject_of
+from flows.domain import CodePurpose, Language
 from flows.texts import CATALOG
-from storage.models import AuditEntry, ChatLink, Conversation, Person, RegistrationRequest
+from storage.models import (
+    ActivationRequest,
+    AuditEntry,
+    ChatLink,
+    Conversation,
+    Customer,
+    Letter,
+    OneTimeCode,
+    Person,
+    RegistrationRequest,
+)
 from storage.uow import Store
 from tests.fakes.bot_api import BotMessage, FakeBotApi
 from tests.fakes.smtp_server import SmtpServer, free_port
 from tests.fakes.twilio_api import FakeTwilio, TwilioMessage
 
 CODE = re.compile(r"\b(\d{6})\b")
+ACTIVATION_CODE = re.compile(r"\b([A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4})\b")
+"""An activation code as mails and letters show it: ``ABCD-EFGH-JKMN`` (no 0, O, 1, I)."""
 
 
 def T(key: str, language: Language = Language.EN, **values: object) -> str:
@@ -92,6 +106,23 @@ def _matcher(match: Match) -> Callable[[Seen], bool]:
     return match
 
 
+def _any_of(checks: list[Callable[[Seen], bool]]) -> Callable[[Seen], bool]:
+    return lambda seen: any(check(seen) for check in checks)
+
+
+async def expect_each(channel: Channel, user: int, *matches: Match) -> list[Seen]:
+    """The next message in ``user``'s chat for each of ``matches``, in whatever order they
+    come: for a direct answer and a notification (delivered by the outbox worker, which may
+    overtake it on Telegram) in one chat. The matches must not overlap."""
+    checks = [_matcher(match) for match in matches]
+    found: dict[int, Seen] = {}
+    while len(found) < len(checks):
+        waiting = [index for index in range(len(checks)) if index not in found]
+        seen = await channel.expect(user, _any_of([checks[index] for index in waiting]))
+        found[next(i for i in waiting if checks[i](seen))] = seen
+    return [found[index] for index in range(len(checks))]
+
+
 class Channel(Protocol):
     name: str
     capabilities: frozenset[Capability]
@@ -121,6 +152,11 @@ class Channel(Protocol):
         """The notice (Telegram: the toast) for ``user``'s last button press."""
         ...
 
+    async def expect_removed(self, user: int) -> None:
+        """The message ``user`` typed last was removed from their chat (Telegram: the bot
+        called deleteMessage for it; the terminal: it said so)."""
+        ...
+
 
 @dataclass
 class Env:
@@ -131,6 +167,8 @@ class Env:
     smtp: SmtpServer
     twilio: FakeTwilio
     telegram: FakeBotApi
+    workdir: Path
+    """A directory of this test's own (for exported files)."""
 
     async def mails(self, to: str, count: int = 1, timeout: float = 5.0) -> list[EmailMessage]:  # noqa: ASYNC109
         """The mails ``to`` received, once there are at least ``count``."""
@@ -142,9 +180,21 @@ class Env:
             await asyncio.sleep(0.02)
         return found
 
+    @staticmethod
+    def text(mail: EmailMessage) -> str:
+        """A mail's text with plain newlines (SMTP carries CRLF)."""
+        return str(mail.get_content()).replace("\r\n", "\n")
+
     async def mail_code(self, to: str, count: int = 1) -> str:
         body = (await self.mails(to, count))[count - 1].get_content()
         match = CODE.search(body)
+        assert match, body
+        return match.group(1)
+
+    async def mail_activation_code(self, to: str, count: int = 1) -> str:
+        """The activation code (``ABCD-EFGH-JKMN``) in the ``count``-th mail to ``to``."""
+        body = (await self.mails(to, count))[count - 1].get_content()
+        match = ACTIVATION_CODE.search(body)
         assert match, body
         return match.group(1)
 
@@ -181,6 +231,41 @@ class Env:
         async with self.store.transaction() as tx:
             rows = await tx.session.scalars(
                 select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)
+            )
+            return list(rows.all())
+
+    async def customer(self, number: str) -> Customer:
+        async with self.store.transaction() as tx:
+            found = (
+                await tx.session.scalars(select(Customer).where(Customer.customer_number == number))
+            ).first()
+        assert found is not None, f"no customer {number}"
+        return found
+
+    async def activation_requests(self) -> list[ActivationRequest]:
+        async with self.store.transaction() as tx:
+            rows = await tx.session.scalars(
+                select(ActivationRequest).order_by(ActivationRequest.id)
+            )
+            return list(rows.all())
+
+    async def letters(self) -> list[Letter]:
+        async with self.store.transaction() as tx:
+            rows = await tx.session.scalars(select(Letter).order_by(Letter.id))
+            return list(rows.all())
+
+    async def current_code(self, customer: Customer, purpose: CodePurpose) -> OneTimeCode | None:
+        """The customer's newest usable code of ``purpose`` (None once used or burned)."""
+        async with self.store.transaction() as tx:
+            return await tx.codes.current(subject_of(customer), purpose)
+
+    async def codes(self, customer: Customer, purpose: CodePurpose) -> list[OneTimeCode]:
+        """Every code of ``purpose`` ever issued to the customer, oldest first."""
+        async with self.store.transaction() as tx:
+            rows = await tx.session.scalars(
+                select(OneTimeCode)
+                .where(OneTimeCode.subject == subject_of(customer), OneTimeCode.purpose == purpose)
+                .order_by(OneTimeCode.id)
             )
             return list(rows.all())
 
@@ -256,6 +341,27 @@ class TelegramDriver:
 
     async def user_says(self, user: int, text: str) -> None:
         self.tg.user_sends_text(user, text, first_name=f"User{user}")
+
+    async def expect_removed(self, user: int) -> None:
+        typed = self.tg.user_messages.get(user, [])
+        assert typed, f"user {user} typed nothing"
+        last = typed[-1]
+
+        def deleted() -> bool:
+            return any(
+                method.lower() == "deletemessage"
+                and int(params.get("chat_id", 0)) == user
+                and int(params.get("message_id", 0)) == last.message_id
+                for method, params in self.tg.calls
+            )
+
+        try:
+            await self.tg.wait_until(deleted)
+        except TimeoutError:
+            raise AssertionError(
+                f"the bot did not delete message {last.message_id} in chat {user}"
+            ) from None
+        assert last.deleted
 
     async def user_presses(self, user: int, label: str) -> None:
         for record in reversed(self.tg.messages.get(user, [])):
@@ -363,6 +469,7 @@ _SENT = re.compile(r"--- message for chat (-?\d+) ---")
 _EDITED = re.compile(r"--- chat (-?\d+): message (\d+) updated ---")
 _DELIVERED = re.compile(r"--- (?:e-mail|SMS) arrived for .* ---")
 _BUTTON = re.compile(r"\[(\d+)\] (.+?)(?=  \[\d+\] |$)")
+_REMOVED = "(your message was removed from the chat)"
 
 
 @dataclass
@@ -371,6 +478,10 @@ class _Chat:
     cursor: int = 0
     notices: list[str] = field(default_factory=list)
     notice_cursor: int = 0
+    said: int = 0
+    """How many lines the user typed (button presses not counted)."""
+    removed: set[int] = field(default_factory=set)
+    """Which of those (by count) the terminal said it removed from the chat."""
 
 
 class TerminalDriver:
@@ -461,6 +572,10 @@ class TerminalDriver:
             if target is None:
                 continue
             kind, chat_id, message_id = target
+            if kind == "reply" and text == _REMOVED:
+                chat = self._chat(chat_id)
+                chat.removed.add(chat.said)
+                continue
             if kind == "reply" and text.startswith("(") and text.endswith(")"):
                 if not text.startswith("(pressed: "):
                     self._chat(chat_id).notices.append(text[1:-1])
@@ -473,7 +588,15 @@ class TerminalDriver:
         self._parsed = len(self._out.chunks)
 
     async def user_says(self, user: int, text: str) -> None:
+        self._chat(user).said += 1
         await self._line(user, text)
+
+    async def expect_removed(self, user: int) -> None:
+        chat = self._chat(user)
+        assert chat.said, f"user {user} typed nothing"
+        assert chat.said in chat.removed, (
+            f"the terminal did not say it removed line {chat.said} of user {user}"
+        )
 
     async def user_presses(self, user: int, label: str) -> None:
         # The terminal presses by number, on the newest keyboard shown in that chat.

@@ -9,17 +9,56 @@ on all channels by ``test_scenarios.py``.
 The store is seeded by :func:`tests.support.seed_demo`: BLG Wonen (BLG-1001) with managers
 Marieke (chat 5001) and Maarten (5002), desk staff Sanne (5003), and two employees added by
 a manager: Eva (eva@kantoor.example) and Piet (06 12345678).
+
+Then by :func:`tests.support.seed_customers`: BLG Wonen's desk contact is "030 123 4567", and
+it has customers 1001 to 1008, each named "Klant <number>", at Dorpsstraat 12a, 3511 AB
+Utrecht, with e-mail klant<number>@thuis.example (except 1002), no account activated yet:
+
+* 1001 tenant (the e-mail route);
+* 1002 tenant without an e-mail address (the letter route);
+* 1003 not a tenant; 1004 co-resident of an institution; 1005 payment arrangement;
+  1007 blocked (all ineligible);
+* 1006 under administration and blocked, administrator Bewind B.V. (bewind@bewind.example):
+  ineligible unless the administrator asks;
+* 1008 tenant with mobile number +31 6 1111 2222.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
+import pypdf
+
+from bot.letters import export_batch
+from flows.activation_codes import normalized
 from flows.buttons import Decide, encode
-from flows.domain import AccountStatus, ConversationState, DeliveryChannel, Language, RequestStatus
-from tests.conformance.harness import CODE, Capability, Channel, Env, Seen, T
+from flows.codes import CodeHasher
+from flows.domain import (
+    AccountStatus,
+    ActivationRoute,
+    ActivationStatus,
+    CodePurpose,
+    ConversationState,
+    DeliveryChannel,
+    Language,
+    LetterStatus,
+    RequestStatus,
+)
+from flows.password import policy_sentence
+from flows.passwords import PasswordHasher, PasswordPolicy, PasswordRule, Violation
+from flows.texts import Texts
+from tests.conformance.harness import (
+    ACTIVATION_CODE,
+    CODE,
+    Capability,
+    Channel,
+    Env,
+    Seen,
+    T,
+    expect_each,
+)
 from tests.support import DemoOrg
 
 ORG = DemoOrg()
@@ -29,6 +68,11 @@ DESK_STAFF = ORG.staff_chat
 EVA_EMAIL = "eva@kantoor.example"
 PIET_PHONE = "+31612345678"
 FROM_NUMBER = "+3197010203040"
+DESK = (MANAGER, SECOND_MANAGER, DESK_STAFF)
+"""Everyone who gets a card to release an activation code."""
+ADDRESS = "Dorpsstraat 12a, 3511 AB Utrecht"
+"""Every seeded customer's address as a card shows it."""
+ADMINISTRATOR_EMAIL = "bewind@bewind.example"
 
 Script = Callable[[Channel, Env], Awaitable[None]]
 
@@ -414,3 +458,360 @@ async def offboard_and_employees(channel: Channel, env: Env) -> None:
     await channel.expect(stranger, T("staff_not_allowed"))
     eva = await env.person(email=EVA_EMAIL)
     assert eva.out_of_service_on == date(2099, 12, 31)
+
+
+# -- issue 4: activation codes and passwords -------------------------------------------------
+
+
+async def ask_activation_code(
+    channel: Channel, user: int, number: str, email: str | None = None
+) -> None:
+    """Activation code -> Request a code -> the three steps -> an address, or Skip."""
+    await channel.user_says(user, "/start")
+    welcome = await channel.expect(user, T("welcome"))
+    assert T("button_activation_code") in welcome.buttons
+    await channel.user_presses(user, T("button_activation_code"))
+    menu = await channel.expect(user, T("activation_menu"))
+    assert menu.buttons == (T("button_request_code"), T("button_have_code"), T("button_cancel"))
+    await channel.user_presses(user, T("button_request_code"))
+    await channel.expect(user, T("ask_customer_number"))
+    await channel.user_says(user, number)
+    await channel.expect(user, T("ask_postcode"))
+    await channel.user_says(user, "3511ab")  # as people type it
+    await channel.expect(user, T("ask_house_number"))
+    await channel.user_says(user, "12 A")
+    last_step = await channel.expect(user, T("ask_activation_email"))
+    assert last_step.buttons == (T("button_skip"), T("button_cancel"))
+    if email is None:
+        await channel.user_presses(user, T("button_skip"))
+    else:
+        await channel.user_says(user, email)
+
+
+async def redeem(channel: Channel, user: int, number: str, code: str) -> None:
+    """/activate, the customer number and the code, up to the question for a password."""
+    await channel.user_says(user, "/activate")
+    await channel.expect(user, T("ask_redeem_customer_number"))
+    await channel.user_says(user, number)
+    await channel.expect(user, T("ask_activation_code"))
+    await channel.user_says(user, code)
+    await channel.expect(user, T("account_activated"))
+
+
+def ask_password_text(customer_policy: PasswordPolicy) -> str:
+    return T("ask_password", rules=policy_sentence(Texts(Language.EN), customer_policy))
+
+
+def refusal_text(*violations: Violation) -> str:
+    """The exact answer to a password that breaks ``violations``."""
+    lines = [T("password_refused")]
+    lines += [f"- {violation.explain(Language.EN)}" for violation in violations]
+    lines.append(T("password_try_again"))
+    return "\n".join(lines)
+
+
+def code_card(number: int, customer: str, route: str) -> str:
+    """A release card's text up to its time of request."""
+    return T(
+        "staff_code_card",
+        number=number,
+        org=ORG.name,
+        name=f"Klant {customer}",
+        customer=customer,
+        address=ADDRESS,
+        route=route,
+    )
+
+
+# -- 8 ---------------------------------------------------------------------------------------
+
+
+@scenario()
+async def activation_code_by_email_then_password(channel: Channel, env: Env) -> None:
+    user, email = 7101, "klant1001@thuis.example"
+    await ask_activation_code(channel, user, "1001")
+    await channel.expect(
+        user, T("activation_sent_email", destination="k•••@thuis.example", days=14)
+    )
+
+    [code_mail] = await env.mails(email)
+    assert code_mail["Subject"] == T("mail_activation_subject")
+    assert T("mail_activation_body", name="Klant 1001", org=ORG.name) in env.text(code_mail)
+    code = await env.mail_activation_code(email)
+    [request] = await env.activation_requests()
+    assert request.status is ActivationStatus.RELEASED and request.route is ActivationRoute.EMAIL
+    assert request.destination == email and request.telegram_user_id == user
+    assert request.customer is not None and request.customer.customer_number == "1001"
+    customer = await env.customer("1001")
+    stored = await env.current_code(customer, CodePurpose.ACTIVATION)
+    assert stored is not None and stored.code_hash.startswith("$argon2id$")
+    assert normalized(code) not in stored.code_hash
+    assert CodeHasher().matches(stored.code_hash, normalized(code))
+    assert not customer.account_active and customer.telegram_user_id is None
+
+    await redeem(channel, user, "1001", code.lower().replace("-", " "))  # typed loosely
+    policy = PasswordPolicy.for_organization(customer.organization)
+    asked = await channel.expect(user, ask_password_text(policy))
+    assert asked.buttons == (T("button_cancel"),)
+
+    short = "zq7!x"
+    await channel.user_says(user, short)
+    refusal = await channel.expect(user, T("password_refused"))
+    too_short = Violation(PasswordRule.TOO_SHORT, min_length=policy.min_length, length=len(short))
+    assert refusal.text == refusal_text(too_short)
+    assert refusal.buttons == (T("button_cancel"),)
+    await channel.expect_removed(user)
+    assert (await env.customer("1001")).password_hash is None
+
+    passphrase = "groene fiets in de gracht"
+    await channel.user_says(user, passphrase)
+    await channel.expect(user, T("password_set"))
+    await channel.expect_removed(user)
+
+    changed = (await env.mails(email, count=2))[1]
+    assert changed["Subject"] == T("mail_password_changed_subject")
+    body = env.text(changed)
+    assert T("mail_password_changed_body", name="Klant 1001", org=ORG.name) in body
+    assert passphrase not in body and short not in body and "groene" not in body
+
+    customer = await env.customer("1001")
+    assert customer.account_active and customer.telegram_user_id == user
+    assert customer.password_hash is not None and customer.password_hash.startswith("$argon2id$")
+    assert PasswordHasher().verify(customer.password_hash, passphrase)
+    assert customer.password_changed_at is not None
+    assert await env.current_code(customer, CodePurpose.ACTIVATION) is None  # used up
+    assert len(await env.audit("account_activated")) == 1
+    assert len(await env.audit("password_changed")) == 1
+    assert len(env.smtp.mail.envelopes) == 2 and env.twilio.messages == []
+    conversation = await env.conversation(user)
+    assert conversation is not None and conversation.state is ConversationState.IDLE
+
+
+# -- 9 ---------------------------------------------------------------------------------------
+
+
+@scenario()
+async def activation_letter_released_by_staff_and_printed(channel: Channel, env: Env) -> None:
+    user = 7102
+    await ask_activation_code(channel, user, "1002")  # no e-mail address on file
+    await channel.expect(user, T("activation_by_letter"))
+    [request] = await env.activation_requests()
+    assert request.route is ActivationRoute.LETTER and request.destination is None
+    assert request.status is ActivationStatus.AWAITING_RELEASE
+
+    title = code_card(request.number, "1002", T("route_letter"))
+    cards: dict[int, Seen] = {}
+    for chat in DESK:  # managers and desk staff alike
+        cards[chat] = await channel.expect(chat, title)
+        assert cards[chat].buttons == (T("button_release"), T("button_refuse"))
+    assert await env.letters() == [] and env.smtp.mail.envelopes == []
+
+    await channel.user_presses(DESK_STAFF, T("button_release"))
+    released = T("staff_outcome_released", by="Sanne Staff")
+    notice = await channel.expect_notice(
+        DESK_STAFF, T("staff_decided", number=request.number, name="Klant 1002")
+    )
+    assert released in notice
+    for chat in DESK:  # every copy, edited in place, without buttons
+        decided = await channel.expect(chat, edited)
+        assert decided.message_id == cards[chat].message_id
+        assert title in decided.text and released in decided.text and not decided.buttons
+    await channel.expect(user, T("letter_sent_chat"))
+
+    [request] = await env.activation_requests()
+    assert request.status is ActivationStatus.RELEASED
+    assert request.decided_by is not None and request.decided_by.name == "Sanne Staff"
+    [letter] = await env.letters()
+    assert letter.status is LetterStatus.QUEUED and letter.activation_request_id == request.id
+    assert letter.customer.customer_number == "1002"
+    assert len(await env.audit("activation_released")) == 1
+    assert env.smtp.mail.envelopes == [] and env.twilio.messages == []
+
+    # `balie letters export`: the code exists in plain text only in the PDF.
+    result = await export_batch(env.store, env.workdir / "letters", datetime.now(UTC))
+    assert result.letter_ids == (letter.id,) and result.pdf is not None
+    [page] = [page.extract_text() for page in pypdf.PdfReader(result.pdf).pages]
+    assert "Klant 1002" in page and "Dorpsstraat 12a" in page and "3511 AB  UTRECHT" in page
+    printed = ACTIVATION_CODE.search(page)
+    assert printed, page
+    customer = await env.customer("1002")
+    stored = await env.current_code(customer, CodePurpose.ACTIVATION)
+    assert stored is not None and CodeHasher().matches(stored.code_hash, normalized(printed[1]))
+    [letter] = await env.letters()
+    assert letter.status is LetterStatus.EXPORTED and letter.batch == result.batch
+
+    # The tenant types the code from the letter.
+    await redeem(channel, user, "1002", printed[1])
+    customer = await env.customer("1002")
+    assert customer.account_active and customer.telegram_user_id == user
+
+
+# -- 10 --------------------------------------------------------------------------------------
+
+
+@scenario()
+async def no_code_for_ineligible_or_unknown_administrator_released(
+    channel: Channel, env: Env
+) -> None:
+    not_tenant, stranger, administrator = 7103, 7104, 7105
+    standard = T("activation_not_possible")  # up to the desk's contact
+    await ask_activation_code(channel, not_tenant, "1003")
+    refused = await channel.expect(not_tenant, standard)
+    await ask_activation_code(channel, stranger, "9999")
+    unknown = await channel.expect(stranger, standard)
+    assert refused.buttons == unknown.buttons == ()
+    # (That the two differ in the contact they name is the next scenario's known bug.)
+
+    [ineligible] = await env.activation_requests()  # details that match nobody leave no row
+    assert ineligible.status is ActivationStatus.INELIGIBLE and ineligible.reason == "not_tenant"
+    assert ineligible.customer is not None and ineligible.customer.customer_number == "1003"
+    assert len(await env.audit("activation_ineligible")) == 1
+    assert len(await env.audit("activation_no_match")) == 1
+    assert env.smtp.mail.envelopes == [] and env.twilio.messages == []
+
+    # 1006 is under administration: only the administrator may ask, and staff release it.
+    await ask_activation_code(channel, administrator, "1006", email="Bewind@Bewind.example")
+    await channel.expect(administrator, T("activation_to_administrator"))
+    request = (await env.activation_requests())[-1]
+    assert request.route is ActivationRoute.ADMINISTRATOR
+    assert request.destination == ADMINISTRATOR_EMAIL
+    assert request.status is ActivationStatus.AWAITING_RELEASE
+    route = T("route_administrator", administrator="Bewind B.V.", destination=ADMINISTRATOR_EMAIL)
+    title = code_card(request.number, "1006", route)
+    cards = {chat: await channel.expect(chat, title) for chat in DESK}
+    assert env.smtp.mail.envelopes == []
+
+    await channel.user_says(DESK_STAFF, "/codes")
+    waiting = await channel.expect(DESK_STAFF, T("codes_header", org=ORG.name))
+    assert (
+        T("codes_line", number=request.number, name="Klant 1006", customer="1006", route=route)
+        in waiting.text
+    )
+    answered = await channel.expect(DESK_STAFF, T("codes_refusals_header"))
+    assert (
+        T(
+            "codes_refusal_line",
+            number=ineligible.number,
+            name="Klant 1003",
+            customer="1003",
+            reason=T("ineligible_not_tenant"),
+        )
+        in answered.text
+    )
+    assert "9999" not in answered.text and "Klant 1006" not in answered.text
+    listed = await channel.expect(DESK_STAFF, title)
+    assert listed.buttons == (T("button_release"), T("button_refuse"))
+
+    await channel.user_says(MANAGER, f"/release {request.number}")
+    released = T("staff_outcome_released", by="Marieke Manager")
+    answer, decided = await expect_each(
+        channel,
+        MANAGER,
+        lambda m: (
+            not m.edited and T("staff_decided", number=request.number, name="Klant 1006") in m.text
+        ),
+        edited,
+    )
+    assert released in answer.text
+    assert decided.message_id == cards[MANAGER].message_id
+    assert released in decided.text and not decided.buttons
+    for chat in (SECOND_MANAGER, DESK_STAFF):
+        decided = await channel.expect(chat, edited)
+        assert decided.message_id == cards[chat].message_id and released in decided.text
+
+    [mail] = await env.mails(ADMINISTRATOR_EMAIL)
+    assert mail["Subject"] == T("mail_activation_subject")
+    content = env.text(mail)
+    assert (
+        T(
+            "mail_activation_administrator_body",
+            administrator="Bewind B.V.",
+            org=ORG.name,
+            name="Klant 1006",
+            number="1006",
+        )
+        in content
+    )
+    code = await env.mail_activation_code(ADMINISTRATOR_EMAIL)
+    customer = await env.customer("1006")
+    stored = await env.current_code(customer, CodePurpose.ACTIVATION)
+    assert stored is not None and CodeHasher().matches(stored.code_hash, normalized(code))
+    assert env.smtp.mail.messages_to("klant1006@thuis.example") == []
+    request = (await env.activation_requests())[-1]
+    assert request.status is ActivationStatus.RELEASED
+    assert request.decided_by is not None and request.decided_by.name == "Marieke Manager"
+
+
+@scenario()
+async def standard_reply_does_not_tell_ineligible_from_unknown(channel: Channel, env: Env) -> None:
+    not_tenant, stranger = 7108, 7109
+    await ask_activation_code(channel, not_tenant, "1003")
+    refused = await channel.expect(not_tenant, T("activation_not_possible"))
+    await ask_activation_code(channel, stranger, "9999")
+    unknown = await channel.expect(stranger, T("activation_not_possible"))
+    assert unknown.text == refused.text, (refused.text, unknown.text)
+
+
+# -- 11 --------------------------------------------------------------------------------------
+
+
+@scenario()
+async def forgotten_password_reset_by_sms(channel: Channel, env: Env) -> None:
+    user, stranger, phone = 7106, 7107, "+31611112222"
+    async with env.store.transaction() as tx:  # 1008 activated their account earlier
+        [account] = await tx.customer_accounts.with_number("1008")
+        account.account_active = True
+
+    await channel.user_says(stranger, "/password")
+    await channel.expect(stranger, T("ask_reset_identifier"))
+    await channel.user_says(stranger, "nobody@nowhere.example")
+    unknown = await channel.expect(stranger, T("reset_neutral"))
+
+    await channel.user_says(user, "/start")
+    welcome = await channel.expect(user, T("welcome"))
+    assert T("button_forgot_password") in welcome.buttons
+    await channel.user_presses(user, T("button_forgot_password"))
+    asked = await channel.expect(user, T("ask_reset_identifier"))
+    assert asked.buttons == (T("button_cancel"),)
+    await channel.user_says(user, "06 1111 2222")
+    known = await channel.expect(user, T("reset_neutral"))
+    assert (known.text, known.buttons) == (unknown.text, unknown.buttons)
+
+    sms = await env.sms(phone)
+    assert sms.from_ == FROM_NUMBER and T("sms_reset", org=ORG.name) in sms.body
+    assert "10 minutes" in sms.body
+    code = CODE.search(sms.body)
+    assert code, sms.body
+    customer = await env.customer("1008")
+    [stored] = await env.codes(customer, CodePurpose.PASSWORD_RESET)
+    assert stored.destination == phone and stored.expires_at - stored.created_at == timedelta(
+        minutes=10
+    )
+    assert stored.code_hash.startswith("$argon2id$") and code[1] not in stored.code_hash
+    assert env.smtp.mail.envelopes == [] and len(env.twilio.messages) == 1  # nothing for nobody
+
+    await channel.user_says(user, code[1])
+    await channel.expect(user, T("reset_code_accepted"))
+    policy = PasswordPolicy.for_organization(customer.organization)
+    await channel.expect(user, ask_password_text(policy))
+    await channel.user_says(user, "password1")
+    refusal = await channel.expect(user, T("password_refused"))
+    assert refusal.text == refusal_text(Violation(PasswordRule.COMMON))
+    await channel.expect_removed(user)
+    passphrase = "zeven zwanen op de singel"
+    await channel.user_says(user, passphrase)
+    await channel.expect(user, T("password_set"))
+    await channel.expect_removed(user)
+
+    [changed] = await env.mails("klant1008@thuis.example")
+    assert changed["Subject"] == T("mail_password_changed_subject")
+    assert passphrase not in env.text(changed) and "password1" not in env.text(changed)
+    customer = await env.customer("1008")
+    assert customer.password_hash is not None and customer.password_hash.startswith("$argon2id$")
+    assert PasswordHasher().verify(customer.password_hash, passphrase)
+    [stored] = await env.codes(customer, CodePurpose.PASSWORD_RESET)
+    assert stored.used_at is not None
+    assert await env.current_code(customer, CodePurpose.PASSWORD_RESET) is None
+    assert len(await env.audit("reset_code_sent")) == 1
+    assert len(await env.audit("password_changed")) == 1
+    assert len(env.twilio.messages) == 1

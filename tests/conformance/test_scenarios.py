@@ -9,7 +9,11 @@ from tests.conformance.harness import CHANNELS, Channel, Env
 from tests.conformance.scenarios import SCENARIOS, Scenario
 
 CASES = [
-    pytest.param(scenario, channel, id=f"{scenario.name}[{channel}]")
+    pytest.param(
+        scenario,
+        channel,
+        id=f"{scenario.name}[{channel}]",
+    )
     for scenario in SCENARIOS
     for channel in CHANNELS
 ]
