@@ -17,8 +17,8 @@ COPY handlers ./handlers
 COPY storage ./storage
 
 RUN pip install --no-cache-dir . \
-    && mkdir -p /app/data \
-    && chown balie:balie /app/data
+    && mkdir -p /app/data /app/letters \
+    && chown balie:balie /app/data /app/letters
 
 ENV BALIE_DATABASE_URL=sqlite+aiosqlite:////app/data/balie.sqlite3
 

@@ -158,7 +158,7 @@ async def _decide_route(turn: Turn, given_email: str | None) -> None:
         data["customer_number"], data["postcode"], data["house_number"]
     )
     if len(matches) != 1:
-        CodeHasher().hash("timing")  # the same work as a real request: no timing tell
+        await CodeHasher().hash_async("timing")  # the same work as a real request: no timing tell
         await turn.audit("activation_no_match", matches=len(matches))
         await _standard_reply(turn)
         return
@@ -185,7 +185,7 @@ async def _decide_route(turn: Turn, given_email: str | None) -> None:
         created_at=turn.now,
     )
     if reason:
-        CodeHasher().hash("timing")  # as much work as the no-match answer
+        await CodeHasher().hash_async("timing")  # as much work as the no-match answer
         await turn.tx.activation_requests.add(request)
         await turn.audit(
             "activation_ineligible", organization_id=organization.id, number=number, reason=reason
@@ -315,7 +315,9 @@ async def on_redeem_code(turn: Turn) -> None:
         )
         if code is None or turn.now >= code.expires_at:
             continue
-        if len(typed) == activation_codes.LENGTH and hasher.matches(code.code_hash, typed):
+        if len(typed) == activation_codes.LENGTH and await hasher.matches_async(
+            code.code_hash, typed
+        ):
             code.used_at = turn.now
             await _activate(turn, customer)
             return
@@ -326,7 +328,7 @@ async def on_redeem_code(turn: Turn) -> None:
             turn.say("activation_code_burned")
             return
     if not candidates:
-        hasher.hash("timing")
+        await hasher.hash_async("timing")
     await limits.record(turn.tx, chat_attempts_limit(turn), chat, turn.now)
     await turn.audit("activation_code_wrong", subject=chat)
     turn.move(ConversationState.IDLE)

@@ -49,7 +49,7 @@ async def issue(tx: Transaction, customer: Customer, now: datetime, valid_days: 
             purpose=CodePurpose.ACTIVATION,
             subject=subject,
             destination=customer.customer_number,
-            code_hash=CodeHasher().hash(code),
+            code_hash=await CodeHasher().hash_async(code),
             created_at=now,
             expires_at=now + timedelta(days=valid_days),
             attempts=0,

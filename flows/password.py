@@ -16,6 +16,8 @@ typed password from the chat at once, and keeps only an argon2 hash.
 
 from __future__ import annotations
 
+import asyncio
+
 from flows import activation_codes, limits
 from flows.buttons import Menu, MenuChoice, encode
 from flows.codes import CodeHasher, numeric_code
@@ -65,7 +67,7 @@ async def on_password(turn: Turn) -> None:
         lines.append(turn.texts("password_try_again"))
         turn.say_text("\n".join(lines), _cancel(turn))
         return
-    customer.password_hash = PasswordHasher().hash(turn.event.text)
+    customer.password_hash = await asyncio.to_thread(PasswordHasher().hash, turn.event.text)
     customer.password_changed_at = turn.now
     await turn.tx.codes.burn_all(activation_codes.subject_of(customer), CodePurpose.PASSWORD_RESET)
     await turn.audit(
@@ -133,7 +135,8 @@ async def on_reset_identifier(turn: Turn) -> None:
     )
     hasher = CodeHasher()
     if not accounts:
-        hasher.hash("timing")  # as much work as a real request: the answer's timing tells nothing
+        # As much work as a real request: the answer's timing tells nothing.
+        await hasher.hash_async("timing")
     for customer in accounts:
         await _send_reset_code(turn, customer, identifier, hasher)
     turn.move(
@@ -165,7 +168,7 @@ async def _send_reset_code(
             purpose=CodePurpose.PASSWORD_RESET,
             subject=subject,
             destination=identifier.value,
-            code_hash=hasher.hash(code),
+            code_hash=await hasher.hash_async(code),
             created_at=turn.now,
             expires_at=turn.now + valid_for,
             attempts=0,
@@ -224,14 +227,14 @@ async def on_reset_code(turn: Turn) -> None:
         if code is not None and turn.now < code.expires_at:
             codes.append((customer, code))
     for customer, code in codes:
-        if hasher.matches(code.code_hash, typed):
+        if await hasher.matches_async(code.code_hash, typed):
             code.used_at = turn.now
             await turn.audit("reset_code_accepted", organization_id=customer.organization_id)
             turn.say("reset_code_accepted")
             ask_for_password(turn, customer, reason="reset")
             return
     if not codes:
-        hasher.hash("timing")
+        await hasher.hash_async("timing")
     wrong = int(data.get("wrong", 0)) + 1
     await limits.record(turn.tx, chat_limit, chat, turn.now)
     for _customer, code in codes:

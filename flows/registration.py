@@ -150,7 +150,7 @@ async def _send_code(turn: Turn, draft: Draft) -> None:
             purpose=CodePurpose.REGISTRATION,
             subject=subject,
             destination=contact.value,
-            code_hash=CodeHasher().hash(code),
+            code_hash=await CodeHasher().hash_async(code),
             created_at=turn.now,
             expires_at=turn.now + policy.code_valid_for,
             attempts=0,
@@ -212,7 +212,7 @@ async def on_code(turn: Turn) -> None:
         code.burned = True
         turn.say("code_expired", _code_keyboard(turn))
         return
-    if not CodeHasher().matches(code.code_hash, typed):
+    if not await CodeHasher().matches_async(code.code_hash, typed):
         code.attempts += 1
         left = code.max_attempts - code.attempts
         if left <= 0:
