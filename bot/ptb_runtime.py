@@ -64,7 +64,7 @@ async def run_ptb(settings: Settings, stop: asyncio.Event | None = None) -> None
                     app.store, settings.default_language, partial(set_command_menu, application.bot)
                 )
                 if settings.webhook_url:
-                    await _webhook(settings, application, stop)
+                    await _webhook(settings, app, application, stop)
                 else:
                     await _polling(application, stop)
             finally:
@@ -86,11 +86,14 @@ async def _polling(application: Application, stop: asyncio.Event) -> None:
         await application.stop()  # handles every update already fetched, then returns
 
 
-async def _webhook(settings: Settings, application: Application, stop: asyncio.Event) -> None:
+async def _webhook(
+    settings: Settings, app: Balie, application: Application, stop: asyncio.Event
+) -> None:
     async def feed(update: dict[str, Any]) -> None:
-        await application.update_queue.put(Update.de_json(update, application.bot))
+        # Processed here, not queued: the webhook inbox lets go of it only once handled.
+        await application.process_update(Update.de_json(update, application.bot))
 
-    server = webhook_server(settings, feed, "ptb-webhook")
+    server = webhook_server(settings, app, feed, "ptb-webhook")
     await application.start()
     try:
         await server.start()

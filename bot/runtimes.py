@@ -20,7 +20,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from bot.app import Balie
 from bot.notifications.worker import OutboxWorker
 from bot.settings import Runtime, Settings
-from bot.webhook import Feed, WebhookServer, webhook_path, with_webhook_secret
+from bot.webhook import Feed, StoreInbox, WebhookServer, webhook_path, with_webhook_secret
 from flows.directory import chat_identities
 from handlers.aiogram_adapter import AiogramChat, build_router, set_command_menu
 from handlers.telegram_common import ALLOWED_UPDATES, set_command_menus
@@ -84,7 +84,7 @@ async def outbox_running(app: Balie, worker: OutboxWorker) -> AsyncIterator[None
         await worker.aclose()
 
 
-def webhook_server(settings: Settings, feed: Feed, name: str) -> WebhookServer:
+def webhook_server(settings: Settings, app: Balie, feed: Feed, name: str) -> WebhookServer:
     """The shared webhook server for ``settings`` (which must hold a webhook secret)."""
     assert settings.webhook_url and settings.webhook_secret is not None
     return WebhookServer(
@@ -93,6 +93,7 @@ def webhook_server(settings: Settings, feed: Feed, name: str) -> WebhookServer:
         path=webhook_path(settings.webhook_url),
         secret=settings.webhook_secret.get_secret_value(),
         feed=feed,
+        inbox=StoreInbox(app.store, app.clock),
         name=name,
     )
 
@@ -123,7 +124,7 @@ async def run_aiogram(settings: Settings, stop: asyncio.Event | None = None) -> 
                 app.store, settings.default_language, partial(set_command_menu, bot)
             )
             if settings.webhook_url:
-                await _aiogram_webhook(settings, bot, dispatcher, stop)
+                await _aiogram_webhook(settings, app, bot, dispatcher, stop)
             else:
                 await _aiogram_polling(bot, dispatcher, stop)
     finally:
@@ -148,12 +149,12 @@ async def _aiogram_polling(bot: Bot, dispatcher: Dispatcher, stop: asyncio.Event
 
 
 async def _aiogram_webhook(
-    settings: Settings, bot: Bot, dispatcher: Dispatcher, stop: asyncio.Event
+    settings: Settings, app: Balie, bot: Bot, dispatcher: Dispatcher, stop: asyncio.Event
 ) -> None:
     async def feed(update: dict[str, Any]) -> None:
         await dispatcher.feed_raw_update(bot, update)
 
-    server = webhook_server(settings, feed, "aiogram-webhook")
+    server = webhook_server(settings, app, feed, "aiogram-webhook")
     await server.start()
     try:
         assert settings.webhook_url and settings.webhook_secret is not None

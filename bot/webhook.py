@@ -2,9 +2,12 @@
 
 Telegram POSTs each update as JSON to the webhook URL with the secret it was given in
 setWebhook in the ``X-Telegram-Bot-Api-Secret-Token`` header. A request without that exact
-secret gets 401 and is not looked at any further. A good one is answered 200 at once and its
-update is processed in the background; :meth:`WebhookServer.stop` first stops accepting,
-then waits until every update it accepted has been handed over, so none is left half done.
+secret gets 401 and is not looked at any further. A good one is kept in the store's inbox,
+answered 200 at once, and processed in the background; once handled it leaves the inbox.
+:meth:`WebhookServer.stop` first stops accepting, then waits until every accepted update is
+handled, and :meth:`WebhookServer.start` first handles whatever a crash left in the inbox:
+Telegram never resends an update it got a 200 for, so the inbox is what makes it safe to
+answer before handling. (The desk ignores an update it already handled.)
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from bot.settings import Settings
+from flows.ports import Clock
+from storage.uow import Store
 
 log = logging.getLogger("balie.webhook")
 
@@ -29,6 +34,26 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 Feed = Callable[[dict[str, Any]], Awaitable[None]]
 """Hands one update (the decoded JSON) to the runtime; returns when it is processed."""
+
+
+class StoreInbox:
+    """The webhook inbox in Balie's store."""
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    async def keep(self, update: dict[str, Any]) -> None:
+        async with self._store.transaction() as tx:
+            await tx.inbox.keep(int(update["update_id"]), update, self._clock.now())
+
+    async def forget(self, update_id: int) -> None:
+        async with self._store.transaction() as tx:
+            await tx.inbox.forget(update_id)
+
+    async def waiting(self) -> list[dict[str, Any]]:
+        async with self._store.transaction() as tx:
+            return await tx.inbox.waiting()
 
 
 def with_webhook_secret(settings: Settings) -> Settings:
@@ -46,18 +71,30 @@ def webhook_path(url: str) -> str:
 
 class WebhookServer:
     def __init__(
-        self, *, host: str, port: int, path: str, secret: str, feed: Feed, name: str = "webhook"
+        self,
+        *,
+        host: str,
+        port: int,
+        path: str,
+        secret: str,
+        feed: Feed,
+        inbox: StoreInbox,
+        name: str = "webhook",
     ) -> None:
         self.host = host
         self.port = port
         self.path = path
         self._secret = secret.encode()
         self._feed = feed
+        self._inbox = inbox
         self._name = name
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
+        for update in await self._inbox.waiting():
+            log.info("handling update %s left in the inbox", update.get("update_id"))
+            self._spawn(update)
         app = web.Application()
         app.router.add_post(self.path, self._on_update)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
@@ -82,16 +119,31 @@ class WebhookServer:
             update = await request.json(loads=json.loads)
         except ValueError:
             return web.Response(status=400)
-        if not isinstance(update, dict):
+        if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
             return web.Response(status=400)
+        try:
+            await self._inbox.keep(update)
+        except Exception as exc:
+            # Not kept, so not answered 200: Telegram will send it again.
+            log.error("update %s not kept: %s", update["update_id"], type(exc).__name__)
+            return web.Response(status=503)
+        self._spawn(update)
+        return web.Response(status=200)
+
+    def _spawn(self, update: dict[str, Any]) -> None:
         task = asyncio.create_task(self._process(update), name=f"{self._name}-update")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return web.Response(status=200)
 
     async def _process(self, update: dict[str, Any]) -> None:
         try:
             await self._feed(update)
         except Exception as exc:
-            # The type only: the update holds what someone typed.
+            # The type only: the update holds what someone typed. It stays in the inbox
+            # and is tried again at the next start.
             log.error("update %s failed: %s", update.get("update_id"), type(exc).__name__)
+            return
+        try:
+            await self._inbox.forget(int(update["update_id"]))
+        except Exception as exc:
+            log.error("update %s stays in the inbox: %s", update["update_id"], type(exc).__name__)

@@ -356,3 +356,13 @@ class RateEvent(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(160), index=True)
     at: Mapped[datetime] = mapped_column(index=True)
+
+
+class InboxUpdate(Base):
+    """A webhook update accepted (answered 200) but not yet handled: a crash loses none."""
+
+    __tablename__ = "webhook_inbox"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime]

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.activation_requests import ActivationRequests
 from storage.customer_accounts import CustomerAccounts
+from storage.inbox import Inbox
 from storage.rate_events import RateEvents
 from storage.repositories import (
     AuditLog,
@@ -44,6 +45,7 @@ class Transaction:
         self.rate_events = RateEvents(session)
         self.activation_requests = ActivationRequests(session)
         self.customer_accounts = CustomerAccounts(session)
+        self.inbox = Inbox(session)
 
 
 class Store:

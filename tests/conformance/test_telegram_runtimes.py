@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -288,3 +289,35 @@ async def test_a_refused_token_stops_the_start(runtime: Runtime, webhook: bool, 
     )
     with pytest.raises(Exception, match=r"(?i)unauthorized|invalid|rejected"):
         await driver.start()
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_an_update_answered_but_not_handled_before_a_crash_is_handled_at_start(
+    runtime: Runtime, env: Env
+) -> None:
+    """Telegram never resends an update it got 200 for: the inbox keeps it until handled."""
+    update = _start_update(900_100)
+    async with env.store.transaction() as tx:  # what a process killed after its 200 leaves
+        await tx.inbox.keep(900_100, update, datetime.now(UTC))
+    driver = TelegramDriver(env, runtime, webhook=True)
+    driver.settings = replace_settings(driver.settings, webhook_secret=SecretStr(SECRET))
+    await driver.start()
+    try:
+        await env.telegram.wait_for_message(USER, T("welcome"))
+        for _ in range(100):
+            async with env.store.transaction() as tx:
+                if not await tx.inbox.waiting():
+                    break
+            await asyncio.sleep(0.05)
+        async with env.store.transaction() as tx:
+            assert await tx.inbox.waiting() == []
+        assert await _handled_updates(env) == 1
+        # Telegram retrying it anyway is answered once, not twice.
+        url = driver.settings.webhook_url
+        assert url is not None
+        assert await _post(url, update, SECRET) == 200
+        await asyncio.sleep(0.3)
+        assert await _handled_updates(env) == 1
+        assert len([m for m in env.telegram.messages[USER] if T("welcome") in (m.text or "")]) == 1
+    finally:
+        await driver.stop()

@@ -1,0 +1,29 @@
+"""Webhook updates between "Telegram was answered" and "the desk handled it"."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import InboxUpdate
+
+
+class Inbox:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def keep(self, update_id: int, payload: dict[str, Any], now: datetime) -> None:
+        if await self.session.get(InboxUpdate, update_id) is None:
+            self.session.add(InboxUpdate(update_id=update_id, payload=payload, received_at=now))
+            await self.session.flush()
+
+    async def forget(self, update_id: int) -> None:
+        await self.session.execute(delete(InboxUpdate).where(InboxUpdate.update_id == update_id))
+
+    async def waiting(self) -> list[dict[str, Any]]:
+        """Updates kept but not handled, oldest first (a crash or kill left them)."""
+        rows = await self.session.scalars(select(InboxUpdate).order_by(InboxUpdate.update_id))
+        return [row.payload for row in rows]
