@@ -358,7 +358,11 @@ async def export_letters(
     pdf_path, manifest_path = _write_batch(out_dir, now, pdf_bytes, manifest_bytes)
     batch = pdf_path.stem
     try:
-        for letter in chosen:
+        printed: list[tuple[Letter, dict[str, int]]] = [(letter, {}) for letter in chosen]
+        superseded = [
+            (letter, {"superseded_by": newest[letter.customer_id].id}) for letter in merged
+        ]
+        for letter, extra in printed + superseded:
             await tx.letters.mark_exported(letter, batch, now)
             await tx.audit.add(
                 "letter_exported",
@@ -368,18 +372,7 @@ async def export_letters(
                 organization_id=letter.organization_id,
                 letter_id=letter.id,
                 batch=batch,
-            )
-        for letter in merged:
-            await tx.letters.mark_exported(letter, batch, now)
-            await tx.audit.add(
-                "letter_exported",
-                actor="cli",
-                channel="cli",
-                now=now,
-                organization_id=letter.organization_id,
-                letter_id=letter.id,
-                batch=batch,
-                superseded_by=newest[letter.customer_id].id,
+                **extra,
             )
     except BaseException:
         pdf_path.unlink(missing_ok=True)
