@@ -379,15 +379,6 @@ async def test_ptb_send_and_poll(tg: FakeBotApi) -> None:
 
 # ---------------------------------------------------------------------- twilio
 
-# twilio 9.13's AsyncTwilioHttpClient passes auth=aiohttp.BasicAuth(...) to session.request();
-# aiohttp 3.14 deprecates both.  Not ours to fix; silence just these two messages here.
-twilio_basic_auth_warning = pytest.mark.filterwarnings(
-    "ignore:BasicAuth is deprecated:DeprecationWarning",
-    "ignore:The 'auth' parameter is deprecated:DeprecationWarning",
-)
-
-
-@twilio_basic_auth_warning
 async def test_twilio_sends_sms(twilio: FakeTwilio) -> None:
     client = twilio_client_for(twilio.base_url, twilio.account_sid, twilio.auth_token)
     try:
@@ -420,7 +411,6 @@ async def test_twilio_sends_sms(twilio: FakeTwilio) -> None:
         await client.http_client.close()
 
 
-@twilio_basic_auth_warning
 async def test_twilio_wrong_auth(twilio: FakeTwilio) -> None:
     client = twilio_client_for(twilio.base_url, twilio.account_sid, "not-the-token")
     try:
