@@ -379,6 +379,7 @@ async def test_ptb_send_and_poll(tg: FakeBotApi) -> None:
 
 # ---------------------------------------------------------------------- twilio
 
+
 async def test_twilio_sends_sms(twilio: FakeTwilio) -> None:
     client = twilio_client_for(twilio.base_url, twilio.account_sid, twilio.auth_token)
     try:
