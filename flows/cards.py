@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 from flows.domain import DeliveryChannel, Language
 from flows.events import Keyboard
@@ -26,6 +27,19 @@ def texts_for(person: Person, policy: DeskPolicy) -> Texts:
     return Texts(Language(person.language or policy.default_language))
 
 
+async def _queue(
+    tx: Transaction,
+    recipients: Recipients,
+    message: Callable[[Texts], tuple[str, dict[str, Any]]],
+    policy: DeskPolicy,
+    now: datetime,
+) -> None:
+    """One Telegram outbox row per recipient, written in that recipient's language."""
+    for person, chat_id in recipients:
+        body, payload = message(texts_for(person, policy))
+        await tx.outbox.add(DeliveryChannel.TELEGRAM, str(chat_id), body, now, payload=payload)
+
+
 async def push(
     tx: Transaction,
     recipients: Recipients,
@@ -36,15 +50,16 @@ async def push(
     now: datetime,
 ) -> None:
     """Queue the card, in each recipient's language, for every recipient."""
-    for person, chat_id in recipients:
-        texts = texts_for(person, policy)
-        await tx.outbox.add(
-            DeliveryChannel.TELEGRAM,
-            str(chat_id),
+    await _queue(
+        tx,
+        recipients,
+        lambda texts: (
             card(texts),
-            now,
-            payload={TOPIC: topic, BUTTONS: keyboard_to_payload(keyboard(texts))},
-        )
+            {TOPIC: topic, BUTTONS: keyboard_to_payload(keyboard(texts))},
+        ),
+        policy,
+        now,
+    )
 
 
 async def close(
@@ -57,12 +72,10 @@ async def close(
     now: datetime,
 ) -> None:
     """Edit every copy in place: the card, then the outcome line; its buttons go."""
-    for person, chat_id in recipients:
-        texts = texts_for(person, policy)
-        await tx.outbox.add(
-            DeliveryChannel.TELEGRAM,
-            str(chat_id),
-            f"{card(texts)}\n\n{outcome(texts)}",
-            now,
-            payload={TOPIC: topic, EDIT: True},
-        )
+    await _queue(
+        tx,
+        recipients,
+        lambda texts: (f"{card(texts)}\n\n{outcome(texts)}", {TOPIC: topic, EDIT: True}),
+        policy,
+        now,
+    )
