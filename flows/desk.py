@@ -18,6 +18,7 @@ from flows.domain import (
     may_decide_registrations,
 )
 from flows.events import Event, EventKind, Keyboard, Outcome, Reply
+from flows.keys import KeyedHasher
 from flows.ports import Clock, SystemClock
 from flows.texts import Texts, parse_language
 from flows.turn import DeskPolicy, Turn
@@ -44,10 +45,12 @@ class Desk:
         store: Store,
         policy: DeskPolicy | None = None,
         clock: Clock | None = None,
+        hasher: KeyedHasher | None = None,
     ) -> None:
         self.store = store
         self.policy = policy or DeskPolicy()
         self.clock = clock or SystemClock()
+        self.hasher = hasher or KeyedHasher.ephemeral()
         self._chat_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -93,7 +96,7 @@ class Desk:
                 conversation.language = parse_language(
                     event.sender.language_code, self.policy.default_language
                 ).value
-            turn = Turn(event, conversation, tx, self.policy, now)
+            turn = Turn(event, conversation, tx, self.policy, now, self.hasher)
             await route(turn)
             conversation.updated_at = now
         return turn.outcome

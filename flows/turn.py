@@ -8,6 +8,7 @@ from typing import Any
 
 from flows.domain import ConversationState, Language
 from flows.events import Button, Event, Keyboard, Outcome, Reply
+from flows.keys import KeyedHasher
 from flows.texts import Texts
 from storage.models import Conversation
 from storage.uow import Transaction
@@ -41,6 +42,8 @@ class Turn:
     tx: Transaction
     policy: DeskPolicy
     now: datetime
+    hasher: KeyedHasher = field(default_factory=KeyedHasher.ephemeral)
+    """Keyed hashes of codes and signatures of buttons, under the server's secret key."""
     outcome: Outcome = field(default_factory=Outcome)
 
     @property
