@@ -9,8 +9,10 @@ from sqlalchemy.engine import make_url
 
 from bot.notifications.sink import OnDelivery
 from bot.notifications.worker import OutboxWorker, build_senders
+from bot.secret_key import load_hasher
 from bot.settings import Settings
 from flows.desk import Desk
+from flows.keys import KeyedHasher
 from flows.ports import ChatPort, Clock, SystemClock
 from flows.turn import DeskPolicy
 from storage import migrate
@@ -36,10 +38,12 @@ class Balie:
     store: Store
     desk: Desk
     clock: Clock
+    hasher: KeyedHasher
 
     @classmethod
     async def open(cls, settings: Settings, *, channel: str, clock: Clock | None = None) -> Balie:
         """Open the store (migrating an embedded SQLite store) and build the desk."""
+        hasher = load_hasher(settings)
         if make_url(settings.database_url).get_backend_name() == "sqlite":
             await migrate.upgrade(settings.database_url)
         elif not await migrate.is_current(settings.database_url):
@@ -52,8 +56,12 @@ class Balie:
             code_requests_per_hour=settings.code_requests_per_hour,
             wrong_attempts_per_hour=settings.wrong_attempts_per_hour,
             wrong_attempts_per_account=settings.wrong_attempts_per_account,
+            partner_id_attempts_per_hour=settings.partner_id_attempts_per_hour,
+            sms_countries=settings.sms_country_codes,
+            sms_per_hour_per_org=settings.sms_per_hour_per_org,
+            sms_per_hour=settings.sms_per_hour,
         )
-        return cls(settings, store, Desk(store, policy, clock), clock)
+        return cls(settings, store, Desk(store, policy, clock, hasher), clock, hasher)
 
     def outbox_worker(
         self,

@@ -14,6 +14,7 @@ from typing import NoReturn
 from bot.app import SchemaNotCurrent
 from bot.demo import create_demo
 from bot.logs import RedactSecrets, configure_logging
+from bot.secret_key import load_hasher
 from bot.settings import Runtime, Settings, SettingsError, load_settings
 from bot.webhook import with_webhook_secret
 from flows import accounts, customer_import
@@ -176,7 +177,9 @@ async def _export_letters(settings: Settings, out_dir: Path, partner_id: str | N
     await _ensure_schema(settings)
     store = Store(create_engine(settings.database_url))
     try:
-        result = await export_batch(store, out_dir, SystemClock().now(), partner_id)
+        result = await export_batch(
+            store, load_hasher(settings), out_dir, SystemClock().now(), partner_id
+        )
     finally:
         await store.close()
     lines = [str(path) for path in result.paths]
@@ -330,6 +333,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             settings.smtp_password,
             settings.twilio_auth_token,
             settings.webhook_secret,
+            settings.secret_key,
+            settings.secret_key_old,
         )
         if s is not None
     ]
@@ -344,7 +349,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(asyncio.run(_export_letters(settings, args.out, args.org)))
         else:
             print(asyncio.run(_in_transaction(settings, _admin(args))))
-    except (accounts.AccountError, SchemaNotCurrent) as exc:
+    except (accounts.AccountError, SchemaNotCurrent, SettingsError) as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
         pass

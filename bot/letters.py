@@ -30,8 +30,8 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
 from flows import accounts
-from flows.activation_codes import formatted, issue, subject_of
-from flows.domain import CodePurpose
+from flows.activation_codes import formatted, issue
+from flows.keys import KeyedHasher
 from flows.texts import DESK_TIMEZONE
 from storage.models import Customer, Letter
 from storage.uow import Store, Transaction
@@ -302,8 +302,16 @@ def _missing_address(customer: Customer) -> str | None:
     return f"no {', '.join(missing)} on file" if missing else None
 
 
+LETTER_DESTINATION = "letter"
+"""A letter's code is bound to the letter route: it reaches the address on file by post."""
+
+
 async def export_letters(
-    tx: Transaction, out_dir: Path, now: datetime, organization_id: int | None = None
+    tx: Transaction,
+    hasher: KeyedHasher,
+    out_dir: Path,
+    now: datetime,
+    organization_id: int | None = None,
 ) -> ExportResult:
     """Export every queued letter (of one organization, when given) to ``out_dir``.
 
@@ -333,9 +341,9 @@ async def export_letters(
     contents: list[LetterContent] = []
     for letter in chosen:
         customer, organization = letter.customer, letter.organization
-        code = await issue(tx, customer, now, organization.activation_code_days)
-        stored = await tx.codes.current(subject_of(customer), CodePurpose.ACTIVATION)
-        assert stored is not None
+        issued = await issue(
+            tx, hasher, customer, LETTER_DESTINATION, now, organization.activation_code_days
+        )
         contents.append(
             LetterContent(
                 letter_id=letter.id,
@@ -347,8 +355,8 @@ async def export_letters(
                 house_number=customer.house_number or "",
                 postcode=customer.postcode or "",
                 city=customer.city or "",
-                code=code,
-                expires_at=stored.expires_at,
+                code=issued.code,
+                expires_at=issued.expires_at,
                 letter_date=now.astimezone(DESK_TIMEZONE).date(),
             )
         )
@@ -389,7 +397,11 @@ async def export_letters(
 
 
 async def export_batch(
-    store: Store, out_dir: Path, now: datetime, partner_id: str | None = None
+    store: Store,
+    hasher: KeyedHasher,
+    out_dir: Path,
+    now: datetime,
+    partner_id: str | None = None,
 ) -> ExportResult:
     """``export_letters`` in its own transaction; the files are removed if it does not commit."""
     result: ExportResult | None = None
@@ -398,7 +410,7 @@ async def export_batch(
             organization_id = None
             if partner_id is not None:
                 organization_id = (await accounts.organization(tx, partner_id)).id
-            result = await export_letters(tx, out_dir, now, organization_id)
+            result = await export_letters(tx, hasher, out_dir, now, organization_id)
     except BaseException:
         if result is not None:
             result.remove_files()

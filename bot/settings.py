@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
+import phonenumbers
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from flows.domain import Language
+from flows.keys import MIN_KEY_LENGTH
 
 DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org"
 DEFAULT_TWILIO_API_URL = "https://api.twilio.com"
@@ -61,7 +63,22 @@ class Settings(BaseSettings):
     wrong_attempts_per_hour: int = Field(default=10, ge=1, le=1000)
     """Wrong codes one chat may type in an hour before it must wait."""
     wrong_attempts_per_account: int = Field(default=5, ge=1, le=100)
-    """Wrong codes for one account in an hour before its code is burned."""
+    """Wrong codes one chat may type for one account (or customer number) in an hour."""
+    partner_id_attempts_per_hour: int = Field(default=5, ge=1, le=100)
+    """Unknown partner IDs one chat may type in an hour before it must wait."""
+
+    secret_key: SecretStr | None = None
+    """The server key for code digests and button signatures; never in the store. Unset on
+    the embedded SQLite default: generated once into the data folder (mode 0600)."""
+    secret_key_old: SecretStr | None = None
+    """Earlier keys (comma-separated) that still verify during a rotation."""
+
+    sms_countries: str = "NL"
+    """ISO 3166 country codes (comma-separated) whose mobile numbers get codes by SMS."""
+    sms_per_hour_per_org: int = Field(default=100, ge=0, le=100_000)
+    """Code SMS one organization may send in an hour; beyond it codes go by e-mail only."""
+    sms_per_hour: int = Field(default=500, ge=0, le=1_000_000)
+    """Code SMS the whole deployment may send in an hour."""
 
     @field_validator("database_url")
     @classmethod
@@ -73,6 +90,24 @@ class Settings(BaseSettings):
         if url.drivername not in {"sqlite+aiosqlite", "postgresql+asyncpg"}:
             raise ValueError("use sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB")
         return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < MIN_KEY_LENGTH:
+            raise ValueError(f"must be at least {MIN_KEY_LENGTH} characters (a random string)")
+        return value
+
+    @field_validator("sms_countries")
+    @classmethod
+    def _sms_countries(cls, value: str) -> str:
+        codes = [code.strip().upper() for code in value.split(",") if code.strip()]
+        unknown = [code for code in codes if code not in phonenumbers.SUPPORTED_REGIONS]
+        if unknown:
+            raise ValueError(f"unknown country code {unknown[0]} (use ISO codes such as NL,BE)")
+        return ",".join(codes)
 
     @field_validator("telegram_api_url", "twilio_api_url")
     @classmethod
@@ -129,6 +164,14 @@ class Settings(BaseSettings):
     @property
     def twilio_configured(self) -> bool:
         return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_from_number)
+
+    @property
+    def sms_country_codes(self) -> frozenset[str]:
+        return frozenset(code for code in self.sms_countries.split(",") if code)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return make_url(self.database_url).get_backend_name() == "sqlite"
 
     def safe_database_url(self) -> str:
         """The store's URL with any password masked, for logs."""

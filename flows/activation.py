@@ -23,13 +23,13 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from flows import activation_codes, limits, password, release
+from flows import activation_codes, limits, linking, password, release
 from flows.buttons import Menu, MenuChoice, encode
-from flows.codes import CodeHasher
 from flows.contacts import Contact, Refusal, parse_email
 from flows.domain import ActivationRoute, ActivationStatus, CodePurpose, ConversationState
 from flows.events import Keyboard
 from flows.turn import Turn
+from flows.verification import ACTIVATION_CODE, CodeService, Failure, fingerprint
 from storage.models import ActivationRequest, Customer, Organization
 
 MAX_FIELD = 64
@@ -38,14 +38,6 @@ DUTCH_POSTCODE = re.compile(r"^(\d{4})\s*([A-Za-z]{2})$")
 
 def request_limit(turn: Turn) -> limits.Limit:
     return limits.Limit("code_request", turn.policy.code_requests_per_hour)
-
-
-def chat_attempts_limit(turn: Turn) -> limits.Limit:
-    return limits.Limit("wrong_attempt", turn.policy.wrong_attempts_per_hour)
-
-
-def account_attempts_limit(turn: Turn) -> limits.Limit:
-    return limits.Limit("wrong_code", turn.policy.wrong_attempts_per_account)
 
 
 def chat_subject(turn: Turn) -> str:
@@ -144,6 +136,8 @@ async def skip_email(turn: Turn) -> None:
 
 
 async def _decide_route(turn: Turn, given_email: str | None) -> None:
+    """Seed 002's decision. Requests are counted per chat and per customer number typed
+    (known or not), and every path does one keyed hash: nothing tells known from unknown."""
     data = turn.data
     turn.move(ConversationState.IDLE)
     chat = chat_subject(turn)
@@ -153,25 +147,28 @@ async def _decide_route(turn: Turn, given_email: str | None) -> None:
         turn.say("activation_wait", minutes=limits.minutes(wait))
         return
     await limits.record(turn.tx, request_limit(turn), chat, turn.now)
-
+    number = str(data["customer_number"])
+    about = f"number:{fingerprint(number)}"
+    over_limit = await limits.wait_needed(turn.tx, request_limit(turn), about, turn.now)
+    await limits.record(turn.tx, request_limit(turn), about, turn.now)
     matches = await turn.tx.customer_accounts.matching_address(
-        data["customer_number"], data["postcode"], data["house_number"]
+        number, data["postcode"], data["house_number"]
     )
-    if len(matches) != 1:
-        await CodeHasher().hash_async("timing")  # the same work as a real request: no timing tell
-        await turn.audit("activation_no_match", matches=len(matches))
+    customer = matches[0] if len(matches) == 1 else None
+    if customer is None or over_limit:
+        CodeService.of(turn).no_issue(CodePurpose.ACTIVATION)
+        if customer is not None:
+            # Someone keeps asking for this account: answer as usual, send nothing.
+            await turn.audit("code_request_limited", organization_id=customer.organization_id)
+        else:
+            await turn.audit("activation_no_match", matches=len(matches))
         await _standard_reply(turn)
         return
-    customer = matches[0]
-    organization = customer.organization
-    account = f"customer:{customer.id}"
-    if await limits.wait_needed(turn.tx, request_limit(turn), account, turn.now):
-        # Someone keeps asking for this account: answer as usual, send nothing.
-        await turn.audit("code_request_limited", organization_id=organization.id, subject=account)
-        await _standard_reply(turn)
-        return
-    await limits.record(turn.tx, request_limit(turn), account, turn.now)
+    await _request_for(turn, customer, given_email)
 
+
+async def _request_for(turn: Turn, customer: Customer, given_email: str | None) -> None:
+    organization = customer.organization
     reason = ineligibility(customer, given_email)
     number = await turn.tx.organizations.next_request_number(organization.id)
     request = ActivationRequest(
@@ -185,21 +182,18 @@ async def _decide_route(turn: Turn, given_email: str | None) -> None:
         created_at=turn.now,
     )
     if reason:
-        await CodeHasher().hash_async("timing")  # as much work as the no-match answer
+        CodeService.of(turn).no_issue(CodePurpose.ACTIVATION)
         await turn.tx.activation_requests.add(request)
         await turn.audit(
             "activation_ineligible", organization_id=organization.id, number=number, reason=reason
         )
         await _standard_reply(turn)
         return
-
     request.route, request.destination = route_for(customer, given_email)
     request.replaces_code = (
         await turn.tx.codes.current(activation_codes.subject_of(customer), CodePurpose.ACTIVATION)
         is not None
     )
-    # A new code replaces the old one at once (seed 002: the old account goes).
-    await turn.tx.codes.burn_all(activation_codes.subject_of(customer), CodePurpose.ACTIVATION)
     await turn.tx.activation_requests.add(request)
     await turn.audit(
         "activation_requested",
@@ -209,11 +203,16 @@ async def _decide_route(turn: Turn, given_email: str | None) -> None:
     )
     needs_release = request.route is not ActivationRoute.EMAIL or organization.manual_activation
     if needs_release:
+        CodeService.of(turn).no_issue(CodePurpose.ACTIVATION)
         await release.announce(turn.tx, request, turn.policy, turn.now)
     else:
+        # Asked from an unproven chat: the new code does not void a code sent earlier (a
+        # stranger knowing the address must not burn it); redeeming either voids the rest.
         request.status = ActivationStatus.RELEASED
         request.decided_at = turn.now
-        await release.send_code_by_email(turn.tx, request, turn.now)
+        await release.send_code_by_email(
+            turn.tx, turn.hasher, request, turn.now, replace_earlier=False
+        )
     _tell_route(turn, request, needs_release)
 
 
@@ -299,67 +298,55 @@ async def on_redeem_customer_number(turn: Turn) -> None:
 
 
 async def on_redeem_code(turn: Turn) -> None:
-    typed = activation_codes.normalized(turn.event.text)
-    customer_number = str(turn.data.get("customer_number", ""))
-    chat = chat_subject(turn)
-    wait = await limits.wait_needed(turn.tx, chat_attempts_limit(turn), chat, turn.now)
-    if wait:
-        turn.move(ConversationState.IDLE)
-        turn.say("attempts_wait", minutes=limits.minutes(wait))
-        return
-    hasher = CodeHasher()
+    """One answer for a wrong code, an unknown number, a used or expired code, a blocked
+    account and a locked-out chat; one keyed hash on every path. Nobody's code is burned by
+    wrong tries: they lock out the chat that made them."""
+    turn.outcome.delete_message = True
+    customer_number = str(turn.data.get("customer_number", "")).strip()
     candidates = await turn.tx.customer_accounts.with_number(customer_number)
-    for customer in candidates:
-        code = await turn.tx.codes.current(
-            activation_codes.subject_of(customer), CodePurpose.ACTIVATION
-        )
-        if code is None or turn.now >= code.expires_at:
-            continue
-        if len(typed) == activation_codes.LENGTH and await hasher.matches_async(
-            code.code_hash, typed
-        ):
-            code.used_at = turn.now
-            await _activate(turn, customer)
-            return
-        await _wrong_code_for_account(turn, customer, code)
-        if code.burned:
-            turn.move(ConversationState.IDLE)
-            await limits.record(turn.tx, chat_attempts_limit(turn), chat, turn.now)
-            turn.say("activation_code_burned")
-            return
-    if not candidates:
-        await hasher.hash_async("timing")
-    await limits.record(turn.tx, chat_attempts_limit(turn), chat, turn.now)
-    await turn.audit("activation_code_wrong", subject=chat)
+    redeemable = {activation_codes.subject_of(c): c for c in candidates if may_redeem(c)}
+    result = await CodeService.of(turn).verify_found(
+        CodePurpose.ACTIVATION,
+        turn.event.text,
+        ACTIVATION_CODE,
+        turn.event.chat_id,
+        customer_number,
+        redeemable,
+    )
+    turn.outcome.wait_before_answer = result.slowdown.total_seconds()
+    if result.code is not None:
+        customer = redeemable[result.code.subject]
+        # The account's other codes (an older letter, a second mail) stop working now.
+        await CodeService.of(turn).burn(result.code.subject, CodePurpose.ACTIVATION)
+        await _activate(turn, customer)
+        return
+    if result.failure is Failure.MALFORMED:
+        turn.outcome.delete_message = False
+        turn.say("activation_code_malformed", _cancel(turn))
+        return
+    if len(redeemable) < len(candidates):
+        await turn.audit("activation_redeem_blocked", customer_number=customer_number[:64])
+    await turn.audit(
+        "activation_code_wrong",
+        subject=chat_subject(turn),
+        reason=result.failure.value if result.failure else None,
+    )
     turn.move(ConversationState.IDLE)
     turn.say("activation_code_wrong")
 
 
-async def _wrong_code_for_account(turn: Turn, customer: Customer, code: object) -> None:
-    """Count a wrong code against the account; at the limit its code is burned."""
-    from storage.models import OneTimeCode
-
-    assert isinstance(code, OneTimeCode)
-    account = f"customer:{customer.id}"
-    limit = account_attempts_limit(turn)
-    await limits.record(turn.tx, limit, account, turn.now)
-    code.attempts += 1
-    if (
-        await limits.count(turn.tx, limit, account, turn.now) >= limit.max_events
-        or code.attempts >= code.max_attempts
-    ):
-        code.burned = True
-        await turn.audit(
-            "activation_code_burned",
-            organization_id=customer.organization_id,
-            customer_number=customer.customer_number,
-        )
+def may_redeem(customer: Customer) -> bool:
+    """Seed 002: a blocked account is not activated in chat (under administration it is:
+    the administrator asked for the code, and all mail about it goes to them)."""
+    return customer.under_administration or not customer.blocked
 
 
 async def _activate(turn: Turn, customer: Customer) -> None:
     customer.account_active = True
     customer.language = turn.language.value
-    await turn.tx.customer_accounts.link_chat(customer, turn.event.sender.user_id)
+    await linking.link_customer(
+        turn.tx, turn.hasher, turn.policy, customer, turn.event.sender.user_id, turn.now
+    )
     await turn.audit(
         "account_activated",
         organization_id=customer.organization_id,

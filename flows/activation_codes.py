@@ -1,27 +1,23 @@
-"""Activation codes (seed 002): long, unambiguous, hashed at rest, single-use, one per customer.
+"""Activation codes (seed 002): long, unambiguous, keyed-hashed at rest, single-use.
 
-A new code replaces the old one at once: issuing burns every unused code of the customer.
+The code service (``flows.verification``) makes and checks them; this module says what they
+look like on paper and whom they belong to.
 """
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime, timedelta
 
-from flows.codes import CodeHasher
 from flows.domain import CodePurpose
-from storage.models import Customer, OneTimeCode
+from flows.keys import KeyedHasher
+from flows.turn import DeskPolicy
+from flows.verification import ACTIVATION_CODE, CodeService, IssuedCode, Target
+from storage.models import Customer
 from storage.uow import Transaction
 
-ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-"""No 0/O, 1/I/L: a code read from paper is typed right the first time."""
-LENGTH = 12
+ALPHABET = ACTIVATION_CODE.alphabet
+LENGTH = ACTIVATION_CODE.length
 """12 characters of 32 kinds: 60 bits, far beyond guessing within the attempt limits."""
-MAX_ATTEMPTS = 5
-
-
-def new_activation_code() -> str:
-    return "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
 
 
 def formatted(code: str) -> str:
@@ -38,23 +34,27 @@ def subject_of(customer: Customer) -> str:
     return f"customer:{customer.id}"
 
 
-async def issue(tx: Transaction, customer: Customer, now: datetime, valid_days: int) -> str:
-    """Make a new code for the customer, burn any older one, and return the code (only here
-    is it in plain text: the caller puts it straight into a mail or letter)."""
-    subject = subject_of(customer)
-    await tx.codes.burn_all(subject, CodePurpose.ACTIVATION)
-    code = new_activation_code()
-    await tx.codes.add(
-        OneTimeCode(
-            purpose=CodePurpose.ACTIVATION,
-            subject=subject,
-            destination=customer.customer_number,
-            code_hash=await CodeHasher().hash_async(code),
-            created_at=now,
-            expires_at=now + timedelta(days=valid_days),
-            attempts=0,
-            max_attempts=MAX_ATTEMPTS,
-            burned=False,
-        )
+async def issue(
+    tx: Transaction,
+    hasher: KeyedHasher,
+    customer: Customer,
+    destination: str,
+    now: datetime,
+    valid_days: int,
+    *,
+    replace_earlier: bool = True,
+) -> IssuedCode:
+    """A new code for the customer, sent to ``destination`` (an address, or ``letter``).
+
+    ``replace_earlier``: staff released it (or a letter is printed), so older codes go at
+    once; a code asked for from an unproven chat leaves them alone, and whichever is
+    redeemed first voids the rest.
+    """
+    codes = CodeService(tx, hasher, DeskPolicy(), now)
+    target = Target(
+        CodePurpose.ACTIVATION, subject_of(customer), destination, customer.organization_id
     )
-    return code
+    valid_for = timedelta(days=valid_days)
+    if replace_earlier:
+        return await codes.issue(target, ACTIVATION_CODE, valid_for)
+    return await codes.issue_alongside(target, ACTIVATION_CODE, valid_for)

@@ -7,7 +7,7 @@ import logging
 import weakref
 from datetime import timedelta
 
-from flows import activation, approval, password, registration, release
+from flows import activation, approval, linking, password, registration, release
 from flows.buttons import Decide, Menu, MenuChoice, Release, decode, encode
 from flows.domain import (
     RELEASING_ROLES,
@@ -28,6 +28,19 @@ log = logging.getLogger("balie.desk")
 
 STEPS = {**registration.STEPS, **activation.STEPS, **password.STEPS}
 """What handles free text (or a shared contact) at each step of a conversation."""
+
+SECRET_STEPS = frozenset(
+    {
+        ConversationState.REGISTER_CODE,
+        ConversationState.REDEEM_CODE,
+        ConversationState.RESET_CODE,
+        ConversationState.CHOOSE_PASSWORD,
+    }
+)
+"""Steps that ask for a code or a password: what is typed there is the secret, and is
+deleted from the chat; only the exact words in ``STILL_COMMANDS`` stay commands."""
+
+STILL_COMMANDS = frozenset({"/cancel", "/help"})
 
 REPEATERS = {
     **dict.fromkeys(registration.STEPS, registration.repeat_step),
@@ -68,7 +81,11 @@ class Desk:
         lock = self._lock(event.chat_id)
         async with lock:
             try:
-                return await self._handle(event)
+                outcome = await self._handle(event)
+                if outcome.wait_before_answer > 0:
+                    # Outside the transaction: the store's locks are already released.
+                    await self.clock.sleep(outcome.wait_before_answer)
+                return outcome
             except Exception:
                 # Never a traceback in the chat, and never the message text in the log:
                 # it may hold a code or an address.
@@ -130,6 +147,14 @@ async def route(turn: Turn) -> None:
             turn.outcome.callback_notice = turn.texts("private_only")
             turn.say("private_only")
         return
+    if (
+        event.kind is EventKind.COMMAND
+        and turn.state in SECRET_STEPS
+        and event.typed  # typed by the person, not a channel's own /resume
+        and event.typed.lower() not in STILL_COMMANDS
+    ):
+        # A password such as "/Zomer2026!" is a password, not an unknown command.
+        turn.event = event = event.as_typed_text()
     if event.kind is EventKind.COMMAND:
         await on_command(turn, event.command or "")
     elif event.kind is EventKind.BUTTON:
@@ -148,6 +173,7 @@ async def route(turn: Turn) -> None:
 
 async def on_command(turn: Turn, command: str) -> None:
     if command == "start":
+        await registration.discard_draft(turn)
         turn.move(ConversationState.IDLE)
         await welcome(turn)
     elif command == "resume":
@@ -155,7 +181,7 @@ async def on_command(turn: Turn, command: str) -> None:
     elif command == "help":
         await show_help(turn)
     elif command == "cancel":
-        cancel(turn)
+        await cancel(turn)
     elif command == "language":
         choice = turn.event.text.strip().lower()
         if choice in {language.value for language in Language}:
@@ -187,6 +213,10 @@ async def on_command(turn: Turn, command: str) -> None:
 
 
 async def on_button(turn: Turn) -> None:
+    undo = linking.decode_undo(turn.event.button_data)
+    if undo is not None:
+        await linking.undo(turn, *undo)
+        return
     action = decode(turn.event.button_data)
     if isinstance(action, Decide):
         await approval.decide_by_button(turn, action)
@@ -219,7 +249,7 @@ async def _menu_choice(turn: Turn, action: Menu) -> bool:
     elif choice is MenuChoice.SKIP and turn.state is ConversationState.ACTIVATION_EMAIL:
         await activation.skip_email(turn)
     elif choice is MenuChoice.CANCEL:
-        cancel(turn)
+        await cancel(turn)
     elif choice is MenuChoice.LANGUAGE_NL:
         await set_language(turn, Language.NL)
     elif choice is MenuChoice.LANGUAGE_EN:
@@ -281,10 +311,11 @@ async def show_help(turn: Turn) -> None:
         turn.say("help_managers")
 
 
-def cancel(turn: Turn) -> None:
+async def cancel(turn: Turn) -> None:
     if turn.state is ConversationState.IDLE:
         turn.say("nothing_to_cancel", main_menu(turn))
         return
+    await registration.discard_draft(turn)
     turn.move(ConversationState.IDLE)
     turn.say("cancelled", main_menu(turn))
 

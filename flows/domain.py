@@ -31,6 +31,14 @@ class RequestStatus(StrEnum):
     REJECTED = "rejected"
 
 
+class RequestKind(StrEnum):
+    REGISTRATION = "registration"
+    """A new employee's account (seed 000)."""
+    CHAT_LINK = "chat_link"
+    """A manager's, staff member's or admin's account asked for from a new chat: a second
+    manager (or an admin in the CLI) must agree before that chat gets the account's powers."""
+
+
 class CodePurpose(StrEnum):
     REGISTRATION = "registration"
     ACTIVATION = "activation"
@@ -93,6 +101,7 @@ class ConversationState(StrEnum):
     CHOOSE_PASSWORD = "choose_password"
     RESET_IDENTIFIER = "reset_identifier"
     RESET_CODE = "reset_code"
+    RESET_CHOOSE_ACCOUNT = "reset_choose_account"
 
 
 DECIDING_ROLES = frozenset({Role.MANAGER, Role.ADMIN})

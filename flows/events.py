@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 
@@ -37,6 +37,9 @@ class Event:
     is_private_chat: bool = True
     update_id: int | None = None
     """The channel's id for this update, where it has one: redeliveries are ignored."""
+    typed: str = ""
+    """Exactly what the person typed (a command's too): at a step that asks for a secret,
+    everything typed is that secret, even when it starts with "/"."""
 
     @classmethod
     def from_text(cls, chat_id: int, sender: Sender, text: str) -> Event:
@@ -45,8 +48,19 @@ class Event:
         if stripped.startswith("/") and len(stripped) > 1:
             word, _, rest = stripped[1:].partition(" ")
             command = word.split("@", 1)[0].lower()
-            return cls(chat_id, sender, EventKind.COMMAND, text=rest.strip(), command=command)
-        return cls(chat_id, sender, EventKind.TEXT, text=stripped)
+            return cls(
+                chat_id,
+                sender,
+                EventKind.COMMAND,
+                text=rest.strip(),
+                command=command,
+                typed=stripped,
+            )
+        return cls(chat_id, sender, EventKind.TEXT, text=stripped, typed=stripped)
+
+    def as_typed_text(self) -> Event:
+        """This command as plain text: what a secret step reads."""
+        return replace(self, kind=EventKind.TEXT, text=self.typed, command=None)
 
 
 @dataclass(frozen=True)
@@ -75,3 +89,6 @@ class Outcome:
     """Remove the buttons from the pressed message, so it cannot be pressed twice."""
     delete_message: bool = False
     """Delete the message the person just sent (e.g. one that holds a secret)."""
+    wait_before_answer: float = 0.0
+    """Seconds to hold the answer back (after the store committed): verification for an
+    account that many chats failed at is slowed down."""

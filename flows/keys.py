@@ -63,6 +63,15 @@ class KeyedHasher:
         """``key-id$hex``: what the store keeps instead of the code."""
         return f"{self._current_id}${self._mac(self._current, label, text).hex()}"
 
+    def digests(self, label: str, text: str) -> list[str]:
+        """``text``'s digest under every key, current first: to find what an old key made."""
+        return [
+            f"{kid}${self._mac(key, label, text).hex()}"
+            for kid, key in sorted(
+                self._by_id.items(), key=lambda item: item[0] != self._current_id
+            )
+        ]
+
     def matches(self, stored: str | None, label: str, text: str) -> bool:
         """Whether ``text`` made ``stored``; exactly one keyed hash whatever ``stored`` is, so a
         missing, malformed or old-key digest costs the same as a real comparison."""

@@ -4,30 +4,35 @@
 stateDiagram-v2
     [*] --> RESET_IDENTIFIER: Forgot password / password
     RESET_IDENTIFIER --> RESET_CODE: any address or number (one neutral answer)
-    RESET_CODE --> CHOOSE_PASSWORD: right code
-    RESET_CODE --> IDLE: fifth wrong code (the code is burned, the account never locked)
+    RESET_CODE --> CHOOSE_PASSWORD: right code (one account)
+    RESET_CODE --> RESET_CHOOSE_ACCOUNT: right code, several accounts share the address
+    RESET_CHOOSE_ACCOUNT --> CHOOSE_PASSWORD: a customer number of those accounts
+    RESET_CODE --> IDLE: fifth wrong code (this chat's code is burned, never the account)
     CHOOSE_PASSWORD --> IDLE: password meets the organization's policy
 ```
 
 The seeds tell a stranger "unknown user" and mail passwords in plain text; Balie answers the
 same sentence whether or not an account exists, queues (never awaits) the code, deletes the
-typed password from the chat at once, and keeps only an argon2 hash.
+typed password from the chat at once, and keeps only an argon2 hash. Seed 002 holds here
+too: a blocked account gets no reset, and for one under administration the code and the
+"password changed" mail go to the administrator.
 """
 
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
-from flows import activation_codes, limits
+from flows import limits, linking, sms_budget
 from flows.buttons import Menu, MenuChoice, encode
-from flows.codes import CodeHasher, numeric_code
-from flows.contacts import Contact, parse_email, parse_mobile
+from flows.contacts import Contact, Refusal, parse_email, parse_mobile
 from flows.domain import CodePurpose, ConversationState, DeliveryChannel
 from flows.events import Keyboard
 from flows.passwords import PasswordHasher, PasswordPolicy, check
 from flows.texts import Texts
 from flows.turn import Turn
-from storage.models import Customer, OneTimeCode
+from flows.verification import SHORT_CODE, CodeService, Failure, Target, fingerprint
+from storage.models import Customer
 
 RESET_ATTEMPTS = 5
 
@@ -69,18 +74,18 @@ async def on_password(turn: Turn) -> None:
         return
     customer.password_hash = await asyncio.to_thread(PasswordHasher().hash, turn.event.text)
     customer.password_changed_at = turn.now
-    await turn.tx.codes.burn_all(activation_codes.subject_of(customer), CodePurpose.PASSWORD_RESET)
     await turn.audit(
         "password_changed",
         organization_id=organization.id,
         customer_number=customer.customer_number,
         reason=turn.data.get("reason"),
     )
-    if customer.email:
+    address = linking.correspondence_address(customer)
+    if address:
         texts = Texts(turn.language)
         await turn.tx.outbox.add(
             DeliveryChannel.EMAIL,
-            customer.email,
+            address,
             texts(
                 "mail_password_changed_body",
                 name=customer.name,
@@ -96,6 +101,10 @@ async def on_password(turn: Turn) -> None:
 
 
 # -- forgotten password ----------------------------------------------------------------------
+#
+# One neutral answer whether or not an account exists, and the same work on each path: the
+# requests are counted per chat and per address typed (known or not), and every path runs
+# one keyed hash. The code is bound to this chat's request and to the address it went to.
 
 
 def _reset_request_limit(turn: Turn) -> limits.Limit:
@@ -107,20 +116,46 @@ async def begin_reset(turn: Turn) -> None:
     turn.say("ask_reset_identifier", _cancel(turn))
 
 
-def _identifier(text: str) -> Contact | None:
+def _identifier(text: str, countries: frozenset[str]) -> Contact | Refusal:
     text = text.strip()
-    parsed = parse_email(text) if "@" in text else parse_mobile(text)
-    if isinstance(parsed, Contact):
-        return parsed
-    if "@" in text and parsed.reason == "contact_role_address":
+    if "@" not in text:
+        return parse_mobile(text, countries=countries)
+    parsed = parse_email(text)
+    if isinstance(parsed, Refusal) and parsed.reason == "contact_role_address":
         return Contact(DeliveryChannel.EMAIL, text.lower())
-    return None
+    return parsed
+
+
+def reset_subject(chat_id: int, destination: str) -> str:
+    """Each chat's request has its own code: another chat's request never burns it."""
+    return f"reset:{chat_id}:{fingerprint(destination)}"
+
+
+def reset_target(chat_id: int, destination: str) -> Target:
+    return Target(
+        CodePurpose.PASSWORD_RESET, reset_subject(chat_id, destination), destination, None
+    )
+
+
+def may_reset(customer: Customer) -> bool:
+    """Seed 002: a blocked account gets no reset, unless it is under administration (then the
+    administrator acts for it)."""
+    return customer.account_active and (customer.under_administration or not customer.blocked)
+
+
+def reset_destination(customer: Customer, identifier: Contact) -> str | None:
+    """Where the code goes: the administrator's address for an account under administration
+    (seed 002: all correspondence goes there), else the address or number typed."""
+    if customer.under_administration:
+        return linking.correspondence_address(customer)
+    return identifier.value
 
 
 async def on_reset_identifier(turn: Turn) -> None:
-    identifier = _identifier(turn.event.text)
-    if identifier is None:
-        turn.say("reset_identifier_invalid", _cancel(turn))
+    identifier = _identifier(turn.event.text, turn.policy.sms_countries)
+    if isinstance(identifier, Refusal):
+        key = identifier.reason
+        turn.say(key if key == "contact_country_not_served" else "reset_identifier_invalid")
         return
     chat = f"chat:{turn.event.chat_id}"
     wait = await limits.wait_needed(turn.tx, _reset_request_limit(turn), chat, turn.now)
@@ -129,124 +164,158 @@ async def on_reset_identifier(turn: Turn) -> None:
         turn.move(ConversationState.IDLE)
         turn.say("activation_wait", minutes=limits.minutes(wait))
         return
+    if identifier.channel is DeliveryChannel.SMS and not await sms_budget.deployment_has_room(
+        turn.tx, turn.policy, turn.now
+    ):
+        turn.say("sms_unavailable", _cancel(turn))
+        return
     await limits.record(turn.tx, _reset_request_limit(turn), chat, turn.now)
-    accounts = await turn.tx.customer_accounts.active_accounts_for(
-        identifier.channel, identifier.value
-    )
-    hasher = CodeHasher()
-    if not accounts:
-        # As much work as a real request: the answer's timing tells nothing.
-        await hasher.hash_async("timing")
-    for customer in accounts:
-        await _send_reset_code(turn, customer, identifier, hasher)
+    code_id, destination = await _issue_reset_code(turn, identifier)
     turn.move(
         ConversationState.RESET_CODE,
-        {"channel": identifier.channel.value, "identifier": identifier.value, "wrong": 0},
+        {
+            "channel": identifier.channel.value,
+            "identifier": identifier.value,
+            "destination": destination,
+            "code_id": code_id,
+            "wrong": 0,
+        },
     )
     turn.say("reset_neutral", _cancel(turn))
 
 
-async def _send_reset_code(
-    turn: Turn, customer: Customer, identifier: Contact, hasher: CodeHasher
-) -> None:
-    account = f"customer:{customer.id}"
-    if await limits.wait_needed(turn.tx, _reset_request_limit(turn), account, turn.now):
-        # Over the account's limit: answer as always, send nothing, note it for staff.
-        await turn.audit("reset_request_limited", organization_id=customer.organization_id)
-        return
-    await limits.record(turn.tx, _reset_request_limit(turn), account, turn.now)
-    by_email = identifier.channel is DeliveryChannel.EMAIL
+async def _issue_reset_code(turn: Turn, identifier: Contact) -> tuple[int | None, str]:
+    """Issue the code where an account may reset; (code id or None, its destination)."""
+    codes = CodeService.of(turn)
+    about = f"address:{fingerprint(identifier.value)}"
+    over_limit = await limits.wait_needed(turn.tx, _reset_request_limit(turn), about, turn.now)
+    await limits.record(turn.tx, _reset_request_limit(turn), about, turn.now)
+    accounts = await turn.tx.customer_accounts.accounts_for(identifier.channel, identifier.value)
+    resettable = [customer for customer in accounts if may_reset(customer)]
+    if len(resettable) < len(accounts):
+        await turn.audit("reset_refused_blocked", accounts=len(accounts) - len(resettable))
+    first = resettable[0] if resettable else None
+    destination = reset_destination(first, identifier) if first else None
+    if first is None or destination is None or over_limit:
+        if over_limit and first is not None:
+            await turn.audit("reset_request_limited", organization_id=first.organization_id)
+        codes.no_issue(CodePurpose.PASSWORD_RESET)
+        return None, identifier.value
+    by_sms = identifier.channel is DeliveryChannel.SMS and not first.under_administration
+    if by_sms and not await sms_budget.has_room(
+        turn.tx, turn.policy, first.organization_id, turn.now
+    ):
+        await turn.audit("reset_sms_budget", organization_id=first.organization_id)
+        codes.no_issue(CodePurpose.PASSWORD_RESET)
+        return None, identifier.value
     policy = turn.policy
     valid_for = (
-        policy.reset_code_by_email_valid_for if by_email else policy.reset_code_by_sms_valid_for
+        policy.reset_code_by_sms_valid_for if by_sms else policy.reset_code_by_email_valid_for
     )
-    code = numeric_code(6)
-    subject = activation_codes.subject_of(customer)
-    await turn.tx.codes.burn_all(subject, CodePurpose.PASSWORD_RESET)
-    await turn.tx.codes.add(
-        OneTimeCode(
-            purpose=CodePurpose.PASSWORD_RESET,
-            subject=subject,
-            destination=identifier.value,
-            code_hash=await hasher.hash_async(code),
-            created_at=turn.now,
-            expires_at=turn.now + valid_for,
-            attempts=0,
-            max_attempts=RESET_ATTEMPTS,
-            burned=False,
-        )
+    issued = await codes.issue(
+        reset_target(turn.event.chat_id, destination), SHORT_CODE, valid_for, RESET_ATTEMPTS
     )
+    if by_sms:
+        await sms_budget.spend(turn.tx, policy, first.organization_id, turn.now)
+    await _queue_reset_code(turn, first, destination, by_sms, issued.code, valid_for)
+    return issued.id, destination
+
+
+async def _queue_reset_code(
+    turn: Turn, customer: Customer, destination: str, by_sms: bool, code: str, valid_for: timedelta
+) -> None:
     texts = Texts(turn.language)
     minutes = int(valid_for.total_seconds() // 60)
     org = customer.organization.name
-    if by_email:
+    if by_sms:
+        body = texts("sms_reset", org=org, code=code, minutes=minutes)
+        await turn.tx.outbox.add(DeliveryChannel.SMS, destination, body, turn.now, sensitive=True)
+    else:
         await turn.tx.outbox.add(
             DeliveryChannel.EMAIL,
-            identifier.value,
+            destination,
             texts("mail_reset_body", org=org, code=code, minutes=minutes),
             turn.now,
             subject=texts("mail_reset_subject"),
             sensitive=True,
         )
-    else:
-        await turn.tx.outbox.add(
-            DeliveryChannel.SMS,
-            identifier.value,
-            texts("sms_reset", org=org, code=code, minutes=minutes),
-            turn.now,
-            sensitive=True,
-        )
     await turn.audit(
-        "reset_code_sent", organization_id=customer.organization_id, route=identifier.channel.value
+        "reset_code_sent",
+        organization_id=customer.organization_id,
+        route="sms" if by_sms else "email",
     )
 
 
 async def on_reset_code(turn: Turn) -> None:
     """The same answers whether or not an account exists: the count lives in the chat."""
-    typed = "".join(turn.event.text.split())
-    if not (typed.isdigit() and len(typed) == 6):
+    turn.outcome.delete_message = True
+    data = turn.data
+    code_id = data.get("code_id")
+    result = await CodeService.of(turn).verify_bound(
+        reset_target(turn.event.chat_id, str(data.get("destination") or data["identifier"])),
+        int(code_id) if code_id is not None else None,
+        turn.event.text,
+        SHORT_CODE,
+        turn.event.chat_id,
+    )
+    turn.outcome.wait_before_answer = result.slowdown.total_seconds()
+    if result.failure is Failure.MALFORMED:
+        turn.outcome.delete_message = False
         turn.say("code_not_digits", _cancel(turn))
         return
-    data = turn.data
-    chat = f"chat:{turn.event.chat_id}"
-    chat_limit = limits.Limit("wrong_attempt", turn.policy.wrong_attempts_per_hour)
-    wait = await limits.wait_needed(turn.tx, chat_limit, chat, turn.now)
-    if wait:
-        turn.move(ConversationState.IDLE)
-        turn.say("attempts_wait", minutes=limits.minutes(wait))
+    if result.confirmed:
+        await _reset_confirmed(turn, data)
         return
-    accounts = await turn.tx.customer_accounts.active_accounts_for(
-        DeliveryChannel(data["channel"]), str(data["identifier"])
-    )
-    hasher = CodeHasher()
-    codes = []
-    for customer in accounts:
-        code = await turn.tx.codes.current(
-            activation_codes.subject_of(customer), CodePurpose.PASSWORD_RESET
-        )
-        if code is not None and turn.now < code.expires_at:
-            codes.append((customer, code))
-    for customer, code in codes:
-        if await hasher.matches_async(code.code_hash, typed):
-            code.used_at = turn.now
-            await turn.audit("reset_code_accepted", organization_id=customer.organization_id)
-            turn.say("reset_code_accepted")
-            ask_for_password(turn, customer, reason="reset")
-            return
-    if not codes:
-        await hasher.hash_async("timing")
     wrong = int(data.get("wrong", 0)) + 1
-    await limits.record(turn.tx, chat_limit, chat, turn.now)
-    for _customer, code in codes:
-        code.attempts += 1
-        if wrong >= RESET_ATTEMPTS or code.attempts >= code.max_attempts:
-            code.burned = True  # the code, never the account
     if wrong >= RESET_ATTEMPTS:
+        if code_id is not None:
+            await CodeService.of(turn).burn(
+                reset_subject(turn.event.chat_id, str(data["destination"])),
+                CodePurpose.PASSWORD_RESET,
+            )
         turn.move(ConversationState.IDLE)
         turn.say("reset_code_used_up")
         return
     turn.move(ConversationState.RESET_CODE, {**data, "wrong": wrong})
     turn.say("reset_code_wrong", _cancel(turn), left=RESET_ATTEMPTS - wrong)
+
+
+async def _reset_confirmed(turn: Turn, data: dict[str, object]) -> None:
+    """The chat proved the address: the accounts it may now set a password for."""
+    identifier = Contact(DeliveryChannel(str(data["channel"])), str(data["identifier"]))
+    accounts = await turn.tx.customer_accounts.accounts_for(identifier.channel, identifier.value)
+    choices = [
+        customer
+        for customer in accounts
+        if may_reset(customer) and reset_destination(customer, identifier) == data["destination"]
+    ]
+    if not choices:
+        turn.move(ConversationState.IDLE)
+        turn.say("reset_code_used_up")
+        return
+    await turn.audit("reset_code_accepted", organization_id=choices[0].organization_id)
+    turn.say("reset_code_accepted")
+    if len(choices) == 1:
+        ask_for_password(turn, choices[0], reason="reset")
+        return
+    turn.move(ConversationState.RESET_CHOOSE_ACCOUNT, {"customer_ids": [c.id for c in choices]})
+    _ask_which_account(turn, choices)
+
+
+def _ask_which_account(turn: Turn, choices: list[Customer]) -> None:
+    lines = [f"{customer.customer_number}: {customer.name}" for customer in choices]
+    turn.say("reset_choose_account", _cancel(turn), accounts="\n".join(lines))
+
+
+async def on_choose_account(turn: Turn) -> None:
+    ids = [int(i) for i in turn.data.get("customer_ids", [])]
+    choices = [c for c in [await turn.tx.customer_accounts.get(i) for i in ids] if c]
+    typed = turn.event.text.strip()
+    chosen = next((c for c in choices if c.customer_number == typed), None)
+    if chosen is None:
+        _ask_which_account(turn, choices)
+        return
+    ask_for_password(turn, chosen, reason="reset")
 
 
 async def repeat_step(turn: Turn) -> None:
@@ -259,6 +328,8 @@ async def repeat_step(turn: Turn) -> None:
         turn.say("stale_button")
     elif turn.state is ConversationState.RESET_IDENTIFIER:
         turn.say("ask_reset_identifier", _cancel(turn))
+    elif turn.state is ConversationState.RESET_CHOOSE_ACCOUNT:
+        await on_choose_account(turn)
     else:
         turn.say("reset_neutral", _cancel(turn))
 
@@ -267,4 +338,5 @@ STEPS = {
     ConversationState.CHOOSE_PASSWORD: on_password,
     ConversationState.RESET_IDENTIFIER: on_reset_identifier,
     ConversationState.RESET_CODE: on_reset_code,
+    ConversationState.RESET_CHOOSE_ACCOUNT: on_choose_account,
 }

@@ -17,15 +17,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 
-from flows import approval
+from flows import approval, limits, linking, sms_budget
 from flows.buttons import Menu, MenuChoice, encode
-from flows.codes import CodeHasher, numeric_code
 from flows.contacts import Contact, Refusal, parse_contact
 from flows.domain import (
+    RELEASING_ROLES,
     AccountStatus,
     CodePurpose,
     ConversationState,
     DeliveryChannel,
+    RequestKind,
     RequestStatus,
     Role,
     effective_status,
@@ -33,39 +34,62 @@ from flows.domain import (
 from flows.events import EventKind, Keyboard, Reply
 from flows.texts import Texts
 from flows.turn import Turn
-from storage.models import OneTimeCode, Organization, Person, RegistrationRequest
+from flows.verification import SHORT_CODE, CodeService, Failure, Target
+from storage.models import Organization, Person, RegistrationRequest
 
 MAX_NAME_LENGTH = 100
 
 
 @dataclass(frozen=True)
 class Draft:
-    """What the registration has collected so far; kept in the conversation's data."""
+    """What the registration has collected so far; kept in the conversation's data.
+
+    ``code_id`` is the code the conversation waits for: it is set only once a code was
+    actually issued for ``contact``, and only that code confirms it.
+    """
 
     organization_id: int
     contact: str | None = None
     channel: str | None = None
+    code_id: int | None = None
 
     @classmethod
     def of(cls, turn: Turn) -> Draft:
         data = turn.data
+        code_id = data.get("code_id")
         return cls(
             organization_id=int(data["organization_id"]),
             contact=data.get("contact"),
             channel=data.get("channel"),
+            code_id=int(code_id) if code_id is not None else None,
         )
 
-    def with_contact(self, contact: Contact) -> Draft:
-        return Draft(self.organization_id, contact.value, contact.channel.value)
+    def with_contact(self, contact: Contact, code_id: int) -> Draft:
+        return Draft(self.organization_id, contact.value, contact.channel.value, code_id)
 
     @property
     def verified_contact(self) -> Contact:
         assert self.contact and self.channel, "contact is set before the code step"
         return Contact(DeliveryChannel(self.channel), self.contact)
 
+    def target(self, turn: Turn) -> Target:
+        """What this draft's code is bound to: this chat's draft, its address, its office."""
+        return code_target(turn, self.verified_contact, self.organization_id)
 
-def _code_subject(turn: Turn) -> str:
-    return f"chat:{turn.event.chat_id}"
+
+def draft_subject(chat_id: int) -> str:
+    return f"registration:{chat_id}"
+
+
+def code_target(turn: Turn, contact: Contact, organization_id: int) -> Target:
+    return Target(
+        CodePurpose.REGISTRATION, draft_subject(turn.event.chat_id), contact.value, organization_id
+    )
+
+
+async def discard_draft(turn: Turn) -> None:
+    """The draft changes or ends (/start, /cancel, a new partner ID): its codes go."""
+    await CodeService.of(turn).burn(draft_subject(turn.event.chat_id), CodePurpose.REGISTRATION)
 
 
 def _cancel_keyboard(turn: Turn) -> Keyboard:
@@ -87,21 +111,33 @@ async def begin(turn: Turn) -> None:
         await _say_already_pending(turn, pending)
         turn.move(ConversationState.IDLE)
         return
+    await discard_draft(turn)
     turn.move(ConversationState.REGISTER_PARTNER_ID)
     turn.say("ask_partner_id", _cancel_keyboard(turn))
 
 
+def _partner_id_limit(turn: Turn) -> limits.Limit:
+    return limits.Limit("partner_id_guess", turn.policy.partner_id_attempts_per_hour)
+
+
 async def on_partner_id(turn: Turn) -> None:
+    """A few unknown partner IDs an hour per chat, then a neutral wait: no guessing them."""
+    chat = f"chat:{turn.event.chat_id}"
+    wait = await limits.wait_needed(turn.tx, _partner_id_limit(turn), chat, turn.now)
+    if wait:
+        turn.move(ConversationState.IDLE)
+        turn.say("partner_id_wait", minutes=limits.minutes(wait))
+        return
     partner_id = turn.event.text.strip()
     organization = await turn.tx.organizations.by_partner_id(partner_id) if partner_id else None
     if organization is None:
+        await limits.record(turn.tx, _partner_id_limit(turn), chat, turn.now)
         shown = partner_id[:40] or "-"
         turn.say("partner_id_unknown", _cancel_keyboard(turn), partner_id=shown)
         return
+    await discard_draft(turn)
     turn.move(ConversationState.REGISTER_CONTACT, asdict(Draft(organization.id)))
-    turn.outcome.replies.append(
-        _ask_contact_reply(turn, organization.name),
-    )
+    turn.outcome.replies.append(_ask_contact_reply(turn, organization.name))
 
 
 def _ask_contact_reply(turn: Turn, organization_name: str) -> Reply:
@@ -109,62 +145,87 @@ def _ask_contact_reply(turn: Turn, organization_name: str) -> Reply:
 
 
 async def on_contact(turn: Turn) -> None:
+    """Move to the code step only when a code really went out to the address typed here."""
     draft = Draft.of(turn)
-    if turn.event.kind is EventKind.CONTACT and turn.event.phone:
-        parsed = parse_contact(turn.event.phone)
-    else:
-        parsed = parse_contact(turn.event.text)
+    typed = turn.event.phone if turn.event.kind is EventKind.CONTACT else turn.event.text
+    parsed = parse_contact(typed or "", countries=turn.policy.sms_countries)
     if isinstance(parsed, Refusal):
         turn.say(parsed.reason, _cancel_keyboard(turn))
         return
-    draft = draft.with_contact(parsed)
-    turn.move(ConversationState.REGISTER_CODE, asdict(draft))
-    await _send_code(turn, draft)
+    code_id = await _send_code(turn, draft.organization_id, parsed, _cancel_keyboard(turn))
+    if code_id is not None:
+        turn.move(ConversationState.REGISTER_CODE, asdict(draft.with_contact(parsed, code_id)))
 
 
-async def _send_code(turn: Turn, draft: Draft) -> None:
-    """Queue a new code, unless a cooldown or the hourly limit says wait."""
-    organization = await _organization(turn, draft)
+async def resend(turn: Turn) -> None:
+    """A new code to the same address; the one waited for stays valid if none can go now."""
+    draft = Draft.of(turn)
     contact = draft.verified_contact
-    subject = _code_subject(turn)
-    policy = turn.policy
-    last = await turn.tx.codes.last_sent_at(subject, CodePurpose.REGISTRATION)
-    if last is not None and turn.now - last < policy.resend_cooldown:
-        wait = policy.resend_cooldown - (turn.now - last)
-        turn.say("resend_wait", _code_keyboard(turn), seconds=max(1, int(wait.total_seconds())))
-        return
-    hour_ago = turn.now - timedelta(hours=1)
-    sent = max(
-        await turn.tx.codes.sent_since(subject, CodePurpose.REGISTRATION, hour_ago),
-        await turn.tx.codes.sent_to_since(contact.value, CodePurpose.REGISTRATION, hour_ago),
-    )
-    if sent >= policy.codes_per_hour:
-        await turn.audit("code_rate_limited", organization_id=organization.id)
-        turn.say("resend_limit", _cancel_keyboard(turn), minutes=60)
-        return
+    code_id = await _send_code(turn, draft.organization_id, contact, _code_keyboard(turn))
+    if code_id is not None:
+        turn.move(ConversationState.REGISTER_CODE, asdict(draft.with_contact(contact, code_id)))
 
-    code = numeric_code(6)
-    await turn.tx.codes.burn_all(subject, CodePurpose.REGISTRATION)
-    await turn.tx.codes.add(
-        OneTimeCode(
-            purpose=CodePurpose.REGISTRATION,
-            subject=subject,
-            destination=contact.value,
-            code_hash=await CodeHasher().hash_async(code),
-            created_at=turn.now,
-            expires_at=turn.now + policy.code_valid_for,
-            attempts=0,
-            max_attempts=policy.code_attempts,
-            burned=False,
-        )
+
+async def _send_code(
+    turn: Turn, organization_id: int, contact: Contact, refusal_keyboard: Keyboard
+) -> int | None:
+    """Queue a new code for ``contact`` and return its id; None (and say why) when a
+    cooldown, an hourly limit or the SMS budget says no."""
+    refusal = await _why_no_code(turn, organization_id, contact)
+    if refusal is not None:
+        key, values = refusal
+        turn.say(key, refusal_keyboard, **values)
+        return None
+    organization = await _organization(turn, organization_id)
+    policy = turn.policy
+    issued = await CodeService.of(turn).issue(
+        code_target(turn, contact, organization_id),
+        SHORT_CODE,
+        policy.code_valid_for,
+        policy.code_attempts,
     )
     minutes = int(policy.code_valid_for.total_seconds() // 60)
+    await _queue_code_message(turn, organization.name, contact, issued.code, minutes)
+    await turn.audit("code_sent", organization_id=organization.id, route=contact.channel.value)
+    turn.say("code_sent", _code_keyboard(turn), destination=contact.value, minutes=minutes)
+    return issued.id
+
+
+async def _why_no_code(
+    turn: Turn, organization_id: int, contact: Contact
+) -> tuple[str, dict[str, object]] | None:
+    """The text key (and values) that says why no code can go to ``contact`` now."""
+    policy, subject = turn.policy, draft_subject(turn.event.chat_id)
+    purpose = CodePurpose.REGISTRATION
+    last = await turn.tx.codes.last_sent_at(subject, purpose, contact.value)
+    if last is not None and turn.now - last < policy.resend_cooldown:
+        wait = policy.resend_cooldown - (turn.now - last)
+        return "resend_wait", {"seconds": max(1, int(wait.total_seconds()))}
+    hour_ago = turn.now - timedelta(hours=1)
+    sent = max(
+        await turn.tx.codes.sent_since(subject, purpose, hour_ago),
+        await turn.tx.codes.sent_to_since(contact.value, purpose, hour_ago),
+    )
+    if sent >= policy.codes_per_hour:
+        await turn.audit("code_rate_limited", organization_id=organization_id)
+        return "resend_limit", {"minutes": 60}
+    if contact.channel is DeliveryChannel.SMS:
+        if not await sms_budget.has_room(turn.tx, policy, organization_id, turn.now):
+            await turn.audit("code_sms_budget", organization_id=organization_id)
+            return "sms_unavailable", {}
+        await sms_budget.spend(turn.tx, policy, organization_id, turn.now)
+    return None
+
+
+async def _queue_code_message(
+    turn: Turn, organization_name: str, contact: Contact, code: str, minutes: int
+) -> None:
     texts = turn.texts
     if contact.channel is DeliveryChannel.EMAIL:
         await turn.tx.outbox.add(
             DeliveryChannel.EMAIL,
             contact.value,
-            texts("mail_code_body", org=organization.name, code=code, minutes=minutes),
+            texts("mail_code_body", org=organization_name, code=code, minutes=minutes),
             turn.now,
             subject=texts("mail_code_subject"),
             sensitive=True,
@@ -173,61 +234,60 @@ async def _send_code(turn: Turn, draft: Draft) -> None:
         await turn.tx.outbox.add(
             DeliveryChannel.SMS,
             contact.value,
-            texts("sms_code", org=organization.name, code=code, minutes=minutes),
+            texts("sms_code", org=organization_name, code=code, minutes=minutes),
             turn.now,
             sensitive=True,
         )
-    await turn.audit("code_sent", organization_id=organization.id, route=contact.channel.value)
-    turn.say("code_sent", _code_keyboard(turn), destination=contact.value, minutes=minutes)
 
 
-async def _organization(turn: Turn, draft: Draft) -> Organization:
-    organization = await turn.tx.organizations.get(draft.organization_id)
+async def _organization(turn: Turn, organization_id: int) -> Organization:
+    organization = await turn.tx.organizations.get(organization_id)
     assert organization is not None, "organizations are never deleted under a conversation"
     return organization
 
 
-async def resend(turn: Turn) -> None:
-    await _send_code(turn, Draft.of(turn))
-
-
 async def change_contact(turn: Turn) -> None:
     draft = Draft.of(turn)
-    await turn.tx.codes.burn_all(_code_subject(turn), CodePurpose.REGISTRATION)
+    await discard_draft(turn)
     turn.move(ConversationState.REGISTER_CONTACT, asdict(Draft(draft.organization_id)))
-    organization = await _organization(turn, draft)
+    organization = await _organization(turn, draft.organization_id)
     turn.outcome.replies.append(_ask_contact_reply(turn, organization.name))
 
 
 async def on_code(turn: Turn) -> None:
-    typed = "".join(turn.event.text.split())
-    if not (typed.isdigit() and len(typed) == 6):
+    """Only the code issued for this draft's address and office confirms it."""
+    turn.outcome.delete_message = True
+    draft = Draft.of(turn)
+    result = await CodeService.of(turn).verify_bound(
+        draft.target(turn), draft.code_id, turn.event.text, SHORT_CODE, turn.event.chat_id
+    )
+    turn.outcome.wait_before_answer = result.slowdown.total_seconds()
+    if result.confirmed:
+        await discard_draft(turn)
+        await _contact_confirmed(turn, draft)
+        return
+    await turn.audit(
+        "code_not_accepted",
+        organization_id=draft.organization_id,
+        reason=result.failure.value if result.failure else None,
+    )
+    if result.failure is Failure.MALFORMED:
+        turn.outcome.delete_message = False
         turn.say("code_not_digits", _code_keyboard(turn))
-        return
-    code = await turn.tx.codes.current(_code_subject(turn), CodePurpose.REGISTRATION)
-    if code is None:
+    elif result.failure is Failure.LOCKED:
+        turn.say("attempts_wait", _code_keyboard(turn), minutes=60)
+    elif result.failure is Failure.WRONG:
+        code = await turn.tx.codes.get(draft.code_id) if draft.code_id else None
+        left = code.max_attempts - code.attempts if code else 0
+        turn.say("code_wrong", _code_keyboard(turn), left=left)
+    elif result.failure is Failure.LAST_TRY:
+        turn.say("code_burned", _code_keyboard(turn))
+    else:
         turn.say("code_expired", _code_keyboard(turn))
-        return
-    if turn.now >= code.expires_at:
-        code.burned = True
-        turn.say("code_expired", _code_keyboard(turn))
-        return
-    if not await CodeHasher().matches_async(code.code_hash, typed):
-        code.attempts += 1
-        left = code.max_attempts - code.attempts
-        if left <= 0:
-            code.burned = True
-            await turn.audit("code_burned", reason="attempts")
-            turn.say("code_burned", _code_keyboard(turn))
-        else:
-            turn.say("code_wrong", _code_keyboard(turn), left=left)
-        return
-    code.used_at = turn.now
-    await _contact_confirmed(turn, Draft.of(turn))
 
 
 async def _contact_confirmed(turn: Turn, draft: Draft) -> None:
-    organization = await _organization(turn, draft)
+    organization = await _organization(turn, draft.organization_id)
     contact = draft.verified_contact
     person = await turn.tx.people.by_contact(organization.id, contact.channel, contact.value)
     if person is None:
@@ -243,7 +303,7 @@ async def on_name(turn: Turn) -> None:
         turn.say("name_invalid", _cancel_keyboard(turn))
         return
     draft = Draft.of(turn)
-    organization = await _organization(turn, draft)
+    organization = await _organization(turn, draft.organization_id)
     contact = draft.verified_contact
     person = await turn.tx.people.by_contact(organization.id, contact.channel, contact.value)
     if person is None:
@@ -267,8 +327,13 @@ async def _request_for(
     """The contact is confirmed: file the request, or say why none is needed or allowed."""
     turn.move(ConversationState.IDLE)
     status = effective_status(person.status, person.out_of_service_on, turn.now.date())
+    if status is AccountStatus.ACTIVE and person.role in RELEASING_ROLES:
+        await _ask_second_manager(turn, organization, person, contact)
+        return
     if status is AccountStatus.ACTIVE:
-        await turn.tx.chat_links.link(turn.event.sender.user_id, person.id, turn.now)
+        await linking.link_person(
+            turn.tx, turn.hasher, turn.policy, person, turn.event.sender.user_id, turn.now
+        )
         await turn.audit(
             "chat_linked", organization_id=organization.id, subject_person_id=person.id
         )
@@ -314,6 +379,40 @@ async def _request_for(
     turn.say(
         "request_created", number=request.number, org=organization.name, route=turn.texts(route)
     )
+
+
+async def _ask_second_manager(
+    turn: Turn, organization: Organization, person: Person, contact: Contact
+) -> None:
+    """A manager's, staff member's or admin's account from a new chat: powers like theirs
+    are linked only when another manager (or an admin in the CLI) agrees."""
+    open_request = await turn.tx.requests.open_for_person(person.id)
+    if open_request is not None:
+        await _say_already_pending(turn, open_request)
+        return
+    request = await turn.tx.requests.add(
+        RegistrationRequest(
+            organization_id=organization.id,
+            number=await turn.tx.organizations.next_request_number(organization.id),
+            person_id=person.id,
+            contact=contact.value,
+            contact_channel=contact.channel,
+            telegram_user_id=turn.event.sender.user_id,
+            pre_registered=True,
+            status=RequestStatus.PENDING,
+            kind=RequestKind.CHAT_LINK,
+            created_at=turn.now,
+        )
+    )
+    await turn.audit(
+        "chat_link_requested",
+        organization_id=organization.id,
+        subject_person_id=person.id,
+        number=request.number,
+    )
+    await approval.announce(turn.tx, request, organization, person, turn.policy, turn.now)
+    await linking.warn_link_requested(turn.tx, turn.policy, person, turn.now)
+    turn.say("chat_link_needs_approval", number=request.number, org=organization.name)
 
 
 async def _say_already_pending(turn: Turn, request: RegistrationRequest) -> None:

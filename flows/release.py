@@ -21,6 +21,7 @@ from flows.domain import (
     effective_status,
 )
 from flows.events import Button, EventKind, Keyboard
+from flows.keys import KeyedHasher
 from flows.texts import Texts
 from flows.turn import DeskPolicy, Turn
 from storage.models import ActivationRequest, Customer, Letter, Person
@@ -99,13 +100,30 @@ async def announce(
     )
 
 
-async def send_code_by_email(tx: Transaction, request: ActivationRequest, now: datetime) -> None:
-    """Issue the code (replacing any older one) and queue the mail, in one transaction."""
+async def send_code_by_email(
+    tx: Transaction,
+    hasher: KeyedHasher,
+    request: ActivationRequest,
+    now: datetime,
+    *,
+    replace_earlier: bool = True,
+) -> None:
+    """Issue the code and queue the mail, in one transaction (see ``activation_codes.issue``
+    for when an older code goes)."""
     request = await tx.activation_requests.get(request.id) or request
     customer = request.customer
     assert customer is not None and request.destination is not None
     organization = request.organization
-    code = await activation_codes.issue(tx, customer, now, organization.activation_code_days)
+    issued = await activation_codes.issue(
+        tx,
+        hasher,
+        customer,
+        request.destination,
+        now,
+        organization.activation_code_days,
+        replace_earlier=replace_earlier,
+    )
+    code = issued.code
     texts = await _requester_texts(tx, request, customer)
     until = texts.day((now + timedelta(days=organization.activation_code_days)).date())
     if request.route is ActivationRoute.ADMINISTRATOR:
@@ -231,7 +249,7 @@ async def _decide(
     customer = request.customer
     assert customer is not None
     if release:
-        await _carry_out(turn.tx, request, customer, turn.now)
+        await _carry_out(turn.tx, turn.hasher, request, customer, turn.now)
     else:
         await _tell_refused(turn, request, customer)
     await turn.audit(
@@ -263,7 +281,11 @@ async def _decide(
 
 
 async def _carry_out(
-    tx: Transaction, request: ActivationRequest, customer: Customer, now: datetime
+    tx: Transaction,
+    hasher: KeyedHasher,
+    request: ActivationRequest,
+    customer: Customer,
+    now: datetime,
 ) -> None:
     if request.route is ActivationRoute.LETTER:
         tx.session.add(
@@ -285,7 +307,7 @@ async def _carry_out(
                 now,
             )
     else:
-        await send_code_by_email(tx, request, now)
+        await send_code_by_email(tx, hasher, request, now)
 
 
 async def _tell_refused(turn: Turn, request: ActivationRequest, customer: Customer) -> None:

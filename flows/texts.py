@@ -155,6 +155,127 @@ CATALOG: dict[str, dict[Language, str]] = {
         Language.EN: "Step 2 of 3: type your own e-mail address or mobile number for {org}. "
         "We will send a confirmation code to it.",
     },
+    "partner_id_wait": {
+        Language.NL: "U heeft te vaak een onbekend partner-ID getypt. Probeer het over {minutes} "
+        "minuten opnieuw, of vraag uw kantoor om het partner-ID uit de brief.",
+        Language.EN: "You have typed an unknown partner ID too often. Please try again in "
+        "{minutes} minutes, or ask your office for the partner ID in the letter.",
+    },
+    "contact_country_not_served": {
+        Language.NL: "Naar dat land sturen we geen sms. Typ in plaats daarvan uw e-mailadres "
+        "(naam@voorbeeld.nl).",
+        Language.EN: "We do not send text messages to that country. Please type your e-mail "
+        "address instead (name@example.com).",
+    },
+    "sms_unavailable": {
+        Language.NL: "We kunnen op dit moment geen sms sturen. Typ in plaats daarvan uw "
+        "e-mailadres (naam@voorbeeld.nl).",
+        Language.EN: "We cannot send text messages right now. Please type your e-mail address "
+        "instead (name@example.com).",
+    },
+    "staff_sms_budget_spent": {
+        Language.NL: "Let op: {org} heeft het uurbudget van {count} sms-codes bereikt. Tot het "
+        "uur om is, gaan codes alleen per e-mail; wie een mobiel nummer typt, wordt om een "
+        "e-mailadres gevraagd.",
+        Language.EN: "Note: {org} has reached its hourly budget of {count} code text messages. "
+        "Until the hour has passed, codes go by e-mail only; whoever types a mobile number is "
+        "asked for an e-mail address.",
+    },
+    "chat_link_needs_approval": {
+        Language.NL: "Bevestigd. Dit adres hoort bij een account met beheerrechten bij {org}. "
+        "Voor de veiligheid moet een andere manager eerst akkoord geven voordat deze chat "
+        "eraan gekoppeld wordt. Uw verzoek #{number} ligt bij hen; u hoort het hier.",
+        Language.EN: "Confirmed. This address belongs to an account with desk powers at {org}. "
+        "For safety another manager must agree before this chat is linked to it. Your "
+        "request #{number} is with them; you will hear here.",
+    },
+    "staff_new_link_request": {
+        Language.NL: "Koppelverzoek #{number} ({org}): {name} bevestigde {contact} vanuit een "
+        "nieuwe Telegram-chat en wil die aan het account koppelen ({when}). Keur alleen goed "
+        "als u bij {name} heeft nagevraagd dat dit klopt.",
+        Language.EN: "Link request #{number} ({org}): {name} confirmed {contact} from a new "
+        "Telegram chat and wants it linked to the account ({when}). Approve only after "
+        "checking with {name} that this is really them.",
+    },
+    "approved_link_chat": {
+        Language.NL: "Deze chat is nu gekoppeld aan uw account bij {org}.",
+        Language.EN: "This chat is now linked to your account at {org}.",
+    },
+    "rejected_link_chat": {
+        Language.NL: "Uw verzoek om deze chat te koppelen aan uw account bij {org} is "
+        "afgewezen{reason}.",
+        Language.EN: "Your request to link this chat to your account at {org} was "
+        "rejected{reason}.",
+    },
+    "staff_not_own_request": {
+        Language.NL: "Over een verzoek voor uw eigen account beslist een andere manager.",
+        Language.EN: "Another manager decides on a request for your own account.",
+    },
+    "chat_linked_notice": {
+        Language.NL: "Op {when} is een nieuwe chat gekoppeld aan uw account bij {org}; deze "
+        "chat is niet meer gekoppeld. Was u dat niet? Druk op Ongedaan maken om deze chat "
+        "weer te koppelen en de andere los te koppelen, en neem contact op met de balie: "
+        "{contact}.",
+        Language.EN: "On {when} a new chat was linked to your account at {org}; this chat is "
+        "no longer linked. Not you? Press Undo to link this chat again and unlink the other "
+        "one, and contact the desk: {contact}.",
+    },
+    "chat_link_asked_notice": {
+        Language.NL: "Op {when} heeft iemand vanuit een nieuwe chat gevraagd om uw account bij "
+        "{org} daaraan te koppelen. Een andere manager moet dat goedkeuren. Was u dat niet? "
+        "Laat het uw collega's en de balie weten: {contact}.",
+        Language.EN: "On {when} someone in a new chat asked to link your account at {org} to "
+        "it. Another manager must approve that. Not you? Tell your colleagues and the desk: "
+        "{contact}.",
+    },
+    "mail_chat_linked_subject": {
+        Language.NL: "Nieuwe chat bij uw account",
+        Language.EN: "A new chat for your account",
+    },
+    "mail_chat_linked_body": {
+        Language.NL: "Beste {name},\n\nOp {when} is een nieuwe Telegram-chat gekoppeld aan uw "
+        "account bij {org}. Deed u dit zelf? Dan hoeft u niets te doen. Zo niet: druk in uw "
+        "vorige chat op Ongedaan maken, of neem direct contact op met de balie: {contact}.",
+        Language.EN: "Dear {name},\n\nOn {when} a new Telegram chat was linked to your "
+        "account at {org}. If you did this yourself, there is nothing to do. If not, press "
+        "Undo in your previous chat, or contact the desk at once: {contact}.",
+    },
+    "mail_chat_link_asked_body": {
+        Language.NL: "Beste {name},\n\nOp {when} vroeg iemand vanuit een nieuwe Telegram-chat "
+        "om uw account bij {org} daaraan te koppelen. Een andere manager moet dat eerst "
+        "goedkeuren. Was u dat niet? Neem dan direct contact op met de balie: {contact}.",
+        Language.EN: "Dear {name},\n\nOn {when} someone in a new Telegram chat asked to link "
+        "your account at {org} to it. Another manager must approve that first. If that was "
+        "not you, please contact the desk at once: {contact}.",
+    },
+    "button_undo_link": {Language.NL: "Ongedaan maken", Language.EN: "Undo"},
+    "link_undone": {
+        Language.NL: "Gedaan: deze chat is weer aan uw account gekoppeld en de andere chat is "
+        "losgekoppeld. Wijzig voor de zekerheid uw wachtwoord (/password).",
+        Language.EN: "Done: this chat is linked to your account again and the other chat is "
+        "unlinked. To be safe, change your password (/password).",
+    },
+    "link_undone_toast": {Language.NL: "Ongedaan gemaakt", Language.EN: "Undone"},
+    "link_undone_other": {
+        Language.NL: "Deze chat is door de eigenaar van het account losgekoppeld.",
+        Language.EN: "This chat was unlinked from the account by its owner.",
+    },
+    "link_undo_stale": {
+        Language.NL: "Er valt niets meer ongedaan te maken: de koppeling is al veranderd.",
+        Language.EN: "There is nothing left to undo: the link has changed since.",
+    },
+    "activation_code_malformed": {
+        Language.NL: "Een activatiecode heeft 12 letters en cijfers, bijvoorbeeld "
+        "ABCD-EFGH-JKMN. Typ hem zoals hij in de brief of e-mail staat.",
+        Language.EN: "An activation code has 12 letters and digits, for example "
+        "ABCD-EFGH-JKMN. Type it as it is in the letter or e-mail.",
+    },
+    "reset_choose_account": {
+        Language.NL: "Bij dit adres horen meerdere accounts. Typ het klantnummer van het "
+        "account waarvan u het wachtwoord wilt instellen:\n{accounts}",
+        Language.EN: "Several accounts belong to this address. Type the customer number of the "
+        "account whose password you want to set:\n{accounts}",
+    },
     "contact_bad_email": {
         Language.NL: "Dat e-mailadres klopt niet. Typ het zo: naam@voorbeeld.nl",
         Language.EN: "That e-mail address is not valid. Type it like this: name@example.com",
@@ -476,12 +597,12 @@ CATALOG: dict[str, dict[Language, str]] = {
     "mail_activation_body": {
         Language.NL: "Beste {name},\n\nUw activatiecode voor het klantportaal van {org} is:\n\n"
         "    {code}\n\nDe code is geldig tot {until}. Open de chat met de balie, typ /activate "
-        "en volg de stappen. Een eerder verstuurde code werkt niet meer.\n\nHeeft u dit niet "
-        "zelf aangevraagd? Neem dan contact op met de balie.",
+        "en volg de stappen. Zodra u een code gebruikt, werken andere codes niet meer.\n\n"
+        "Heeft u dit niet zelf aangevraagd? Neem dan contact op met de balie.",
         Language.EN: "Dear {name},\n\nYour activation code for the customer portal of {org} "
         "is:\n\n    {code}\n\nThe code is valid until {until}. Open the chat with the desk, "
-        "type /activate and follow the steps. Any code sent earlier no longer works.\n\nDid "
-        "you not ask for it? Please contact the desk.",
+        "type /activate and follow the steps. Once you use a code, any other code stops "
+        "working.\n\nDid you not ask for it? Please contact the desk.",
     },
     "mail_activation_administrator_body": {
         Language.NL: "Beste {administrator},\n\nU vroeg als bewindvoerder een activatiecode "
@@ -504,9 +625,10 @@ CATALOG: dict[str, dict[Language, str]] = {
     },
     "activation_code_wrong": {
         Language.NL: "Die combinatie van klantnummer en code klopt niet. Controleer beide en "
-        "probeer het opnieuw met /activate.",
+        "probeer het opnieuw met /activate. Na een paar verkeerde pogingen moet u een uur "
+        "wachten.",
         Language.EN: "That combination of customer number and code is not right. Check both "
-        "and try again with /activate.",
+        "and try again with /activate. After a few wrong tries you have to wait an hour.",
     },
     "activation_code_burned": {
         Language.NL: "Deze activatiecode is te vaak verkeerd ingevoerd en werkt niet meer. "

@@ -30,7 +30,18 @@ class DeskPolicy:
     wrong_attempts_per_hour: int = 10
     """Wrong codes (and unmatched identifications) one chat may type in an hour."""
     wrong_attempts_per_account: int = 5
-    """Wrong codes for one account in an hour; then its code is burned (never the account)."""
+    """Wrong codes one chat may type for one account (or customer number) in an hour; the
+    account's code stays valid for everyone else."""
+    partner_id_attempts_per_hour: int = 5
+    """Unknown partner IDs one chat may type in an hour before a neutral wait."""
+    slowdown_after: int = 20
+    """Failed verifications for one account from all chats in an hour before each further
+    answer about it is slowed down."""
+    slowdown_max: timedelta = timedelta(seconds=8)
+    sms_countries: frozenset[str] = frozenset({"NL"})
+    """Countries (ISO codes) whose mobile numbers get codes by SMS."""
+    sms_per_hour_per_org: int = 100
+    sms_per_hour: int = 500
     reset_code_by_email_valid_for: timedelta = timedelta(minutes=30)
     reset_code_by_sms_valid_for: timedelta = timedelta(minutes=10)
 

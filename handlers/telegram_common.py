@@ -56,6 +56,7 @@ def message_event(
             typed.command,
             is_private_chat=private,
             update_id=update_id,
+            typed=typed.typed,
         )
     if contact_phone is not None and contact_user_id == sender.user_id:
         # Only a contact that is the sender's own: Telegram vouches for that number.

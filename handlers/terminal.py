@@ -108,6 +108,8 @@ class TerminalChannel:
             button = buttons[int(line) - 1]
             self._print(f"(pressed: {button.label})")
             event = Event(user_id, sender, EventKind.BUTTON, button_data=button.data)
+        elif line == "/resume":  # the terminal's own: not typed into a step
+            event = Event(user_id, sender, EventKind.COMMAND, command="resume")
         else:
             event = Event.from_text(user_id, sender, line)
         outcome = await self.desk.handle(event)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows.domain import DeliveryChannel
@@ -41,12 +41,22 @@ class CustomerAccounts:
         )
         return result.all()
 
-    async def active_accounts_for(self, channel: DeliveryChannel, value: str) -> Sequence[Customer]:
-        """Activated accounts with this e-mail address or mobile number."""
-        column = Customer.email if channel is DeliveryChannel.EMAIL else Customer.phone
+    async def accounts_for(self, channel: DeliveryChannel, value: str) -> Sequence[Customer]:
+        """Activated accounts this address or number speaks for: their own, or (for an
+        account under administration) the administrator's address."""
+        own = Customer.email if channel is DeliveryChannel.EMAIL else Customer.phone
+        condition = own == value
+        if channel is DeliveryChannel.EMAIL:
+            condition = or_(
+                condition,
+                and_(
+                    Customer.under_administration.is_(True),
+                    func.lower(Customer.administrator_email) == value,
+                ),
+            )
         result = await self.session.scalars(
             select(Customer)
-            .where(column == value, Customer.account_active.is_(True))
+            .where(condition, Customer.account_active.is_(True))
             .order_by(Customer.id)
         )
         return result.all()

@@ -33,6 +33,7 @@ from flows.domain import (
     LetterStatus,
     OutboxStatus,
     PasswordPolicyName,
+    RequestKind,
     RequestStatus,
     Role,
 )
@@ -156,6 +157,8 @@ class ChatLink(Base):
 
 
 class RegistrationRequest(Base):
+    """A request that waits for a manager: a new employee, or a staff account's new chat."""
+
     __tablename__ = "registration_requests"
     __table_args__ = (UniqueConstraint("organization_id", "number"),)
 
@@ -168,6 +171,9 @@ class RegistrationRequest(Base):
     telegram_user_id: Mapped[int] = mapped_column(BigInteger)
     pre_registered: Mapped[bool] = mapped_column(Boolean)
     status: Mapped[RequestStatus] = mapped_column(_enum(RequestStatus))
+    kind: Mapped[RequestKind] = mapped_column(
+        _enum(RequestKind), default=RequestKind.REGISTRATION, server_default="registration"
+    )
     created_at: Mapped[datetime]
     decided_at: Mapped[datetime | None]
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
@@ -179,7 +185,11 @@ class RegistrationRequest(Base):
 
 
 class OneTimeCode(Base):
-    """A code sent to someone; only its argon2 hash is kept."""
+    """A code sent to someone; only its keyed hash (HMAC under the server key) is kept.
+
+    It is bound to its purpose, its subject (an account or a registration draft), the exact
+    destination it was sent to and the organization: it confirms nothing else.
+    """
 
     __tablename__ = "one_time_codes"
 
@@ -187,7 +197,10 @@ class OneTimeCode(Base):
     purpose: Mapped[CodePurpose] = mapped_column(_enum(CodePurpose))
     subject: Mapped[str] = mapped_column(String(120), index=True)
     destination: Mapped[str] = mapped_column(String(320))
-    code_hash: Mapped[str] = mapped_column(String(200))
+    organization_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    code_hash: Mapped[str] = mapped_column(String(200), index=True)
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(Integer, default=0)

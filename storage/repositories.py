@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
@@ -191,6 +191,11 @@ class ChatLinks(_Repository):
         )
         return result.first()
 
+    async def unlink(self, telegram_user_id: int) -> None:
+        await self.session.execute(
+            delete(ChatLink).where(ChatLink.telegram_user_id == telegram_user_id)
+        )
+
     async def link(self, telegram_user_id: int, person_id: int, now: datetime) -> None:
         """Link the chat to the account, replacing any older link of either."""
         for existing in await self.session.scalars(
@@ -292,6 +297,22 @@ class Codes(_Repository):
         await self.session.flush()
         return code
 
+    async def get(self, code_id: int) -> OneTimeCode | None:
+        return await self.session.get(OneTimeCode, code_id)
+
+    async def by_digest(self, purpose: CodePurpose, digests: Collection[str]) -> OneTimeCode | None:
+        """The unused code of ``purpose`` whose keyed hash is one of ``digests`` (indexed)."""
+        result = await self.session.scalars(
+            select(OneTimeCode)
+            .where(
+                OneTimeCode.code_hash.in_(list(digests)),
+                OneTimeCode.purpose == purpose,
+                OneTimeCode.used_at.is_(None),
+            )
+            .order_by(OneTimeCode.id.desc())
+        )
+        return result.first()
+
     async def current(self, subject: str, purpose: CodePurpose) -> OneTimeCode | None:
         """The newest code for the subject that is neither used nor burned (maybe expired)."""
         result = await self.session.scalars(
@@ -327,12 +348,21 @@ class Codes(_Repository):
         )
         return int(result or 0)
 
-    async def last_sent_at(self, subject: str, purpose: CodePurpose) -> datetime | None:
-        return await self.session.scalar(
-            select(func.max(OneTimeCode.created_at)).where(
-                OneTimeCode.subject == subject, OneTimeCode.purpose == purpose
-            )
+    async def last_sent_at(
+        self, subject: str, purpose: CodePurpose, destination: str | None = None
+    ) -> datetime | None:
+        """When the subject's newest code (to ``destination``, when given) was made."""
+        query = select(func.max(OneTimeCode.created_at)).where(
+            OneTimeCode.subject == subject, OneTimeCode.purpose == purpose
         )
+        if destination is not None:
+            query = query.where(OneTimeCode.destination == destination)
+        value = await self.session.scalar(query)
+        if isinstance(value, str):  # SQLite hands back text for an aggregate
+            value = datetime.fromisoformat(value)
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
 
     async def burn_all(self, subject: str, purpose: CodePurpose) -> None:
         await self.session.execute(

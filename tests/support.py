@@ -11,26 +11,44 @@ from sqlalchemy import select
 
 from flows import accounts
 from flows.desk import Desk
-from flows.domain import DeliveryChannel, Role
+from flows.domain import CodePurpose, DeliveryChannel, Role
 from flows.events import Event, EventKind, Outcome, Sender
+from flows.keys import KeyedHasher
 from flows.turn import DeskPolicy
+from flows.verification import ACTIVATION_CODE, SHORT_CODE, stored_code_matches
 from storage.db import create_engine
 from storage.migrate import upgrade
-from storage.models import Customer, OutboxMessage
+from storage.models import Customer, OneTimeCode, OutboxMessage
 from storage.uow import Store
 
 START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+TEST_HASHER = KeyedHasher(b"balie-tests-secret-key-0123456789")
+"""The server key of the tests' desks, so a test can check what the store keeps."""
+
+
+def code_matches(row: OneTimeCode, code: str, hasher: KeyedHasher = TEST_HASHER) -> bool:
+    """Whether the stored code ``row`` was made from ``code`` (as typed, loosely)."""
+    shape = ACTIVATION_CODE if row.purpose is CodePurpose.ACTIVATION else SHORT_CODE
+    normalized = shape.normalized(code)
+    return normalized is not None and stored_code_matches(hasher, row, normalized)
 
 
 class FakeClock:
     def __init__(self, now: datetime = START) -> None:
         self.current = now
+        self.slept = 0.0
+        """Seconds the desk held answers back (a slowed-down verification)."""
 
     def now(self) -> datetime:
         return self.current
 
     def advance(self, **delta: float) -> None:
         self.current += timedelta(**delta)
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept += seconds
+        self.current += timedelta(seconds=seconds)
 
 
 async def migrated_store(database_url: str) -> Store:
@@ -112,7 +130,12 @@ class DeskDriver:
     def __init__(self, store: Store, clock: FakeClock, policy: DeskPolicy | None = None) -> None:
         self.store = store
         self.clock = clock
-        self.desk = Desk(store, policy or DeskPolicy(default_language="en"), clock)  # type: ignore[arg-type]
+        self.desk = Desk(
+            store,
+            policy or DeskPolicy(default_language="en"),  # type: ignore[arg-type]
+            clock,
+            TEST_HASHER,
+        )
 
     @staticmethod
     def sender(user: int, language: str = "en") -> Sender:

@@ -19,11 +19,10 @@ from sqlalchemy import select
 from bot.letters import export_batch, export_letters, printable, render_batch
 from flows import accounts
 from flows.activation_codes import normalized, subject_of
-from flows.codes import CodeHasher
 from flows.domain import CodePurpose, LetterStatus
 from storage.models import Customer, Letter, OneTimeCode
 from storage.uow import Store
-from tests.support import START, migrated_store
+from tests.support import START, TEST_HASHER, code_matches, migrated_store
 
 CODE = re.compile(r"\b[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}\b")
 
@@ -100,7 +99,7 @@ async def test_export_renders_the_letter_and_a_manifest_without_the_code(
     now = START + timedelta(hours=1)
 
     async with store.transaction() as tx:
-        result = await export_letters(tx, out, now)
+        result = await export_letters(tx, TEST_HASHER, out, now)
 
     assert result.count == 1 and result.letter_ids == (letter_id,)
     assert result.pdf is not None and result.manifest is not None
@@ -126,7 +125,7 @@ async def test_export_renders_the_letter_and_a_manifest_without_the_code(
         assert customer is not None
         stored = await tx.codes.current(subject_of(customer), CodePurpose.ACTIVATION)
         assert stored is not None
-        assert CodeHasher().matches(stored.code_hash, normalized(code))
+        assert code_matches(stored, code)
         assert stored.expires_at == now + timedelta(days=14)
         letter = await tx.letters.get(letter_id)
         assert letter is not None
@@ -156,7 +155,7 @@ async def test_export_renders_the_letter_and_a_manifest_without_the_code(
 
     # Everything was sent: a second export writes nothing.
     async with store.transaction() as tx:
-        again = await export_letters(tx, out, now + timedelta(minutes=5))
+        again = await export_letters(tx, TEST_HASHER, out, now + timedelta(minutes=5))
     assert again.count == 0 and again.paths == [] and again.pdf is None
     assert sorted(out.iterdir()) == sorted([result.pdf, result.manifest])
 
@@ -170,7 +169,7 @@ async def test_one_batch_for_several_letters_with_accented_names(
         store, organization_id, "2", "Şükrü Yıldız", street="Straße", city="Den Haag"
     )
     async with store.transaction() as tx:
-        result = await export_letters(tx, tmp_path, START)
+        result = await export_letters(tx, TEST_HASHER, tmp_path, START)
     assert result.letter_ids == (first, second)
     assert result.pdf is not None and result.manifest is not None
 
@@ -193,7 +192,7 @@ async def test_one_batch_for_several_letters_with_accented_names(
 async def test_nothing_queued_writes_nothing(store: Store, tmp_path: Path) -> None:
     await _organization(store)
     out = tmp_path / "letters"
-    result = await export_batch(store, out, START)
+    result = await export_batch(store, TEST_HASHER, out, START)
     assert result.count == 0 and result.paths == []
     assert not out.exists()
 
@@ -201,7 +200,7 @@ async def test_nothing_queued_writes_nothing(store: Store, tmp_path: Path) -> No
 async def test_letter_without_an_address_stays_queued(store: Store, tmp_path: Path) -> None:
     organization_id = await _organization(store)
     _, letter_id = await _queue_letter(store, organization_id, "7", "Eva Jansen", postcode=None)
-    result = await export_batch(store, tmp_path / "out", START)
+    result = await export_batch(store, TEST_HASHER, tmp_path / "out", START)
     assert result.count == 0 and result.paths == []
     [skipped] = result.skipped
     assert (skipped.letter_id, skipped.customer_number) == (letter_id, "7")
@@ -219,7 +218,7 @@ async def test_only_the_newest_letter_to_a_customer_is_printed(
     organization_id = await _organization(store)
     _, older = await _queue_letter(store, organization_id, "5", "Eva Jansen")
     _, newer = await _queue_letter(store, organization_id, "5", "Eva Jansen")
-    result = await export_batch(store, tmp_path, START)
+    result = await export_batch(store, TEST_HASHER, tmp_path, START)
     assert result.letter_ids == (newer,) and result.merged_ids == (older,)
     assert result.pdf is not None
     assert len(_pdf_pages(result.pdf)) == 1
@@ -236,12 +235,12 @@ async def test_export_for_one_organization(store: Store, tmp_path: Path) -> None
     other = await _organization(store, "ZZ-2002", "Zuid Wonen")
     _, blg_letter = await _queue_letter(store, blg, "1", "Eva Jansen")
     _, other_letter = await _queue_letter(store, other, "1", "Piet Pieters")
-    result = await export_batch(store, tmp_path, START, partner_id="zz-2002")
+    result = await export_batch(store, TEST_HASHER, tmp_path, START, partner_id="zz-2002")
     assert result.letter_ids == (other_letter,)
     async with store.transaction() as tx:
         assert [letter.id for letter in await tx.letters.queued()] == [blg_letter]
     with pytest.raises(accounts.AccountError, match="unknown organization"):
-        await export_batch(store, tmp_path, START, partner_id="NOPE-1")
+        await export_batch(store, TEST_HASHER, tmp_path, START, partner_id="NOPE-1")
 
 
 def test_render_batch_and_printable() -> None:

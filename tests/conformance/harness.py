@@ -31,9 +31,11 @@ from typing import Any, Protocol
 from sqlalchemy import select
 
 from bot.runtimes import run_aiogram, run_terminal
+from bot.secret_key import load_hasher
 from bot.settings import Runtime, Settings
 from flows.activation_codes import subject_of
 from flows.domain import CodePurpose, Language
+from flows.keys import KeyedHasher
 from flows.texts import CATALOG
 from storage.models import (
     ActivationRequest,
@@ -50,6 +52,7 @@ from storage.uow import Store
 from tests.fakes.bot_api import BotMessage, FakeBotApi
 from tests.fakes.smtp_server import SmtpServer, free_port
 from tests.fakes.twilio_api import FakeTwilio, TwilioMessage
+from tests.support import code_matches
 
 CODE = re.compile(r"\b(\d{6})\b")
 ACTIVATION_CODE = re.compile(r"\b([A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4})\b")
@@ -169,6 +172,14 @@ class Env:
     telegram: FakeBotApi
     workdir: Path
     """A directory of this test's own (for exported files)."""
+
+    @property
+    def hasher(self) -> KeyedHasher:
+        """The server key the runtime under test uses (its data folder's key file)."""
+        return load_hasher(self.settings)
+
+    def code_matches(self, row: OneTimeCode, code: str) -> bool:
+        return code_matches(row, code, self.hasher)
 
     async def mails(self, to: str, count: int = 1, timeout: float = 5.0) -> list[EmailMessage]:  # noqa: ASYNC109
         """The mails ``to`` received, once there are at least ``count``."""
