@@ -127,14 +127,20 @@ async def seed_demo(store: Store, clock: FakeClock, org: DemoOrg = DemoOrg()) ->
 class DeskDriver:
     """Talks to a Desk the way a channel does, one user at a time."""
 
-    def __init__(self, store: Store, clock: FakeClock, policy: DeskPolicy | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: FakeClock,
+        policy: DeskPolicy | None = None,
+        hasher: KeyedHasher = TEST_HASHER,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.desk = Desk(
             store,
             policy or DeskPolicy(default_language="en"),  # type: ignore[arg-type]
             clock,
-            TEST_HASHER,
+            hasher,
         )
 
     @staticmethod

@@ -191,6 +191,16 @@ class Env:
             await asyncio.sleep(0.02)
         return found
 
+    async def codes_to(self, destination: str, purpose: CodePurpose) -> list[OneTimeCode]:
+        """Every code of ``purpose`` ever sent to ``destination``, oldest first."""
+        async with self.store.transaction() as tx:
+            rows = await tx.session.scalars(
+                select(OneTimeCode)
+                .where(OneTimeCode.destination == destination, OneTimeCode.purpose == purpose)
+                .order_by(OneTimeCode.id)
+            )
+            return list(rows.all())
+
     @staticmethod
     def text(mail: EmailMessage) -> str:
         """A mail's text with plain newlines (SMTP carries CRLF)."""
