@@ -204,7 +204,7 @@ async def _request_for(turn: Turn, customer: Customer, given_email: str | None) 
     needs_release = request.route is not ActivationRoute.EMAIL or organization.manual_activation
     if needs_release:
         CodeService.of(turn).no_issue(CodePurpose.ACTIVATION)
-        await release.announce(turn.tx, request, turn.policy, turn.now)
+        await release.announce(turn.tx, request, turn.hasher, turn.policy, turn.now)
     else:
         # Asked from an unproven chat: the new code does not void a code sent earlier (a
         # stranger knowing the address must not burn it); redeeming either voids the rest.

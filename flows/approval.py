@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from flows import cards
-from flows.buttons import Decide, encode
+from flows.buttons import ButtonSigner, Decide, signer
 from flows.contacts import Contact, parse_email, parse_mobile
 from flows.domain import (
     AccountStatus,
@@ -15,6 +15,7 @@ from flows.domain import (
     may_decide_registrations,
 )
 from flows.events import Button, EventKind, Keyboard
+from flows.keys import KeyedHasher
 from flows.texts import Texts
 from flows.turn import DeskPolicy, Turn
 from storage.models import Organization, Person, RegistrationRequest
@@ -40,11 +41,11 @@ def _request_card(
     )
 
 
-def _decision_keyboard(texts: Texts, request: RegistrationRequest) -> Keyboard:
+def _decision_keyboard(texts: Texts, request: RegistrationRequest, sign: ButtonSigner) -> Keyboard:
     return (
         (
-            Button(texts("button_approve"), encode(Decide(request.id, approve=True))),
-            Button(texts("button_reject"), encode(Decide(request.id, approve=False))),
+            Button(texts("button_approve"), sign(Decide(request.id, approve=True))),
+            Button(texts("button_reject"), sign(Decide(request.id, approve=False))),
         ),
     )
 
@@ -63,6 +64,7 @@ async def announce(
     request: RegistrationRequest,
     organization: Organization,
     person: Person,
+    hasher: KeyedHasher,
     policy: DeskPolicy,
     now: datetime,
 ) -> None:
@@ -72,7 +74,8 @@ async def announce(
         await tx.people.deciders_with_chats(organization.id),
         _topic(request),
         lambda texts: _request_card(texts, request, organization, person),
-        lambda texts: _decision_keyboard(texts, request),
+        lambda texts, sign: _decision_keyboard(texts, request, sign),
+        hasher,
         policy,
         now,
     )
@@ -257,10 +260,11 @@ async def list_pending(turn: Turn) -> None:
             )
         )
     turn.say_text("\n".join(lines))
+    sign = signer(turn.hasher, turn.event.chat_id)
     for request in requests:
         turn.say_text(
             _request_card(texts, request, request.organization, request.person),
-            _decision_keyboard(texts, request),
+            _decision_keyboard(texts, request, sign),
         )
 
 

@@ -1,9 +1,18 @@
-"""Typed button actions and their compact encoding as Telegram callback data (max 64 bytes)."""
+"""Typed button actions and their compact encoding as Telegram callback data (max 64 bytes).
+
+Menu buttons only move a person through their own conversation, so their data is plain.
+A staff decision button (approve, release) acts on a request, so its
+data carries a signature under the server's key that binds the action to the chat the card
+was sent to: changed data, or a card copied into another chat, no longer verifies.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+
+from flows.keys import KeyedHasher, message
 
 
 class MenuChoice(StrEnum):
@@ -42,10 +51,35 @@ class Release:
     release: bool
 
 
-ButtonAction = Menu | Decide | Release
+StaffAction = Decide | Release
+"""The actions whose buttons are signed."""
+
+ButtonAction = Menu | StaffAction
+
+
+@dataclass(frozen=True)
+class Signed:
+    """A staff button as it was pressed: its action and the signature its data carried
+    (empty when it carried none, as data from before buttons were signed)."""
+
+    action: StaffAction
+    signature: str
+
+
+Pressed = Menu | Signed
+"""What a press's data decodes to; a :class:`Signed` one still has to be verified."""
+
+ButtonSigner = Callable[[StaffAction], str]
+"""Turns a staff action into the callback data of a button for one particular chat."""
+
+SIGNATURE_LENGTH = 16
+"""Characters of signature (96 bits): "d:" + an 11-digit id + ":a:" + 16 stays far below 64."""
+
+_SIGNATURE_LABEL = "button"
 
 
 def encode(action: ButtonAction) -> str:
+    """The unsigned data of ``action``; a staff button's data is :func:`signed` instead."""
     if isinstance(action, Menu):
         return f"m:{action.choice.value}"
     if isinstance(action, Release):
@@ -53,8 +87,49 @@ def encode(action: ButtonAction) -> str:
     return f"d:{action.request_id}:{'a' if action.approve else 'r'}"
 
 
-def decode(data: str | None) -> ButtonAction | None:
-    """Parse callback data; anything tampered or from an old version gives ``None``."""
+def _signed_text(action: StaffAction, chat_id: int) -> str:
+    return message(encode(action), chat_id)
+
+
+def signed(hasher: KeyedHasher, action: StaffAction, chat_id: int) -> str:
+    """The callback data of ``action``'s button on a card sent to chat ``chat_id``."""
+    signature = hasher.sign(_SIGNATURE_LABEL, _signed_text(action, chat_id), SIGNATURE_LENGTH)
+    return f"{encode(action)}:{signature}"
+
+
+def signer(hasher: KeyedHasher, chat_id: int) -> ButtonSigner:
+    """Signs staff buttons for the card that goes to ``chat_id``."""
+    return lambda action: signed(hasher, action, chat_id)
+
+
+def verified(hasher: KeyedHasher, pressed: Signed, chat_id: int) -> bool:
+    """Whether ``pressed`` came from a card the desk sent to ``chat_id``, unchanged.
+
+    Only a full-length signature counts, so a shortened one cannot be guessed more cheaply.
+    """
+    if len(pressed.signature) != SIGNATURE_LENGTH:
+        return False
+    return hasher.signature_ok(
+        _SIGNATURE_LABEL, _signed_text(pressed.action, chat_id), pressed.signature
+    )
+
+
+def _staff_action(kind: str, number: str, verdict: str) -> StaffAction | None:
+    if not (number.isdigit() and len(number) < 12):
+        return None
+    if kind == "d" and verdict in {"a", "r"}:
+        return Decide(int(number), verdict == "a")
+    if kind == "c" and verdict in {"r", "x"}:
+        return Release(int(number), verdict == "r")
+    return None
+
+
+def decode(data: str | None) -> Pressed | None:
+    """Parse callback data; anything malformed gives ``None``.
+
+    A staff action decodes with the signature it carried (none for data from before buttons
+    were signed); the caller verifies it against the chat the press came from.
+    """
     if not data:
         return None
     kind, _, rest = data.partition(":")
@@ -63,11 +138,7 @@ def decode(data: str | None) -> ButtonAction | None:
             return Menu(MenuChoice(rest))
         except ValueError:
             return None
-    number, _, verdict = rest.partition(":")
-    if not (number.isdigit() and len(number) < 12):
-        return None
-    if kind == "d" and verdict in {"a", "r"}:
-        return Decide(int(number), verdict == "a")
-    if kind == "c" and verdict in {"r", "x"}:
-        return Release(int(number), verdict == "r")
-    return None
+    number, _, rest = rest.partition(":")
+    verdict, _, signature = rest.partition(":")
+    action = _staff_action(kind, number, verdict)
+    return None if action is None else Signed(action, signature)

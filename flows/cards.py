@@ -2,7 +2,8 @@
 
 Registrations (seed 000) and activation-code releases (seed 002) both push a card with two
 buttons to every deciding person's private chat and, after the decision, replace every copy
-with the outcome, who decided and when.
+with the outcome, who decided and when. Each copy's buttons are signed for the chat it goes
+to (see ``flows.buttons``), so a copy pressed anywhere else acts on nothing.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from flows.buttons import ButtonSigner, signer
 from flows.domain import DeliveryChannel, Language
 from flows.events import Keyboard
+from flows.keys import KeyedHasher
 from flows.outbox_payload import BUTTONS, EDIT, TOPIC, keyboard_to_payload
 from flows.texts import Texts
 from flows.turn import DeskPolicy
@@ -30,13 +33,14 @@ def texts_for(person: Person, policy: DeskPolicy) -> Texts:
 async def _queue(
     tx: Transaction,
     recipients: Recipients,
-    message: Callable[[Texts], tuple[str, dict[str, Any]]],
+    message: Callable[[Texts, int], tuple[str, dict[str, Any]]],
     policy: DeskPolicy,
     now: datetime,
 ) -> None:
-    """One Telegram outbox row per recipient, written in that recipient's language."""
+    """One Telegram outbox row per recipient, written in that recipient's language;
+    ``message`` gets the recipient's texts and chat id."""
     for person, chat_id in recipients:
-        body, payload = message(texts_for(person, policy))
+        body, payload = message(texts_for(person, policy), chat_id)
         await tx.outbox.add(DeliveryChannel.TELEGRAM, str(chat_id), body, now, payload=payload)
 
 
@@ -45,17 +49,19 @@ async def push(
     recipients: Recipients,
     topic: str,
     card: Callable[[Texts], str],
-    keyboard: Callable[[Texts], Keyboard],
+    keyboard: Callable[[Texts, ButtonSigner], Keyboard],
+    hasher: KeyedHasher,
     policy: DeskPolicy,
     now: datetime,
 ) -> None:
-    """Queue the card, in each recipient's language, for every recipient."""
+    """Queue the card, in each recipient's language and with buttons signed for their chat,
+    for every recipient."""
     await _queue(
         tx,
         recipients,
-        lambda texts: (
+        lambda texts, chat_id: (
             card(texts),
-            {TOPIC: topic, BUTTONS: keyboard_to_payload(keyboard(texts))},
+            {TOPIC: topic, BUTTONS: keyboard_to_payload(keyboard(texts, signer(hasher, chat_id)))},
         ),
         policy,
         now,
@@ -75,7 +81,10 @@ async def close(
     await _queue(
         tx,
         recipients,
-        lambda texts: (f"{card(texts)}\n\n{outcome(texts)}", {TOPIC: topic, EDIT: True}),
+        lambda texts, _chat_id: (
+            f"{card(texts)}\n\n{outcome(texts)}",
+            {TOPIC: topic, EDIT: True},
+        ),
         policy,
         now,
     )

@@ -8,7 +8,16 @@ import weakref
 from datetime import timedelta
 
 from flows import activation, approval, linking, password, registration, release
-from flows.buttons import Decide, Menu, MenuChoice, Release, decode, encode
+from flows.buttons import (
+    Decide,
+    Menu,
+    MenuChoice,
+    Release,
+    Signed,
+    decode,
+    encode,
+    verified,
+)
 from flows.domain import (
     RELEASING_ROLES,
     AccountStatus,
@@ -217,17 +226,40 @@ async def on_button(turn: Turn) -> None:
     if undo is not None:
         await linking.undo(turn, *undo)
         return
-    action = decode(turn.event.button_data)
-    if isinstance(action, Decide):
-        await approval.decide_by_button(turn, action)
+    pressed = decode(turn.event.button_data)
+    if isinstance(pressed, Signed):
+        await _staff_button(turn, pressed)
         return
-    if isinstance(action, Release):
-        await release.decide_by_button(turn, action)
-        return
-    if action is None or not await _menu_choice(turn, action):
+    if pressed is None or not await _menu_choice(turn, pressed):
         turn.outcome.callback_notice = turn.texts("stale_button")
         turn.outcome.clear_pressed_buttons = True
         turn.say("stale_button")
+
+
+async def _staff_button(turn: Turn, pressed: Signed) -> None:
+    """A decision button acts only if its data is what the desk signed for this chat."""
+    if not verified(turn.hasher, pressed, turn.event.chat_id):
+        await _tampered_button(turn)
+        return
+    action = pressed.action
+    if isinstance(action, Decide):
+        await approval.decide_by_button(turn, action)
+    elif isinstance(action, Release):
+        await release.decide_by_button(turn, action)
+
+
+async def _tampered_button(turn: Turn) -> None:
+    """Changed, copied or unsigned decision data: nothing happens, and the toast is the one
+    any outdated button gets, so it tells a prober nothing about the request it names."""
+    caller = await turn.tx.chat_links.person_for(turn.event.sender.user_id)
+    await turn.audit(
+        "tampered_button",
+        organization_id=caller.organization_id if caller else None,
+        actor_person_id=caller.id if caller else None,
+        data=(turn.event.button_data or "")[:64],
+        chat_id=turn.event.chat_id,
+    )
+    turn.outcome.callback_notice = turn.texts("stale_button")
 
 
 async def _menu_choice(turn: Turn, action: Menu) -> bool:

@@ -374,7 +374,9 @@ async def _request_for(
         number=request.number,
         pre_registered=person.pre_registered,
     )
-    await approval.announce(turn.tx, request, organization, person, turn.policy, turn.now)
+    await approval.announce(
+        turn.tx, request, organization, person, turn.hasher, turn.policy, turn.now
+    )
     route = "route_email" if contact.channel is DeliveryChannel.EMAIL else "route_sms"
     turn.say(
         "request_created", number=request.number, org=organization.name, route=turn.texts(route)
@@ -410,7 +412,9 @@ async def _ask_second_manager(
         subject_person_id=person.id,
         number=request.number,
     )
-    await approval.announce(turn.tx, request, organization, person, turn.policy, turn.now)
+    await approval.announce(
+        turn.tx, request, organization, person, turn.hasher, turn.policy, turn.now
+    )
     await linking.warn_link_requested(turn.tx, turn.policy, person, turn.now)
     turn.say("chat_link_needs_approval", number=request.number, org=organization.name)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flows import activation_codes, cards
-from flows.buttons import Release, encode
+from flows.buttons import ButtonSigner, Release, signer
 from flows.domain import (
     RELEASING_ROLES,
     AccountStatus,
@@ -67,11 +67,11 @@ def card(texts: Texts, request: ActivationRequest) -> str:
     )
 
 
-def keyboard(texts: Texts, request: ActivationRequest) -> Keyboard:
+def keyboard(texts: Texts, request: ActivationRequest, sign: ButtonSigner) -> Keyboard:
     return (
         (
-            Button(texts("button_release"), encode(Release(request.id, release=True))),
-            Button(texts("button_refuse"), encode(Release(request.id, release=False))),
+            Button(texts("button_release"), sign(Release(request.id, release=True))),
+            Button(texts("button_refuse"), sign(Release(request.id, release=False))),
         ),
     )
 
@@ -86,7 +86,11 @@ def outcome_line(texts: Texts, request: ActivationRequest) -> str:
 
 
 async def announce(
-    tx: Transaction, request: ActivationRequest, policy: DeskPolicy, now: datetime
+    tx: Transaction,
+    request: ActivationRequest,
+    hasher: KeyedHasher,
+    policy: DeskPolicy,
+    now: datetime,
 ) -> None:
     request = await tx.activation_requests.get(request.id) or request
     await cards.push(
@@ -94,7 +98,8 @@ async def announce(
         await tx.people.desk_with_chats(request.organization_id),
         _topic(request),
         lambda texts: card(texts, request),
-        lambda texts: keyboard(texts, request),
+        lambda texts, sign: keyboard(texts, request, sign),
+        hasher,
         policy,
         now,
     )
@@ -367,5 +372,6 @@ async def list_codes(turn: Turn) -> None:
                 )
             )
         turn.say_text("\n".join(lines))
+    sign = signer(turn.hasher, turn.event.chat_id)
     for request in waiting:
-        turn.say_text(card(texts, request), keyboard(texts, request))
+        turn.say_text(card(texts, request), keyboard(texts, request, sign))

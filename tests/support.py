@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from flows import accounts
+from flows.buttons import StaffAction, signed
 from flows.desk import Desk
 from flows.domain import CodePurpose, DeliveryChannel, Role
 from flows.events import Event, EventKind, Outcome, Sender
@@ -153,6 +154,21 @@ class DeskDriver:
     async def press(self, user: int, data: str) -> Outcome:
         event = Event(user, self.sender(user), EventKind.BUTTON, button_data=data)
         return await self.desk.handle(event)
+
+    def signed(self, action: StaffAction, chat: int) -> str:
+        """The data the desk would put on ``action``'s button in a card for ``chat``."""
+        return signed(self.desk.hasher, action, chat)
+
+    async def card_button(self, chat: int, label: str) -> str:
+        """The data of button ``label`` on the newest card queued for ``chat``."""
+        for message in reversed(await self.outbox(DeliveryChannel.TELEGRAM)):
+            if message.recipient != str(chat):
+                continue
+            for row in message.payload.get("buttons") or []:
+                for button in row:
+                    if button["label"] == label:
+                        return str(button["data"])
+        raise AssertionError(f"no card for chat {chat} has a button {label!r}")
 
     async def sticker(self, user: int) -> Outcome:
         return await self.desk.handle(Event(user, self.sender(user), EventKind.UNSUPPORTED))

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from flows import activation_codes
+from flows.buttons import Release
 from flows.domain import (
     ActivationRoute,
     ActivationStatus,
@@ -152,7 +153,7 @@ async def test_administrator_asks_and_staff_release_to_the_administrator(
     assert request.route is ActivationRoute.ADMINISTRATOR
     card = (await customers.outbox(DeliveryChannel.TELEGRAM))[0]
     assert "administrator Bewind B.V. (bewind@bewind.example)" in card.body
-    result = await customers.press(STAFF, f"c:{request.id}:r")
+    result = await customers.press(STAFF, await customers.card_button(STAFF, "Release"))
     assert result.callback_notice and "Released by Sanne Staff" in result.callback_notice
     [mail] = await mails_to(customers, "bewind@bewind.example")
     assert "As the administrator" in mail and "Klant 1006" in mail
@@ -178,7 +179,8 @@ async def test_refusal_with_reason_and_who_may_decide(customers: DeskDriver) -> 
     await ask_code(customers, "1002")
     [request] = await requests(customers)
     for outsider in (USER, 7777):
-        refused = await customers.press(outsider, f"c:{request.id}:r")
+        data = customers.signed(Release(request.id, release=True), outsider)
+        refused = await customers.press(outsider, data)
         assert (
             refused.callback_notice
             == "Only desk staff or a manager of this organization may do that."
@@ -199,8 +201,10 @@ async def test_refusal_with_reason_and_who_may_decide(customers: DeskDriver) -> 
 async def test_two_staff_at_once_get_one_outcome(customers: DeskDriver) -> None:
     await ask_code(customers, "1002")
     [request] = await requests(customers)
+    release = await customers.card_button(STAFF, "Release")
+    refuse = await customers.card_button(MANAGER, "Refuse")
     first, second = await asyncio.gather(
-        customers.press(STAFF, f"c:{request.id}:r"), customers.press(MANAGER, f"c:{request.id}:x")
+        customers.press(STAFF, release), customers.press(MANAGER, refuse)
     )
     notices = [first.callback_notice or "", second.callback_notice or ""]
     assert sum("already decided" in n for n in notices) == 1
@@ -311,8 +315,7 @@ async def test_organization_may_want_every_code_released(customers: DeskDriver) 
     outcome = await ask_code(customers, "1001")
     assert "A desk employee checks your request" in texts_of(outcome)
     assert not await customers.outbox(DeliveryChannel.EMAIL)
-    [request] = await requests(customers)
-    await customers.press(STAFF, f"c:{request.id}:r")
+    await customers.press(STAFF, await customers.card_button(STAFF, "Release"))
     assert await mails_to(customers, "klant1001@thuis.example")
 
 
@@ -329,3 +332,26 @@ async def test_expired_activation_code(customers: DeskDriver) -> None:
 async def _audit_entries(desk: DeskDriver) -> list:  # type: ignore[type-arg]
     async with desk.store.transaction() as tx:
         return list(await tx.audit.entries())
+
+
+async def test_a_release_button_acts_only_in_the_chat_it_was_sent_to(
+    customers: DeskDriver,
+) -> None:
+    """A copied card and edited data are refused with the outdated-button toast, audited."""
+    await ask_code(customers, "1002")
+    [request] = await requests(customers)
+    sannes = await customers.card_button(STAFF, "Release")
+    stale = "This button no longer works. Type /start to begin again."
+    for caller, data in (
+        (MANAGER, sannes),  # Sanne's card, pressed by Marieke
+        (STAFF, f"c:{request.id}:r"),  # unsigned
+        (STAFF, sannes.replace(":r:", ":x:")),  # Release turned into Refuse
+    ):
+        outcome = await customers.press(caller, data)
+        assert outcome.callback_notice == stale and not outcome.replies
+    async with customers.store.transaction() as tx:
+        still = await tx.activation_requests.get(request.id)
+        assert still is not None and still.status is ActivationStatus.AWAITING_RELEASE
+        assert len(await tx.audit.entries("tampered_button")) == 3
+    outcome = await customers.press(STAFF, sannes)
+    assert outcome.callback_notice and "Released by Sanne Staff" in outcome.callback_notice

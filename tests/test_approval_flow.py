@@ -7,6 +7,7 @@ import asyncio
 from sqlalchemy import select
 
 from flows import accounts
+from flows.buttons import Decide
 from flows.domain import AccountStatus, DeliveryChannel, RequestStatus, Role
 from storage.models import AuditEntry, ChatLink, Person, RegistrationRequest
 from tests.support import DemoOrg, DeskDriver, buttons_of, seed_demo, texts_of
@@ -32,7 +33,7 @@ async def test_manager_approves_by_button(desk: DeskDriver) -> None:
     request = await _request(desk)
     before = len(await desk.outbox())
     desk.clock.advance(minutes=5)
-    outcome = await desk.press(MANAGER, f"d:{request.id}:a")
+    outcome = await desk.press(MANAGER, await desk.card_button(MANAGER, "Approve"))
     assert outcome.callback_notice and "Approved by Marieke Manager" in outcome.callback_notice
     async with desk.store.transaction() as tx:
         person = await tx.people.get(request.person_id)
@@ -54,8 +55,8 @@ async def test_manager_approves_by_button(desk: DeskDriver) -> None:
 
 async def test_second_manager_is_told_who_decided(desk: DeskDriver) -> None:
     request = await _request(desk)
-    await desk.press(MANAGER, f"d:{request.id}:r")
-    outcome = await desk.press(SECOND_MANAGER, f"d:{request.id}:a")
+    await desk.press(MANAGER, await desk.card_button(MANAGER, "Reject"))
+    outcome = await desk.press(SECOND_MANAGER, await desk.card_button(SECOND_MANAGER, "Approve"))
     assert outcome.callback_notice
     assert "already decided: Rejected by Marieke Manager" in outcome.callback_notice
     assert outcome.clear_pressed_buttons
@@ -65,9 +66,11 @@ async def test_second_manager_is_told_who_decided(desk: DeskDriver) -> None:
 
 
 async def test_two_managers_at_once_exactly_one_wins(desk: DeskDriver) -> None:
-    request = await _request(desk)
+    await _request(desk)
+    approve = await desk.card_button(MANAGER, "Approve")
+    reject = await desk.card_button(SECOND_MANAGER, "Reject")
     first, second = await asyncio.gather(
-        desk.press(MANAGER, f"d:{request.id}:a"), desk.press(SECOND_MANAGER, f"d:{request.id}:r")
+        desk.press(MANAGER, approve), desk.press(SECOND_MANAGER, reject)
     )
     notices = [first.callback_notice or "", second.callback_notice or ""]
     assert sum("already decided" in n for n in notices) == 1
@@ -82,7 +85,9 @@ async def test_two_managers_at_once_exactly_one_wins(desk: DeskDriver) -> None:
 async def test_staff_member_and_strangers_may_not_decide(desk: DeskDriver) -> None:
     request = await _request(desk)
     for caller in (STAFF, EVA, 9999):
-        outcome = await desk.press(caller, f"d:{request.id}:a")
+        # Data signed for the caller's own chat (as if a card had reached them): the role
+        # check still refuses.
+        outcome = await desk.press(caller, desk.signed(Decide(request.id, approve=True), caller))
         assert outcome.callback_notice == "Only a manager of this organization may do that."
     assert "Only a manager" in texts_of(await desk.send(STAFF, "/approve 1"))
     assert "Only a manager" in texts_of(await desk.send(9999, "/pending"))
@@ -109,7 +114,7 @@ async def test_manager_of_another_organization_may_not_decide(desk: DeskDriver) 
             telegram_id=6001,
             now=now,
         )
-    outcome = await desk.press(6001, f"d:{request.id}:a")
+    outcome = await desk.press(6001, desk.signed(Decide(request.id, approve=True), 6001))
     assert outcome.callback_notice == "Only a manager of this organization may do that."
     # /approve 1 from Olga looks in her own organization, which has no request #1.
     assert "no request #1 at Other Corp" in texts_of(await desk.send(6001, "/approve 1"))
@@ -123,7 +128,7 @@ async def test_pending_list_and_commands(desk: DeskDriver) -> None:
     listing = outcome.replies[0].text
     assert "#1 Eva Employee - eva@kantoor.example - pre-added - 2 hours ago" in listing
     assert "#2 Joris Jansen - +31687654321 - not pre-added - 2 hours ago" in listing
-    assert "d:1:a" in buttons_of(outcome)
+    assert desk.signed(Decide(1, approve=True), MANAGER) in buttons_of(outcome)
     assert "Usage: /reject N reason" in texts_of(await desk.send(MANAGER, "/reject 2"))
     assert "Usage: /approve N" in texts_of(await desk.send(MANAGER, "/approve x"))
     assert "no request #9" in texts_of(await desk.send(MANAGER, "/approve 9"))
@@ -137,8 +142,8 @@ async def test_pending_list_and_commands(desk: DeskDriver) -> None:
 
 
 async def test_offboarding_in_chat(desk: DeskDriver) -> None:
-    request = await _request(desk)
-    await desk.press(MANAGER, f"d:{request.id}:a")
+    await _request(desk)
+    await desk.press(MANAGER, await desk.card_button(MANAGER, "Approve"))
     assert "Usage" in texts_of(await desk.send(MANAGER, "/offboard"))
     assert "YYYY-MM-DD" in texts_of(await desk.send(MANAGER, "/offboard eva@kantoor.example 31-12"))
     assert "no employee" in texts_of(await desk.send(MANAGER, "/offboard nobody@x.example"))
@@ -155,13 +160,13 @@ async def test_offboarding_in_chat(desk: DeskDriver) -> None:
 
 
 async def test_out_of_service_manager_loses_powers(desk: DeskDriver) -> None:
-    request = await _request(desk)
+    await _request(desk)
     async with desk.store.transaction() as tx:
         manager = (
             await tx.session.scalars(select(Person).where(Person.name == "Marieke Manager"))
         ).one()
         manager.out_of_service_on = desk.clock.now().date()
-    outcome = await desk.press(MANAGER, f"d:{request.id}:a")
+    outcome = await desk.press(MANAGER, await desk.card_button(MANAGER, "Approve"))
     assert outcome.callback_notice == "Only a manager of this organization may do that."
 
 
@@ -172,3 +177,70 @@ async def test_new_request_reaches_only_managers_with_chats(store, clock) -> Non
     desk = DeskDriver(store, clock)
     await desk.register(EVA, "P-2", "eva@kantoor.example")
     assert {m.recipient for m in await desk.outbox(DeliveryChannel.TELEGRAM)} == {"1", "2"}
+
+
+STALE = "This button no longer works. Type /start to begin again."
+
+
+async def _person(desk: DeskDriver, email: str) -> Person:
+    async with desk.store.transaction() as tx:
+        return (await tx.session.scalars(select(Person).where(Person.email == email))).one()
+
+
+async def test_a_button_for_another_request_decides_nothing(desk: DeskDriver) -> None:
+    """The attack: Marieke edits the data of her card for #2 (Joris) to name #1 (Eva)."""
+    eva_request = await _request(desk)
+    await desk.register(7002, "BLG-1001", "06 87654321", name="Joris Jansen")
+    first = await desk.card_button(MANAGER, "Approve")  # her card for Joris's request
+    kind, _, rest = first.partition(":")
+    _number, verdict, signature = rest.split(":")
+    other = f"{kind}:{eva_request.id}:{verdict}"
+    before = len(await desk.outbox())
+    for forged in (
+        f"{other}:{signature}",  # the signature copied from the card
+        other,  # no signature: the data of an older Balie
+        f"{other}:AAAAAAAAAAAAAAAA",  # made up
+        f"{other}:{signature[:8]}",  # shortened
+        f"{other}:{desk.signed(Decide(eva_request.id, approve=True), SECOND_MANAGER)}",
+    ):
+        outcome = await desk.press(MANAGER, forged)
+        assert outcome.callback_notice == STALE
+        assert outcome.replies == [] and not outcome.clear_pressed_buttons
+    async with desk.store.transaction() as tx:
+        still = await tx.requests.get(eva_request.id)
+        assert still is not None and still.status is RequestStatus.PENDING
+    assert len(await desk.outbox()) == before
+    tampered = await _audit(desk, "tampered_button")
+    marieke = await _person(desk, "marieke@blg.example")
+    assert len(tampered) == 5
+    assert {entry.actor_person_id for entry in tampered} == {marieke.id}
+    assert tampered[0].detail["data"] == f"{other}:{signature}"
+    assert all(len(entry.detail["data"]) <= 64 for entry in tampered)
+    assert await _audit(desk, "registration_approved") == []
+
+
+async def test_a_card_pressed_in_another_chat_is_refused(desk: DeskDriver) -> None:
+    """Maarten presses the Approve button of the card that was sent to Marieke."""
+    request = await _request(desk)
+    mariekes = await desk.card_button(MANAGER, "Approve")
+    assert len(mariekes.encode()) <= 64
+    outcome = await desk.press(SECOND_MANAGER, mariekes)
+    assert outcome.callback_notice == STALE
+    async with desk.store.transaction() as tx:
+        still = await tx.requests.get(request.id)
+        assert still is not None and still.status is RequestStatus.PENDING
+    [tampered] = await _audit(desk, "tampered_button")
+    assert tampered.actor == f"telegram:{SECOND_MANAGER}"
+    # His own copy works.
+    outcome = await desk.press(SECOND_MANAGER, await desk.card_button(SECOND_MANAGER, "Approve"))
+    assert outcome.callback_notice and "Approved by Maarten Manager" in outcome.callback_notice
+
+
+async def test_pending_list_buttons_are_signed_for_the_chat_that_asked(desk: DeskDriver) -> None:
+    request = await _request(desk)
+    listed = buttons_of(await desk.send(MANAGER, "/pending"))
+    assert desk.signed(Decide(request.id, approve=False), MANAGER) in listed
+    outcome = await desk.press(SECOND_MANAGER, listed[0])
+    assert outcome.callback_notice == STALE
+    outcome = await desk.press(MANAGER, listed[0])
+    assert outcome.callback_notice and "Approved by Marieke Manager" in outcome.callback_notice

@@ -102,6 +102,7 @@ async def test_user_registers_and_manager_approves_on_telegram(
         card = await telegram.wait_for_message(MANAGER, "New registration #1 at BLG Wonen")
         assert "Eva Employee" in (card.text or "") and "eva@kantoor.example" in (card.text or "")
         other = await telegram.wait_for_message(SECOND_MANAGER, "New registration #1")
+        stale_reject = other.callback_data("Reject")  # signed for the second manager's chat
         telegram.user_presses_button(MANAGER, card.message_id, card.callback_data("Approve"))
 
         edited = await telegram.wait_for_message(MANAGER, lambda m: m.edited)
@@ -124,7 +125,7 @@ async def test_user_registers_and_manager_approves_on_telegram(
         assert "approved" in decision.get_content()
 
         # The stale copy: the second manager presses on their (now edited) card anyway.
-        telegram.user_presses_button(SECOND_MANAGER, other.message_id, "d:1:r", force=True)
+        telegram.user_presses_button(SECOND_MANAGER, other.message_id, stale_reject, force=True)
         late = await telegram.wait_for_call("answerCallbackQuery", lambda p: "text" in p)
         assert "already decided: Approved by Marieke Manager" in late["text"]
 

@@ -34,7 +34,7 @@ from bot.runtimes import run_aiogram, run_terminal
 from bot.secret_key import load_hasher
 from bot.settings import Runtime, Settings
 from flows.activation_codes import subject_of
-from flows.domain import CodePurpose, Language
+from flows.domain import CodePurpose, DeliveryChannel, Language
 from flows.keys import KeyedHasher
 from flows.texts import CATALOG
 from storage.models import (
@@ -45,6 +45,7 @@ from storage.models import (
     Customer,
     Letter,
     OneTimeCode,
+    OutboxMessage,
     Person,
     RegistrationRequest,
 )
@@ -289,6 +290,25 @@ class Env:
                 .order_by(OneTimeCode.id)
             )
             return list(rows.all())
+
+    async def card_button(self, chat_id: int, label: str) -> str:
+        """The data of button ``label`` on the newest card the desk queued for ``chat_id``
+        (signed for that chat), as a client that still shows the card would send it."""
+        async with self.store.transaction() as tx:
+            rows = await tx.session.scalars(
+                select(OutboxMessage)
+                .where(
+                    OutboxMessage.channel == DeliveryChannel.TELEGRAM,
+                    OutboxMessage.recipient == str(chat_id),
+                )
+                .order_by(OutboxMessage.id.desc())
+            )
+            for message in rows:
+                for row in message.payload.get("buttons") or []:
+                    for button in row:
+                        if button["label"] == label:
+                            return str(button["data"])
+        raise AssertionError(f"no card for chat {chat_id} has a button {label!r}")
 
     @staticmethod
     def today() -> date:
