@@ -39,6 +39,14 @@ class RequestKind(StrEnum):
     manager (or an admin in the CLI) must agree before that chat gets the account's powers."""
 
 
+class OffboardStatus(StrEnum):
+    """A manager's request to take another manager out of service, awaiting a second one."""
+
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    REFUSED = "refused"
+
+
 class CodePurpose(StrEnum):
     REGISTRATION = "registration"
     ACTIVATION = "activation"
@@ -109,6 +117,10 @@ DECIDING_ROLES = frozenset({Role.MANAGER, Role.ADMIN})
 
 RELEASING_ROLES = frozenset({Role.STAFF, Role.MANAGER, Role.ADMIN})
 """Who may release or refuse an activation code (seed 002: the desk)."""
+
+
+TWO_PERSON_OFFBOARDING_ROLES = frozenset({Role.MANAGER, Role.ADMIN})
+"""Whom a manager may take out of service in chat only with a second manager's consent."""
 
 
 def effective_status(

@@ -31,6 +31,7 @@ from flows.domain import (
     ConversationState,
     DeliveryChannel,
     LetterStatus,
+    OffboardStatus,
     OutboxStatus,
     PasswordPolicyName,
     RequestKind,
@@ -181,6 +182,28 @@ class RegistrationRequest(Base):
 
     organization: Mapped[Organization] = relationship(lazy="selectin")
     person: Mapped[Person] = relationship(foreign_keys=[person_id], lazy="selectin")
+    decided_by: Mapped[Person | None] = relationship(foreign_keys=[decided_by_id], lazy="selectin")
+
+
+class OffboardRequest(Base):
+    """A manager asked to take another manager (or an admin) out of service from
+    ``out_of_service_on``; a different manager of the organization confirms or refuses."""
+
+    __tablename__ = "offboard_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    subject_person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    out_of_service_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[OffboardStatus] = mapped_column(_enum(OffboardStatus))
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+
+    organization: Mapped[Organization] = relationship(lazy="selectin")
+    subject: Mapped[Person] = relationship(foreign_keys=[subject_person_id], lazy="selectin")
+    requested_by: Mapped[Person] = relationship(foreign_keys=[requested_by_id], lazy="selectin")
     decided_by: Mapped[Person | None] = relationship(foreign_keys=[decided_by_id], lazy="selectin")
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from storage.activation_requests import ActivationRequests
 from storage.customer_accounts import CustomerAccounts
 from storage.inbox import Inbox
+from storage.offboard_requests import OffboardRequests
 from storage.rate_events import RateEvents
 from storage.repositories import (
     AuditLog,
@@ -46,6 +47,7 @@ class Transaction:
         self.activation_requests = ActivationRequests(session)
         self.customer_accounts = CustomerAccounts(session)
         self.inbox = Inbox(session)
+        self.offboard_requests = OffboardRequests(session)
 
 
 class Store:
