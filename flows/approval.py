@@ -1,15 +1,23 @@
-"""The manager's side of seed 000: see pending registrations, approve or reject, offboard."""
+"""The manager's side of seed 000: see pending registrations, approve or reject, offboard.
+
+A manager takes employees and desk staff out of service alone. Another manager (or an
+admin) needs two: the first manager's ``/offboard`` becomes a request with a card for the
+organization's other managers, and a different manager confirms it. The CLI, run by the
+server's administrator, needs nobody's consent.
+"""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
 from flows import cards
-from flows.buttons import ButtonSigner, Decide, signer
+from flows.buttons import ButtonSigner, Decide, Offboard, signer
 from flows.contacts import Contact, parse_email, parse_mobile
 from flows.domain import (
+    TWO_PERSON_OFFBOARDING_ROLES,
     AccountStatus,
     DeliveryChannel,
+    OffboardStatus,
     RequestStatus,
     effective_status,
     may_decide_registrations,
@@ -18,7 +26,7 @@ from flows.events import Button, EventKind, Keyboard
 from flows.keys import KeyedHasher
 from flows.texts import Texts
 from flows.turn import DeskPolicy, Turn
-from storage.models import Organization, Person, RegistrationRequest
+from storage.models import OffboardRequest, Organization, Person, RegistrationRequest
 from storage.uow import Transaction
 
 
@@ -338,6 +346,19 @@ async def offboard(turn: Turn) -> None:
     if person is None:
         turn.say("offboard_unknown", org=organization.name, contact=parts[0][:80])
         return
+    if person.id == manager.id:
+        await turn.audit(
+            "staff_action_refused",
+            organization_id=organization.id,
+            actor_person_id=manager.id,
+            subject_person_id=person.id,
+            attempted="offboard_self",
+        )
+        turn.say("offboard_self")
+        return
+    if person.role in TWO_PERSON_OFFBOARDING_ROLES:
+        await _ask_second_manager(turn, manager, person, day)
+        return
     await turn.tx.people.set_out_of_service(person, day)
     await turn.audit(
         "employee_offboarded",
@@ -347,3 +368,200 @@ async def offboard(turn: Turn) -> None:
         date=day.isoformat(),
     )
     turn.say("offboard_done", name=person.name, date=turn.texts.day(day))
+
+
+# -- offboarding another manager: two managers ------------------------------------------------
+
+
+def _offboard_topic(request: OffboardRequest) -> str:
+    return f"offboard:{request.id}"
+
+
+def _offboard_card(texts: Texts, request: OffboardRequest) -> str:
+    subject = request.subject
+    return texts(
+        "staff_offboard_card",
+        org=request.organization.name,
+        by=request.requested_by.name,
+        name=subject.name,
+        role=texts(f"role_{subject.role.value}"),
+        contact=subject.email or subject.phone or "-",
+        date=texts.day(request.out_of_service_on),
+        when=texts.when(request.created_at),
+    )
+
+
+def _offboard_keyboard(texts: Texts, request: OffboardRequest, sign: ButtonSigner) -> Keyboard:
+    return (
+        (
+            Button(texts("button_confirm"), sign(Offboard(request.id, confirm=True))),
+            Button(texts("button_refuse"), sign(Offboard(request.id, confirm=False))),
+        ),
+    )
+
+
+def _offboard_outcome(texts: Texts, request: OffboardRequest) -> str:
+    by = request.decided_by.name if request.decided_by else "?"
+    when = texts.when(request.decided_at) if request.decided_at else ""
+    if request.status is OffboardStatus.CONFIRMED:
+        return texts("staff_outcome_offboard_confirmed", by=by, when=when)
+    return texts("staff_outcome_offboard_refused", by=by, when=when)
+
+
+async def _second_managers(
+    tx: Transaction, organization_id: int, requester_id: int, subject_id: int, today: date
+) -> cards.Recipients:
+    """Who may confirm: the organization's acting managers in chat, except the manager who
+    asked and the person it is about."""
+    return [
+        (person, chat_id)
+        for person, chat_id in await tx.people.deciders_with_chats(organization_id)
+        if person.id not in {requester_id, subject_id}
+        and may_decide_registrations(
+            person.role, effective_status(person.status, person.out_of_service_on, today)
+        )
+    ]
+
+
+async def _ask_second_manager(turn: Turn, manager: Person, person: Person, day: date) -> None:
+    """Record the request and put a card with Confirm and Refuse before the other managers;
+    without one in chat, refuse and point to the CLI."""
+    texts = turn.texts
+    organization = manager.organization
+    role = texts(f"role_{person.role.value}")
+    if await turn.tx.offboard_requests.pending_for(person.id) is not None:
+        turn.say("offboard_already_pending", name=person.name)
+        return
+    confirmers = await _second_managers(
+        turn.tx, organization.id, manager.id, person.id, turn.now.date()
+    )
+    if not confirmers:
+        await turn.audit(
+            "staff_action_refused",
+            organization_id=organization.id,
+            actor_person_id=manager.id,
+            subject_person_id=person.id,
+            attempted="offboard_manager",
+            reason="no_second_manager",
+        )
+        turn.say("offboard_no_second_manager", name=person.name, role=role, org=organization.name)
+        return
+    added = await turn.tx.offboard_requests.add(
+        OffboardRequest(
+            organization_id=organization.id,
+            subject_person_id=person.id,
+            requested_by_id=manager.id,
+            out_of_service_on=day,
+            status=OffboardStatus.PENDING,
+            created_at=turn.now,
+        )
+    )
+    request = await turn.tx.offboard_requests.get(added.id) or added
+    await turn.audit(
+        "offboard_requested",
+        organization_id=organization.id,
+        actor_person_id=manager.id,
+        subject_person_id=person.id,
+        date=day.isoformat(),
+        request_id=request.id,
+    )
+    await cards.push(
+        turn.tx,
+        confirmers,
+        _offboard_topic(request),
+        lambda t: _offboard_card(t, request),
+        lambda t, sign: _offboard_keyboard(t, request, sign),
+        turn.hasher,
+        turn.policy,
+        turn.now,
+    )
+    turn.say(
+        "offboard_needs_second",
+        name=person.name,
+        role=role,
+        date=texts.day(day),
+        org=organization.name,
+    )
+
+
+async def offboard_by_button(turn: Turn, action: Offboard) -> None:
+    """A second manager confirms or refuses; exactly one verdict wins."""
+    request = await turn.tx.offboard_requests.get(action.request_id)
+    if request is None:
+        turn.outcome.callback_notice = turn.texts("stale_button")
+        turn.outcome.clear_pressed_buttons = True
+        return
+    manager = await _acting_manager(turn, request.organization_id)
+    if manager is None or manager.id == request.subject_person_id:
+        await _refuse(turn, "decide_offboard", request.organization_id, request_id=request.id)
+        return
+    texts = turn.texts
+    if manager.id == request.requested_by_id:
+        await turn.audit(
+            "staff_action_refused",
+            organization_id=request.organization_id,
+            actor_person_id=manager.id,
+            subject_person_id=request.subject_person_id,
+            attempted="confirm_own_offboard",
+            request_id=request.id,
+        )
+        turn.outcome.callback_notice = texts("offboard_own_request")
+        return
+    verdict = OffboardStatus.CONFIRMED if action.confirm else OffboardStatus.REFUSED
+    won = await turn.tx.offboard_requests.decide(request.id, verdict, manager.id, turn.now)
+    request = await turn.tx.offboard_requests.get(request.id) or request
+    if not won:
+        turn.outcome.clear_pressed_buttons = True
+        turn.outcome.callback_notice = texts(
+            "offboard_already_decided", outcome=_offboard_outcome(texts, request)
+        )
+        return
+    await _carry_out_offboard(turn, request, manager)
+    turn.outcome.callback_notice = texts(
+        "offboard_decided", name=request.subject.name, outcome=_offboard_outcome(texts, request)
+    )
+
+
+async def _carry_out_offboard(turn: Turn, request: OffboardRequest, manager: Person) -> None:
+    """The decided request's effect, its audit entry, the closed cards and the asker's news."""
+    subject = request.subject
+    if request.status is OffboardStatus.CONFIRMED:
+        await turn.tx.people.set_out_of_service(subject, request.out_of_service_on)
+    await turn.audit(
+        "employee_offboarded" if request.status is OffboardStatus.CONFIRMED else "offboard_refused",
+        organization_id=request.organization_id,
+        actor_person_id=manager.id,
+        subject_person_id=subject.id,
+        date=request.out_of_service_on.isoformat(),
+        requested_by_person_id=request.requested_by_id,
+        request_id=request.id,
+    )
+    await cards.close(
+        turn.tx,
+        await _second_managers(
+            turn.tx,
+            request.organization_id,
+            request.requested_by_id,
+            subject.id,
+            turn.now.date(),
+        ),
+        _offboard_topic(request),
+        lambda t: _offboard_card(t, request),
+        lambda t: _offboard_outcome(t, request),
+        turn.policy,
+        turn.now,
+    )
+    asker_chat = await turn.tx.chat_links.chat_for(request.requested_by_id)
+    if asker_chat is not None:
+        asker_texts = cards.texts_for(request.requested_by, turn.policy)
+        await turn.tx.outbox.add(
+            DeliveryChannel.TELEGRAM,
+            str(asker_chat),
+            asker_texts(
+                "offboard_outcome_chat",
+                name=subject.name,
+                date=asker_texts.day(request.out_of_service_on),
+                outcome=_offboard_outcome(asker_texts, request),
+            ),
+            turn.now,
+        )

@@ -1,7 +1,7 @@
 """Typed button actions and their compact encoding as Telegram callback data (max 64 bytes).
 
 Menu buttons only move a person through their own conversation, so their data is plain.
-A staff decision button (approve, release) acts on a request, so its
+A staff decision button (approve, release, confirm an offboarding) acts on a request, so its
 data carries a signature under the server's key that binds the action to the chat the card
 was sent to: changed data, or a card copied into another chat, no longer verifies.
 """
@@ -51,7 +51,15 @@ class Release:
     release: bool
 
 
-StaffAction = Decide | Release
+@dataclass(frozen=True)
+class Offboard:
+    """A second manager's verdict on pending offboarding request ``request_id`` (the row id)."""
+
+    request_id: int
+    confirm: bool
+
+
+StaffAction = Decide | Release | Offboard
 """The actions whose buttons are signed."""
 
 ButtonAction = Menu | StaffAction
@@ -84,6 +92,8 @@ def encode(action: ButtonAction) -> str:
         return f"m:{action.choice.value}"
     if isinstance(action, Release):
         return f"c:{action.request_id}:{'r' if action.release else 'x'}"
+    if isinstance(action, Offboard):
+        return f"o:{action.request_id}:{'y' if action.confirm else 'n'}"
     return f"d:{action.request_id}:{'a' if action.approve else 'r'}"
 
 
@@ -121,6 +131,8 @@ def _staff_action(kind: str, number: str, verdict: str) -> StaffAction | None:
         return Decide(int(number), verdict == "a")
     if kind == "c" and verdict in {"r", "x"}:
         return Release(int(number), verdict == "r")
+    if kind == "o" and verdict in {"y", "n"}:
+        return Offboard(int(number), verdict == "y")
     return None
 
 

@@ -12,6 +12,7 @@ from flows.buttons import (
     Decide,
     Menu,
     MenuChoice,
+    Offboard,
     Release,
     Signed,
     decode,
@@ -246,6 +247,8 @@ async def _staff_button(turn: Turn, pressed: Signed) -> None:
         await approval.decide_by_button(turn, action)
     elif isinstance(action, Release):
         await release.decide_by_button(turn, action)
+    elif isinstance(action, Offboard):
+        await approval.offboard_by_button(turn, action)
 
 
 async def _tampered_button(turn: Turn) -> None:

@@ -517,6 +517,62 @@ CATALOG: dict[str, dict[Language, str]] = {
         Language.NL: "{name} is uit dienst vanaf {date}.",
         Language.EN: "{name} is out of service from {date}.",
     },
+    "offboard_self": {
+        Language.NL: "Uzelf uit dienst zetten kan hier niet. Vraag een beheerder: "
+        "balie employee offboard.",
+        Language.EN: "You cannot take yourself out of service here. Ask an administrator: "
+        "balie employee offboard.",
+    },
+    "offboard_needs_second": {
+        Language.NL: "{name} ({role}) uit dienst zetten vanaf {date} vraagt een tweede manager. "
+        "De andere managers van {org} is gevraagd het te bevestigen.",
+        Language.EN: "Taking {name} ({role}) out of service from {date} needs a second manager. "
+        "The other managers of {org} have been asked to confirm.",
+    },
+    "offboard_no_second_manager": {
+        Language.NL: "{name} ({role}) uit dienst zetten vraagt een tweede manager, en {org} heeft "
+        "geen andere manager in de chat. Een beheerder kan het doen met "
+        "balie employee offboard.",
+        Language.EN: "Taking {name} ({role}) out of service needs a second manager, and {org} has "
+        "no other manager in chat. An administrator can do it with balie employee offboard.",
+    },
+    "offboard_already_pending": {
+        Language.NL: "Een verzoek om {name} uit dienst te zetten wacht al op een tweede manager.",
+        Language.EN: "A request to take {name} out of service is already waiting for a second "
+        "manager.",
+    },
+    "staff_offboard_card": {
+        Language.NL: "Uit dienst zetten bij {org}\n{by} vraagt {name} ({role}, {contact}) uit "
+        "dienst te zetten vanaf {date}. Een tweede manager moet dat bevestigen.\n"
+        "Gevraagd: {when}",
+        Language.EN: "Out of service at {org}\n{by} asks to take {name} ({role}, {contact}) out "
+        "of service from {date}. A second manager must confirm.\nAsked: {when}",
+    },
+    "button_confirm": {Language.NL: "Bevestigen", Language.EN: "Confirm"},
+    "staff_outcome_offboard_confirmed": {
+        Language.NL: "Bevestigd door {by} op {when}",
+        Language.EN: "Confirmed by {by} on {when}",
+    },
+    "staff_outcome_offboard_refused": {
+        Language.NL: "Geweigerd door {by} op {when}",
+        Language.EN: "Refused by {by} on {when}",
+    },
+    "offboard_own_request": {
+        Language.NL: "Dit verzoek is van uzelf: een andere manager moet het bevestigen.",
+        Language.EN: "You asked for this yourself: a different manager must confirm it.",
+    },
+    "offboard_already_decided": {
+        Language.NL: "Over dit verzoek is al beslist: {outcome}.",
+        Language.EN: "This request was already decided: {outcome}.",
+    },
+    "offboard_decided": {
+        Language.NL: "{name}: {outcome}.",
+        Language.EN: "{name}: {outcome}.",
+    },
+    "offboard_outcome_chat": {
+        Language.NL: "Uw verzoek om {name} uit dienst te zetten vanaf {date}: {outcome}.",
+        Language.EN: "Your request to take {name} out of service from {date}: {outcome}.",
+    },
     # --- activation codes (seed 002) ----------------------------------------------------------
     "activation_menu": {
         Language.NL: "Wilt u een activatiecode aanvragen, of heeft u er al een?",

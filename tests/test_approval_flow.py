@@ -7,9 +7,9 @@ import asyncio
 from sqlalchemy import select
 
 from flows import accounts
-from flows.buttons import Decide
-from flows.domain import AccountStatus, DeliveryChannel, RequestStatus, Role
-from storage.models import AuditEntry, ChatLink, Person, RegistrationRequest
+from flows.buttons import Decide, Offboard
+from flows.domain import AccountStatus, DeliveryChannel, OffboardStatus, RequestStatus, Role
+from storage.models import AuditEntry, ChatLink, OffboardRequest, Person, RegistrationRequest
 from tests.support import DemoOrg, DeskDriver, buttons_of, seed_demo, texts_of
 
 EVA = 7001
@@ -244,3 +244,114 @@ async def test_pending_list_buttons_are_signed_for_the_chat_that_asked(desk: Des
     assert outcome.callback_notice == STALE
     outcome = await desk.press(MANAGER, listed[0])
     assert outcome.callback_notice and "Approved by Marieke Manager" in outcome.callback_notice
+
+
+THIRD_MANAGER = 5004
+MAARTEN = "maarten@blg.example"
+
+
+async def _third_manager(desk: DeskDriver) -> None:
+    async with desk.store.transaction() as tx:
+        await accounts.add_staff(
+            tx,
+            partner_id="BLG-1001",
+            name="Mila Manager",
+            role=Role.MANAGER,
+            email="mila@blg.example",
+            phone=None,
+            telegram_id=THIRD_MANAGER,
+            now=desk.clock.now(),
+        )
+
+
+async def _offboard_request(desk: DeskDriver) -> OffboardRequest:
+    async with desk.store.transaction() as tx:
+        return (await tx.session.scalars(select(OffboardRequest))).one()
+
+
+async def test_a_manager_alone_cannot_offboard_another_manager(desk: DeskDriver) -> None:
+    """The attack: Marieke takes Maarten out of service on her own."""
+    outcome = await desk.send(MANAGER, f"/offboard {MAARTEN} 2026-12-01")
+    assert texts_of(outcome) == (
+        "Taking Maarten Manager (manager) out of service needs a second manager, and BLG Wonen "
+        "has no other manager in chat. An administrator can do it with balie employee offboard."
+    )
+    outcome = await desk.send(MANAGER, "/offboard marieke@blg.example")
+    assert "You cannot take yourself out of service here" in texts_of(outcome)
+    assert (await _person(desk, MAARTEN)).out_of_service_on is None
+    assert (await _person(desk, "marieke@blg.example")).out_of_service_on is None
+    refused = await _audit(desk, "staff_action_refused")
+    assert [entry.detail["attempted"] for entry in refused] == ["offboard_manager", "offboard_self"]
+    assert await _audit(desk, "employee_offboarded") == []
+
+
+async def test_a_second_manager_confirms_offboarding_a_manager(desk: DeskDriver) -> None:
+    await _third_manager(desk)
+    outcome = await desk.send(MANAGER, f"/offboard {MAARTEN} 2026-12-31")
+    assert "needs a second manager. The other managers of BLG Wonen have been asked" in (
+        texts_of(outcome)
+    )
+    request = await _offboard_request(desk)
+    assert request.status is OffboardStatus.PENDING
+    cards = [m for m in await desk.outbox(DeliveryChannel.TELEGRAM) if m.payload.get("buttons")]
+    assert [m.recipient for m in cards] == [str(THIRD_MANAGER)]  # not the asker, not Maarten
+    assert "Marieke Manager asks to take Maarten Manager (manager, maarten@blg.example)" in (
+        cards[0].body
+    )
+    again = await desk.send(MANAGER, f"/offboard {MAARTEN}")
+    assert "already waiting for a second manager" in texts_of(again)
+
+    # Neither the asker nor the subject can confirm, even with data signed for their chat.
+    own = await desk.press(MANAGER, desk.signed(Offboard(request.id, confirm=True), MANAGER))
+    assert (
+        own.callback_notice == "You asked for this yourself: a different manager must confirm it."
+    )
+    subject = desk.signed(Offboard(request.id, confirm=False), SECOND_MANAGER)
+    refused = await desk.press(SECOND_MANAGER, subject)
+    assert refused.callback_notice == "Only a manager of this organization may do that."
+    # Mila's card pressed by Marieke is a tampered press.
+    milas = await desk.card_button(THIRD_MANAGER, "Confirm")
+    assert (await desk.press(MANAGER, milas)).callback_notice == STALE
+    assert (await _offboard_request(desk)).status is OffboardStatus.PENDING
+    assert (await _person(desk, MAARTEN)).out_of_service_on is None
+
+    desk.clock.advance(minutes=3)
+    outcome = await desk.press(THIRD_MANAGER, milas)
+    assert outcome.callback_notice == (
+        "Maarten Manager: Confirmed by Mila Manager on 25 Nov 2026 10:03."
+    )
+    maarten = await _person(desk, MAARTEN)
+    assert maarten.out_of_service_on is not None and maarten.out_of_service_on.isoformat() == (
+        "2026-12-31"
+    )
+    [done] = await _audit(desk, "employee_offboarded")
+    mila = await _person(desk, "mila@blg.example")
+    marieke = await _person(desk, "marieke@blg.example")
+    assert done.actor_person_id == mila.id and done.subject_person_id == maarten.id
+    assert done.detail["requested_by_person_id"] == marieke.id
+    new = await desk.outbox(DeliveryChannel.TELEGRAM)
+    told = [m for m in new if m.recipient == str(MANAGER) and not m.payload]
+    assert told and "Your request to take Maarten Manager out of service" in told[-1].body
+    edits = [m for m in new if m.payload.get("edit")]
+    assert [m.recipient for m in edits] == [str(THIRD_MANAGER)]
+    late = await desk.press(THIRD_MANAGER, await desk.card_button(THIRD_MANAGER, "Refuse"))
+    assert late.callback_notice and "already decided: Confirmed by Mila" in late.callback_notice
+
+
+async def test_a_second_manager_may_refuse(desk: DeskDriver) -> None:
+    await _third_manager(desk)
+    await desk.send(MANAGER, f"/offboard {MAARTEN}")
+    outcome = await desk.press(THIRD_MANAGER, await desk.card_button(THIRD_MANAGER, "Refuse"))
+    assert outcome.callback_notice and "Refused by Mila Manager" in outcome.callback_notice
+    assert (await _person(desk, MAARTEN)).out_of_service_on is None
+    assert len(await _audit(desk, "offboard_refused")) == 1
+    # Refused, a new request may be made.
+    assert "asked to confirm" in texts_of(await desk.send(MANAGER, f"/offboard {MAARTEN}"))
+
+
+async def test_a_manager_offboards_desk_staff_alone(desk: DeskDriver) -> None:
+    outcome = await desk.send(MANAGER, "/offboard sanne@blg.example 2026-12-01")
+    assert "Sanne Staff is out of service from 1 Dec 2026" in texts_of(outcome)
+    assert (await _person(desk, "sanne@blg.example")).out_of_service_on is not None
+    [done] = await _audit(desk, "employee_offboarded")
+    assert done.subject_person_id == (await _person(desk, "sanne@blg.example")).id

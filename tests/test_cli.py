@@ -256,6 +256,25 @@ def test_add_organization_staff_and_employee_then_offboard(tmp_path: Path) -> No
     assert offices == [("Utrecht",), ("Zeist",)]
 
 
+def test_the_cli_offboards_a_manager(tmp_path: Path) -> None:
+    """The administrator needs no second manager: a manager in chat does (flows.approval)."""
+    assert balie(tmp_path, "org", "add", "Acme Wonen", "--partner-id", PARTNER_ID).code == 0
+    staff = balie(
+        tmp_path,
+        *("staff", "add", "--org", PARTNER_ID, "--name", "Mia Manager", "--role", "manager"),
+        *("--email", "mia@acme.example", "--telegram-id", "5001"),
+    )
+    assert staff.code == 0, staff.stderr
+    offboard = balie(
+        tmp_path,
+        *("employee", "offboard", "--org", PARTNER_ID, "--email", "mia@acme.example"),
+        *("--date", "2030-01-31"),
+    )
+    assert offboard.code == 0, offboard.stderr
+    assert offboard.stdout.splitlines() == ["Mia Manager is out of service from 2030-01-31"]
+    assert query(tmp_path, "SELECT out_of_service_on FROM people") == [("2030-01-31",)]
+
+
 async def _seed(url: str) -> None:
     await upgrade(url)
     store = Store(create_engine(url))

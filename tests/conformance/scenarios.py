@@ -32,6 +32,7 @@ from datetime import UTC, date, datetime, timedelta
 import pypdf
 
 from bot.letters import export_batch
+from flows import accounts
 from flows.activation_codes import normalized
 from flows.buttons import Decide, encode
 from flows.domain import (
@@ -336,9 +337,22 @@ async def staff_actions_are_refused_to_others(channel: Channel, env: Env) -> Non
             encode(Decide(request.id, approve=True)),
         ]
 
-    # A manager taken out of service presses Approve on the card they still have.
+    # A manager cannot take another manager out of service alone (there is no third one to
+    # confirm); the administrator can, in the CLI.
     await channel.user_says(MANAGER, "/offboard maarten@blg.example")
-    await channel.expect(MANAGER, T("offboard_done", name="Maarten Manager"))
+    await channel.expect(MANAGER, T("offboard_no_second_manager", name="Maarten Manager"))
+    maarten = await env.person(email="maarten@blg.example")
+    assert maarten.out_of_service_on is None
+    async with env.store.transaction() as tx:
+        await accounts.offboard_employee(
+            tx,
+            partner_id=ORG.partner_id,
+            contact_text="maarten@blg.example",
+            day=env.today(),
+            now=datetime.now(UTC),
+        )
+
+    # A manager taken out of service presses Approve on the card they still have.
     await channel.user_presses(SECOND_MANAGER, T("button_approve"))
     await channel.expect_notice(SECOND_MANAGER, T("staff_not_allowed"))
     await channel.expect(SECOND_MANAGER, T("staff_not_allowed"))
@@ -346,7 +360,7 @@ async def staff_actions_are_refused_to_others(channel: Channel, env: Env) -> Non
     [request] = await env.requests()
     assert request.status is RequestStatus.PENDING and request.decided_by_id is None
     refusals = await env.audit("staff_action_refused")
-    assert len(refusals) == 4, [r.detail for r in refusals]
+    assert len(refusals) == 5, [r.detail for r in refusals]
 
     await channel.user_says(MANAGER, "/pending")
     await channel.expect(MANAGER, T("pending_header", org=ORG.name))
