@@ -18,8 +18,9 @@ from bot.secret_key import load_hasher
 from bot.settings import Runtime, Settings, SettingsError, load_settings
 from bot.webhook import with_webhook_secret
 from flows import accounts, customer_import
-from flows.domain import PasswordPolicyName, Role
+from flows.domain import PasswordPolicyName, RequestKind, Role
 from flows.ports import SystemClock
+from flows.turn import DeskPolicy
 from storage import migrate
 from storage.db import create_engine
 from storage.uow import Store, Transaction
@@ -114,6 +115,15 @@ def _parser() -> argparse.ArgumentParser:
     who.add_argument("--phone")
     offboard.add_argument("--date", required=True, type=_iso_date, metavar="YYYY-MM-DD")
 
+    request = commands.add_parser(
+        "request", help="decide a registration or a staff account's new chat (as an admin)"
+    ).add_subparsers(dest="request_command", required=True, metavar="ACTION")
+    for verb, says in (("approve", "approve"), ("reject", "reject")):
+        decide = request.add_parser(verb, help=f"{says} request #NUMBER of an organization")
+        decide.add_argument("--org", required=True, metavar="PARTNER_ID")
+        decide.add_argument("number", type=int, metavar="NUMBER")
+        decide.add_argument("--reason", required=verb == "reject")
+
     imports = commands.add_parser("import", help="import data from a file").add_subparsers(
         dest="import_command", required=True, metavar="ACTION"
     )
@@ -194,7 +204,7 @@ async def _export_letters(settings: Settings, out_dir: Path, partner_id: str | N
     return "\n".join(lines)
 
 
-def _admin(args: argparse.Namespace) -> Callable[[Transaction], Awaitable[str]]:
+def _admin(args: argparse.Namespace, settings: Settings) -> Callable[[Transaction], Awaitable[str]]:
     now = SystemClock().now()
 
     async def org_add(tx: Transaction) -> str:
@@ -254,6 +264,21 @@ def _admin(args: argparse.Namespace) -> Callable[[Transaction], Awaitable[str]]:
         )
         return f"{person.name} is out of service from {args.date.isoformat()}"
 
+    async def request_decide(tx: Transaction) -> str:
+        approve = args.request_command == "approve"
+        request = await accounts.decide_request(
+            tx,
+            load_hasher(settings),
+            DeskPolicy(default_language=settings.default_language),
+            partner_id=args.org,
+            number=args.number,
+            approve=approve,
+            reason=args.reason,
+            now=now,
+        )
+        what = "link of a new chat" if request.kind is RequestKind.CHAT_LINK else "registration"
+        return f"{what} #{request.number} of {request.person.name}: {request.status.value}"
+
     async def import_customers(tx: Transaction) -> str:
         parsed = customer_import.read_customers(args.file)
         org = await accounts.organization(tx, args.org)
@@ -270,6 +295,8 @@ def _admin(args: argparse.Namespace) -> Callable[[Transaction], Awaitable[str]]:
         ("employee", "add"): employee_add,
         ("employee", "offboard"): employee_offboard,
         ("import", "customers"): import_customers,
+        ("request", "approve"): request_decide,
+        ("request", "reject"): request_decide,
         ("demo", None): demo,
     }
     action = getattr(args, f"{args.command}_command", None)
@@ -348,7 +375,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         elif args.command == "letters":
             print(asyncio.run(_export_letters(settings, args.out, args.org)))
         else:
-            print(asyncio.run(_in_transaction(settings, _admin(args))))
+            print(asyncio.run(_in_transaction(settings, _admin(args, settings))))
     except (accounts.AccountError, SchemaNotCurrent, SettingsError) as exc:
         _fail(str(exc))
     except KeyboardInterrupt:

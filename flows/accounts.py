@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 
+from flows import approval
 from flows.approval import parse_lookup_contact
 from flows.contacts import Contact, Refusal, parse_email, parse_mobile
 from flows.domain import AccountStatus, DeliveryChannel, Language, PasswordPolicyName, Role
+from flows.keys import KeyedHasher
 from flows.texts import CATALOG
-from storage.models import Organization, Person
+from flows.turn import DeskPolicy
+from storage.models import Organization, Person, RegistrationRequest
 from storage.uow import Transaction
 
 
@@ -219,3 +222,38 @@ async def configure_organization(
         changes={name: str(value) for name, value in changed.items()},
     )
     return org
+
+
+async def decide_request(
+    tx: Transaction,
+    hasher: KeyedHasher,
+    policy: DeskPolicy,
+    *,
+    partner_id: str,
+    number: int,
+    approve: bool,
+    reason: str | None,
+    now: datetime,
+) -> RegistrationRequest:
+    """An admin's verdict from the CLI on request #``number``: a registration, or a staff
+    account's new chat (where the organization has no second manager to agree)."""
+    org = await organization(tx, partner_id)
+    request = await tx.requests.by_number(org.id, number)
+    if request is None:
+        raise AccountError(f"no registration or link request #{number} in {org.name}")
+    if not approve and not (reason and reason.strip()):
+        raise AccountError("a rejection needs --reason")
+    reason = reason.strip()[:500] if reason else None
+    if not await approval.settle(tx, hasher, policy, request, None, approve, reason, now):
+        raise AccountError(f"request #{number} was already decided ({request.status.value})")
+    await tx.audit.add(
+        f"{request.kind.value}_{'approved' if approve else 'rejected'}",
+        actor="cli",
+        channel="cli",
+        now=now,
+        organization_id=org.id,
+        subject_person_id=request.person_id,
+        number=number,
+        reason=reason,
+    )
+    return request

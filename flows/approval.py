@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from flows import cards
+from flows import cards, linking
 from flows.buttons import ButtonSigner, Decide, Offboard, signer
 from flows.contacts import Contact, parse_email, parse_mobile
 from flows.domain import (
@@ -18,6 +18,7 @@ from flows.domain import (
     AccountStatus,
     DeliveryChannel,
     OffboardStatus,
+    RequestKind,
     RequestStatus,
     effective_status,
     may_decide_registrations,
@@ -37,6 +38,15 @@ def _topic(request: RegistrationRequest) -> str:
 def _request_card(
     texts: Texts, request: RegistrationRequest, organization: Organization, person: Person
 ) -> str:
+    if request.kind is RequestKind.CHAT_LINK:
+        return texts(
+            "staff_new_link_request",
+            number=request.number,
+            org=organization.name,
+            name=person.name,
+            contact=request.contact,
+            when=texts.when(request.created_at),
+        )
     listed = texts("staff_listed" if request.pre_registered else "staff_not_listed")
     return texts(
         "staff_new_request",
@@ -59,7 +69,7 @@ def _decision_keyboard(texts: Texts, request: RegistrationRequest, sign: ButtonS
 
 
 def _outcome_line(texts: Texts, request: RegistrationRequest) -> str:
-    decided_by = request.decided_by.name if request.decided_by else "?"
+    decided_by = request.decided_by.name if request.decided_by else texts("decided_by_admin")
     when = texts.when(request.decided_at) if request.decided_at else ""
     if request.status is RequestStatus.APPROVED:
         return texts("staff_outcome_approved", by=decided_by, when=when)
@@ -153,8 +163,14 @@ async def _decide(
     if manager is None:
         await _refuse(turn, "decide", request.organization_id, number=request.number)
         return
-    verdict = RequestStatus.APPROVED if approve else RequestStatus.REJECTED
-    won = await turn.tx.requests.decide(request.id, verdict, manager.id, turn.now, reason)
+    if manager.id == request.person_id:
+        # A chat-link request for one's own account: the point is a second person's check.
+        await _refuse(turn, "decide_own", request.organization_id, number=request.number)
+        turn.say("staff_not_own_request")
+        return
+    won = await settle(
+        turn.tx, turn.hasher, turn.policy, request, manager, approve, reason, turn.now
+    )
     request = await turn.tx.requests.get(request.id) or request
     texts = turn.texts
     if not won:
@@ -164,31 +180,58 @@ async def _decide(
         turn.outcome.clear_pressed_buttons = turn.event.kind is EventKind.BUTTON
         _answer(turn, notice)
         return
-
-    person = request.person
-    organization = request.organization
-    if approve:
-        person.status = AccountStatus.ACTIVE
-        await turn.tx.chat_links.link(request.telegram_user_id, person.id, turn.now)
     await turn.audit(
-        "registration_approved" if approve else "registration_rejected",
-        organization_id=organization.id,
+        _AUDIT_ACTIONS[request.kind, approve],
+        organization_id=request.organization_id,
         actor_person_id=manager.id,
-        subject_person_id=person.id,
+        subject_person_id=request.person_id,
         number=request.number,
         reason=reason,
     )
-    await _tell_person(turn.tx, request, organization, person, turn.policy, turn.now)
-    await _update_manager_cards(turn.tx, request, organization, person, turn.policy, turn.now)
     _answer(
         turn,
         texts(
             "staff_decided",
             number=request.number,
-            name=person.name,
+            name=request.person.name,
             outcome=_outcome_line(texts, request),
         ),
     )
+
+
+_AUDIT_ACTIONS = {
+    (RequestKind.REGISTRATION, True): "registration_approved",
+    (RequestKind.REGISTRATION, False): "registration_rejected",
+    (RequestKind.CHAT_LINK, True): "chat_link_approved",
+    (RequestKind.CHAT_LINK, False): "chat_link_rejected",
+}
+
+
+async def settle(
+    tx: Transaction,
+    hasher: KeyedHasher,
+    policy: DeskPolicy,
+    request: RegistrationRequest,
+    decided_by: Person | None,
+    approve: bool,
+    reason: str | None,
+    now: datetime,
+) -> bool:
+    """Record the verdict if nobody decided first, and carry it out: the account (or its new
+    chat) is linked, the person told, every manager's card closed. False: decided already.
+    ``decided_by`` None is an admin in the CLI."""
+    verdict = RequestStatus.APPROVED if approve else RequestStatus.REJECTED
+    decider_id = decided_by.id if decided_by else None
+    if not await tx.requests.decide(request.id, verdict, decider_id, now, reason):
+        return False
+    request = await tx.requests.get(request.id) or request
+    person, organization = request.person, request.organization
+    if approve:
+        person.status = AccountStatus.ACTIVE
+        await linking.link_person(tx, hasher, policy, person, request.telegram_user_id, now)
+    await _tell_person(tx, request, organization, person, policy, now)
+    await _update_manager_cards(tx, request, organization, person, policy, now)
+    return True
 
 
 def _answer(turn: Turn, text: str) -> None:
@@ -208,6 +251,17 @@ async def _tell_person(
     now: datetime,
 ) -> None:
     texts = cards.texts_for(person, policy)
+    if request.kind is RequestKind.CHAT_LINK:
+        # The account's address and old chat hear of an approved link from the linking.
+        reason = texts("reason_suffix", reason=request.reason) if request.reason else ""
+        approved = request.status is RequestStatus.APPROVED
+        message = texts(
+            "approved_link_chat" if approved else "rejected_link_chat",
+            org=organization.name,
+            reason="" if approved else reason,
+        )
+        await tx.outbox.add(DeliveryChannel.TELEGRAM, str(request.telegram_user_id), message, now)
+        return
     if request.status is RequestStatus.APPROVED:
         message = texts("approved_chat", org=organization.name)
     else:

@@ -207,6 +207,7 @@ CATALOG: dict[str, dict[Language, str]] = {
         Language.EN: "Your request to link this chat to your account at {org} was "
         "rejected{reason}.",
     },
+    "decided_by_admin": {Language.NL: "een beheerder (CLI)", Language.EN: "an admin (CLI)"},
     "staff_not_own_request": {
         Language.NL: "Over een verzoek voor uw eigen account beslist een andere manager.",
         Language.EN: "Another manager decides on a request for your own account.",

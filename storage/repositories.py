@@ -274,7 +274,7 @@ class RegistrationRequests(_Repository):
         self,
         request_id: int,
         verdict: RequestStatus,
-        decided_by_id: int,
+        decided_by_id: int | None,
         now: datetime,
         reason: str | None,
     ) -> bool:

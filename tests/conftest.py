@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -13,6 +14,20 @@ from storage.uow import Store
 from tests.fakes.smtp_server import SmtpServer, free_port
 from tests.fakes.twilio_api import FakeTwilio
 from tests.support import DeskDriver, FakeClock, migrated_store, seed_demo, sqlite_url
+
+# Property-based tests (hypothesis): "ci" runs 200 examples, "dev" 50 for a quick local run,
+# "long" 2000 (`pytest --hypothesis-profile=long`). The option, when given, wins over this.
+_SLOW_IS_FINE = [HealthCheck.too_slow, HealthCheck.data_too_large]
+settings.register_profile(
+    "ci", max_examples=200, deadline=None, suppress_health_check=_SLOW_IS_FINE
+)
+settings.register_profile(
+    "dev", max_examples=50, deadline=None, suppress_health_check=_SLOW_IS_FINE
+)
+settings.register_profile(
+    "long", max_examples=2000, deadline=None, suppress_health_check=_SLOW_IS_FINE
+)
+settings.load_profile("ci" if os.environ.get("CI") == "true" else "dev")
 
 
 @pytest.fixture

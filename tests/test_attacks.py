@@ -351,3 +351,62 @@ async def test_an_employee_relinking_tells_the_old_chat(desk: DeskDriver) -> Non
         links = (await tx.session.scalars(select(ChatLink))).all()
     assert {(link.telegram_user_id, link.person_id) for link in links} >= {(8202, eva_id)}
     _ = replace, Customer
+
+
+async def test_a_second_manager_approves_a_managers_new_chat(desk: DeskDriver) -> None:
+    manager_id = await person_id(desk, MANAGER_EMAIL)
+    new_phone = 6700
+    await desk.send(new_phone, "/register")
+    await desk.send(new_phone, ORG.partner_id)
+    await desk.send(new_phone, MANAGER_EMAIL)
+    await desk.send(new_phone, await desk.last_code(MANAGER_EMAIL))
+    # Her own card cannot approve it: that is what the second person is for.
+    own = await desk.press(ORG.manager_chat, await desk.card_button(ORG.manager_chat, "Approve"))
+    assert "Another manager decides" in texts_of(own) or own.callback_notice
+    assert await linked_person(desk, new_phone) is None
+    card = await desk.card_button(ORG.second_manager_chat, "Approve")
+    outcome = await desk.press(ORG.second_manager_chat, card)
+    assert outcome.callback_notice and "Approved" in outcome.callback_notice
+    assert await linked_person(desk, new_phone) == manager_id
+    assert await linked_person(desk, ORG.manager_chat) is None
+    told = [m for m in await desk.outbox(DeliveryChannel.TELEGRAM) if m.recipient == "5001"]
+    assert any("a new chat was linked" in m.body for m in told)
+    assert [e.actor_person_id for e in await audit(desk, "chat_link_approved")] == [
+        await person_id(desk, "maarten@blg.example")
+    ]
+
+
+async def test_an_admin_in_the_cli_decides_a_link_request(desk: DeskDriver) -> None:
+    from flows import accounts
+
+    await desk.send(6701, "/register")
+    await desk.send(6701, ORG.partner_id)
+    await desk.send(6701, "sanne@blg.example")  # desk staff: powers too
+    outcome = await desk.send(6701, await desk.last_code("sanne@blg.example"))
+    assert "another manager must agree" in texts_of(outcome)
+    async with desk.store.transaction() as tx:
+        with pytest.raises(accounts.AccountError, match="needs --reason"):
+            await accounts.decide_request(
+                tx,
+                desk.desk.hasher,
+                desk.desk.policy,
+                partner_id=ORG.partner_id,
+                number=1,
+                approve=False,
+                reason=None,
+                now=desk.clock.now(),
+            )
+        request = await accounts.decide_request(
+            tx,
+            desk.desk.hasher,
+            desk.desk.policy,
+            partner_id=ORG.partner_id,
+            number=1,
+            approve=True,
+            reason=None,
+            now=desk.clock.now(),
+        )
+        assert request.status is RequestStatus.APPROVED
+    assert await linked_person(desk, 6701) == await person_id(desk, "sanne@blg.example")
+    [entry] = await audit(desk, "chat_link_approved")
+    assert entry.actor == "cli"
