@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -57,6 +58,7 @@ class Balie:
             wrong_attempts_per_hour=settings.wrong_attempts_per_hour,
             wrong_attempts_per_account=settings.wrong_attempts_per_account,
             partner_id_attempts_per_hour=settings.partner_id_attempts_per_hour,
+            steady_answer=timedelta(milliseconds=settings.steady_answer_ms),
             sms_countries=settings.sms_country_codes,
             sms_per_hour_per_org=settings.sms_per_hour_per_org,
             sms_per_hour=settings.sms_per_hour,

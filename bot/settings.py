@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     partner_id_attempts_per_hour: int = Field(default=5, ge=1, le=100)
     """Unknown partner IDs one chat may type in an hour before it must wait."""
 
+    steady_answer_ms: int = Field(default=80, ge=0, le=5000)
+    """The least time an answer takes that could tell a known account from an unknown one."""
+
     secret_key: SecretStr | None = None
     """The server key for code digests and button signatures; never in the store. Unset on
     the embedded SQLite default: generated once into the data folder (mode 0600)."""

@@ -138,6 +138,7 @@ async def skip_email(turn: Turn) -> None:
 async def _decide_route(turn: Turn, given_email: str | None) -> None:
     """Seed 002's decision. Requests are counted per chat and per customer number typed
     (known or not), and every path does one keyed hash: nothing tells known from unknown."""
+    turn.outcome.steady_timing = True
     data = turn.data
     turn.move(ConversationState.IDLE)
     chat = chat_subject(turn)
@@ -301,6 +302,7 @@ async def on_redeem_code(turn: Turn) -> None:
     """One answer for a wrong code, an unknown number, a used or expired code, a blocked
     account and a locked-out chat; one keyed hash on every path. Nobody's code is burned by
     wrong tries: they lock out the chat that made them."""
+    turn.outcome.steady_timing = True
     turn.outcome.delete_message = True
     customer_number = str(turn.data.get("customer_number", "")).strip()
     candidates = await turn.tx.customer_accounts.with_number(customer_number)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
 from datetime import timedelta
 
@@ -90,10 +91,15 @@ class Desk:
     async def handle(self, event: Event) -> Outcome:
         lock = self._lock(event.chat_id)
         async with lock:
+            started = time.perf_counter()
             try:
                 outcome = await self._handle(event)
+                # Both waits come after the commit: the store's locks are already released.
+                if outcome.steady_timing:
+                    elapsed = time.perf_counter() - started
+                    steady = self.policy.steady_answer.total_seconds()
+                    await asyncio.sleep(max(0.0, steady - elapsed))
                 if outcome.wait_before_answer > 0:
-                    # Outside the transaction: the store's locks are already released.
                     await self.clock.sleep(outcome.wait_before_answer)
                 return outcome
             except Exception:

@@ -89,6 +89,9 @@ class Outcome:
     """Remove the buttons from the pressed message, so it cannot be pressed twice."""
     delete_message: bool = False
     """Delete the message the person just sent (e.g. one that holds a secret)."""
+    steady_timing: bool = False
+    """The answer must take as long whether or not an account exists: the desk holds it
+    back to the policy's steady answer time (the store's work differs between the paths)."""
     wait_before_answer: float = 0.0
     """Seconds to hold the answer back (after the store committed): verification for an
     account that many chats failed at is slowed down."""

@@ -152,6 +152,7 @@ def reset_destination(customer: Customer, identifier: Contact) -> str | None:
 
 
 async def on_reset_identifier(turn: Turn) -> None:
+    turn.outcome.steady_timing = True
     identifier = _identifier(turn.event.text, turn.policy.sms_countries)
     if isinstance(identifier, Refusal):
         key = identifier.reason
@@ -248,6 +249,7 @@ async def _queue_reset_code(
 
 async def on_reset_code(turn: Turn) -> None:
     """The same answers whether or not an account exists: the count lives in the chat."""
+    turn.outcome.steady_timing = True
     turn.outcome.delete_message = True
     data = turn.data
     code_id = data.get("code_id")

@@ -38,6 +38,9 @@ class DeskPolicy:
     """Failed verifications for one account from all chats in an hour before each further
     answer about it is slowed down."""
     slowdown_max: timedelta = timedelta(seconds=8)
+    steady_answer: timedelta = timedelta(milliseconds=80)
+    """How long an answer that could tell known from unknown takes at least (identification
+    and code steps): longer than the store's work on any of their paths."""
     sms_countries: frozenset[str] = frozenset({"NL"})
     """Countries (ISO codes) whose mobile numbers get codes by SMS."""
     sms_per_hour_per_org: int = 100
