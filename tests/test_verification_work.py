@@ -180,3 +180,20 @@ def texts_code(body: str) -> str:
 def test_the_tests_key_is_the_support_key() -> None:
     assert CountingHasher().current_key_id == TEST_HASHER.current_key_id
     assert texts is not None
+
+
+async def test_identification_answers_are_held_to_the_steady_time(
+    counted: tuple[DeskDriver, CountingHasher],
+) -> None:
+    """The store's work still differs between paths; the desk holds each such answer to the
+    policy's steady answer time (measured by bench/verification_timing.py, not here)."""
+    desk, _ = counted
+    await desk.send(9401, "/password")
+    assert (await desk.send(9401, "nobody@nowhere.example")).steady_timing
+    assert (await desk.send(9401, "123456")).steady_timing
+    await desk.send(9402, "/activate")
+    await desk.send(9402, "1001")
+    assert (await desk.send(9402, "AAAA-BBBB-CCCC")).steady_timing
+    for text in ("/activation", "1001", "3511 AB", "12a"):
+        assert not (await desk.send(9403, text)).steady_timing
+    assert (await desk.press(9403, "m:skip")).steady_timing
