@@ -22,7 +22,12 @@ from bot.notifications.worker import OutboxWorker
 from bot.settings import Runtime, Settings
 from bot.webhook import Feed, StoreInbox, WebhookServer, webhook_path, with_webhook_secret
 from flows.directory import chat_identities
-from handlers.aiogram_adapter import AiogramChat, build_router, set_command_menu
+from handlers.aiogram_adapter import (
+    AiogramChat,
+    InArrivalOrder,
+    build_router,
+    set_command_menu,
+)
 from handlers.telegram_common import ALLOWED_UPDATES, set_command_menus
 from handlers.terminal import TerminalChannel
 
@@ -115,6 +120,7 @@ async def run_aiogram(settings: Settings, stop: asyncio.Event | None = None) -> 
     bot = aiogram_bot(settings)
     worker = app.outbox_worker(AiogramChat(bot))
     dispatcher = Dispatcher()
+    dispatcher.update.outer_middleware(InArrivalOrder())
     dispatcher.include_router(build_router(app.desk, on_handled=worker.notify))
     log.info(startup_line(settings, "aiogram", aiogram.__version__, worker))
     try:

@@ -228,7 +228,15 @@ async def settle(
     person, organization = request.person, request.organization
     if approve:
         person.status = AccountStatus.ACTIVE
-        await linking.link_person(tx, hasher, policy, person, request.telegram_user_id, now)
+        await linking.link_person(
+            tx,
+            hasher,
+            policy,
+            person,
+            request.telegram_user_id,
+            now,
+            tell=request.kind is RequestKind.CHAT_LINK,
+        )
     await _tell_person(tx, request, organization, person, policy, now)
     await _update_manager_cards(tx, request, organization, person, policy, now)
     return True

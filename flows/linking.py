@@ -77,11 +77,14 @@ async def link_person(
     person: Person,
     chat_id: int,
     now: datetime,
+    *,
+    tell: bool = True,
 ) -> None:
-    """Link ``chat_id`` to ``person`` and tell the previous chat and the address on file."""
+    """Link ``chat_id`` to ``person`` and tell the previous chat and the address on file
+    (``tell`` False: a new account's first chat, which its approval message announces)."""
     previous = await tx.chat_links.chat_for(person.id)
     await tx.chat_links.link(chat_id, person.id, now)
-    if previous == chat_id:
+    if previous == chat_id or not tell:
         return
     address: tuple[DeliveryChannel, str] | None = None
     if person.email:

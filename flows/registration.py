@@ -348,39 +348,16 @@ async def _request_for(
         )
         turn.say("account_unavailable")
         return
-    open_request = await turn.tx.requests.open_for_person(person.id)
-    if open_request is not None:
-        await _say_already_pending(turn, open_request)
-        return
-
     person.language = turn.language.value
-    request = await turn.tx.requests.add(
-        RegistrationRequest(
-            organization_id=organization.id,
-            number=await turn.tx.organizations.next_request_number(organization.id),
-            person_id=person.id,
-            contact=contact.value,
-            contact_channel=contact.channel,
-            telegram_user_id=turn.event.sender.user_id,
-            pre_registered=person.pre_registered,
-            status=RequestStatus.PENDING,
-            created_at=turn.now,
+    request = await _file_request(turn, organization, person, contact, RequestKind.REGISTRATION)
+    if request is not None:
+        route = "route_email" if contact.channel is DeliveryChannel.EMAIL else "route_sms"
+        turn.say(
+            "request_created",
+            number=request.number,
+            org=organization.name,
+            route=turn.texts(route),
         )
-    )
-    await turn.audit(
-        "registration_requested",
-        organization_id=organization.id,
-        subject_person_id=person.id,
-        number=request.number,
-        pre_registered=person.pre_registered,
-    )
-    await approval.announce(
-        turn.tx, request, organization, person, turn.hasher, turn.policy, turn.now
-    )
-    route = "route_email" if contact.channel is DeliveryChannel.EMAIL else "route_sms"
-    turn.say(
-        "request_created", number=request.number, org=organization.name, route=turn.texts(route)
-    )
 
 
 async def _ask_second_manager(
@@ -388,10 +365,27 @@ async def _ask_second_manager(
 ) -> None:
     """A manager's, staff member's or admin's account from a new chat: powers like theirs
     are linked only when another manager (or an admin in the CLI) agrees."""
+    request = await _file_request(turn, organization, person, contact, RequestKind.CHAT_LINK)
+    if request is not None:
+        await linking.warn_link_requested(turn.tx, turn.policy, person, turn.now)
+        turn.say("chat_link_needs_approval", number=request.number, org=organization.name)
+
+
+_REQUESTED_ACTIONS = {
+    RequestKind.REGISTRATION: "registration_requested",
+    RequestKind.CHAT_LINK: "chat_link_requested",
+}
+
+
+async def _file_request(
+    turn: Turn, organization: Organization, person: Person, contact: Contact, kind: RequestKind
+) -> RegistrationRequest | None:
+    """File a request for the managers and push its card; None (and say so) when one is
+    already waiting for this person."""
     open_request = await turn.tx.requests.open_for_person(person.id)
     if open_request is not None:
         await _say_already_pending(turn, open_request)
-        return
+        return None
     request = await turn.tx.requests.add(
         RegistrationRequest(
             organization_id=organization.id,
@@ -400,23 +394,23 @@ async def _ask_second_manager(
             contact=contact.value,
             contact_channel=contact.channel,
             telegram_user_id=turn.event.sender.user_id,
-            pre_registered=True,
+            pre_registered=person.pre_registered or kind is RequestKind.CHAT_LINK,
             status=RequestStatus.PENDING,
-            kind=RequestKind.CHAT_LINK,
+            kind=kind,
             created_at=turn.now,
         )
     )
     await turn.audit(
-        "chat_link_requested",
+        _REQUESTED_ACTIONS[kind],
         organization_id=organization.id,
         subject_person_id=person.id,
         number=request.number,
+        pre_registered=request.pre_registered,
     )
     await approval.announce(
         turn.tx, request, organization, person, turn.hasher, turn.policy, turn.now
     )
-    await linking.warn_link_requested(turn.tx, turn.policy, person, turn.now)
-    turn.say("chat_link_needs_approval", number=request.number, org=organization.name)
+    return request
 
 
 async def _say_already_pending(turn: Turn, request: RegistrationRequest) -> None:

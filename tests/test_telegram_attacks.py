@@ -14,12 +14,14 @@ else's account, burn someone else's code, or tell known from unknown.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+import string
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
 from bot.settings import Runtime
-from flows.domain import RequestKind, RequestStatus
+from flows.domain import Language, RequestKind, RequestStatus
+from flows.texts import CATALOG
 from tests.conformance.conftest import env, seeded_store_file  # noqa: F401
 from tests.conformance.harness import Env, Seen, T, TelegramDriver
 from tests.support import DemoOrg
@@ -49,6 +51,19 @@ def anything(seen: Seen) -> bool:
     return True
 
 
+def whole(key: str, **values: object) -> Callable[[Seen], bool]:
+    """A message that is the catalog text ``key`` as a whole: ``values`` filled in, any other
+    placeholder standing for any text (for texts that start with one, like "On {when} ...")."""
+    pattern = []
+    for literal, name, spec, _conversion in string.Formatter().parse(CATALOG[key][Language.EN]):
+        pattern.append(re.escape(literal))
+        if name is not None:
+            filled = format(values[name], spec or "") if name in values else None
+            pattern.append(".+?" if filled is None else re.escape(filled))
+    compiled = re.compile("".join(pattern), re.DOTALL)
+    return lambda seen: compiled.search(seen.text) is not None
+
+
 async def toast(env: Env, query_id: str) -> str:  # noqa: F811
     """The text the bot answered the callback query ``query_id`` with."""
     tg = env.telegram
@@ -72,9 +87,11 @@ async def manager_is_still_manager(channel: TelegramDriver, env: Env) -> None:  
     await channel.user_says(MANAGER, "/pending")
     answer = await channel.expect(
         MANAGER,
-        lambda m: T("pending_none") in m.text
-        or T("pending_header", org=ORG.name) in m.text
-        or T("staff_not_allowed") in m.text,
+        lambda m: (
+            T("pending_none") in m.text
+            or T("pending_header", org=ORG.name) in m.text
+            or T("staff_not_allowed") in m.text
+        ),
     )
     assert T("staff_not_allowed") not in answer.text, answer.text
 
@@ -127,19 +144,25 @@ async def test_takeover_by_re_registration_fails(channel: TelegramDriver, env: E
     await channel.user_says(STRANGER, "/start")
     await channel.expect(STRANGER, T("code_not_digits"))
     await channel.user_presses(STRANGER, T("button_cancel"))
+    await channel.expect(STRANGER, T("cancelled"))
     await start_registration(channel, STRANGER, MANAGER_EMAIL)
     step = await channel.expect(STRANGER, lambda m: MANAGER_EMAIL in m.text)
     assert T("code_sent", destination=MANAGER_EMAIL) in step.text, step.text
     # His own code, from his own mailbox, for her address.
     await channel.user_says(STRANGER, own_code)
     answer = await channel.expect(STRANGER, anything)
-    assert T("code_wrong") in answer.text, answer.text
+    assert whole("code_wrong")(answer), answer.text
 
     assert await env.linked_person(STRANGER) is None
     assert await env.requests() == []
     await manager_is_still_manager(channel, env)
+    # He is still at the code step, where /pending would be a wrong code; /cancel stays a
+    # command there.
+    await channel.user_says(STRANGER, "/cancel")
+    await channel.expect(STRANGER, T("cancelled"))
     await channel.user_says(STRANGER, "/pending")
     await channel.expect(STRANGER, T("staff_not_allowed"))
+    assert await env.linked_person(STRANGER) is None
 
 
 # -- 2: a manager account relinked from a new chat, with the real code -----------------------
@@ -155,7 +178,7 @@ async def test_manager_account_from_a_new_chat_needs_another_manager(
     await channel.user_says(STRANGER, await env.mail_code(MANAGER_EMAIL))
     await channel.expect(STRANGER, T("chat_link_needs_approval", org=ORG.name))
     # The real manager is warned in her chat.
-    await channel.expect(MANAGER, T("chat_link_asked_notice"))
+    await channel.expect(MANAGER, whole("chat_link_asked_notice", org=ORG.name))
 
     assert await env.linked_person(STRANGER) is None
     [request] = await env.requests()
@@ -174,12 +197,17 @@ async def test_strangers_cannot_burn_an_activation_code(channel: TelegramDriver,
 
     answers: list[str] = []
     for stranger in (STRANGER, STRANGER + 1, STRANGER + 2):
-        for typed in ("x", "AAAA-BBBB-CCCC", "2222-3333-4444", "ZZZZ-ZZZZ-ZZZZ", "ABCD-EFGH-JKMN"):
+        # "x" is malformed: it is explained and the code step stays, so the next code is
+        # typed right after it; each further code starts again with /activate.
+        malformed = await try_code(channel, stranger, TENANT_NUMBER, "x")
+        assert malformed.text == T("activation_code_malformed")
+        await channel.user_says(stranger, "AAAA-BBBB-CCCC")
+        answers.append((await channel.expect(stranger, anything)).text)
+        for typed in ("2222-3333-4444", "ZZZZ-ZZZZ-ZZZZ", "ABCD-EFGH-JKMN"):
             answers.append((await try_code(channel, stranger, TENANT_NUMBER, typed)).text)
     unknown = (await try_code(channel, STRANGER + 3, "999999", "AAAA-BBBB-CCCC")).text
-    assert T("activation_code_malformed") in answers[0]
     # Every answer to a well-formed code is the one for a customer number that does not exist.
-    assert set(answers) - {T("activation_code_malformed")} == {unknown}, set(answers)
+    assert set(answers) == {unknown}, set(answers)
     assert unknown == T("activation_code_wrong")
 
     redeemed = await try_code(channel, TENANT, TENANT_NUMBER, code)
@@ -213,7 +241,7 @@ async def test_partner_ids_cannot_be_guessed(channel: TelegramDriver, env: Env) 
         await channel.expect(STRANGER, T("partner_id_unknown", partner_id=partner_id))
     await channel.user_says(STRANGER, ORG.partner_id)
     answer = await channel.expect(STRANGER, anything)
-    assert T("partner_id_wait") in answer.text, answer.text
+    assert whole("partner_id_wait")(answer), answer.text
     assert re.search(r"try again in \d+ minutes", answer.text), answer.text
     assert ORG.name not in answer.text and ORG.partner_id not in answer.text
     conversation = await env.conversation(STRANGER)
@@ -224,10 +252,17 @@ async def test_partner_ids_cannot_be_guessed(channel: TelegramDriver, env: Env) 
 
 
 async def test_tampered_button_data_decides_nothing(channel: TelegramDriver, env: Env) -> None:  # noqa: F811
-    for user, email, number in ((7004, "eva@kantoor.example", 1), (7005, "jan@kantoor.example", 2)):
+    # Eva is on the list; Jan is not, so he is asked for his name.
+    for number, user, email, name in (
+        (1, 7004, "eva@kantoor.example", ""),
+        (2, 7005, "jan@kantoor.example", "Jan Jansen"),
+    ):
         await start_registration(channel, user, email)
         await channel.expect(user, T("code_sent", destination=email))
         await channel.user_says(user, await env.mail_code(email))
+        if name:
+            await channel.expect(user, T("ask_name"))
+            await channel.user_says(user, name)
         await channel.expect(user, T("request_created", number=number, org=ORG.name))
     first = await channel.expect(MANAGER, T("staff_new_request", number=1, org=ORG.name))
     await channel.expect(MANAGER, T("staff_new_request", number=2, org=ORG.name))
@@ -282,10 +317,28 @@ async def test_activation_elsewhere_tells_the_old_chat_and_undo_relinks_it(
     assert T("account_activated") in redeemed.text, redeemed.text
     assert (await env.customer(TENANT_NUMBER)).telegram_user_id == STRANGER
 
-    notice = await channel.expect(TENANT, lambda m: "a new chat was linked" in m.text)
+    notice = await channel.expect(TENANT, whole("chat_linked_notice", org=ORG.name))
     assert notice.buttons == (T("button_undo_link"),)
     await channel.user_presses(TENANT, T("button_undo_link"))
     await channel.expect(TENANT, T("link_undone"))
     await channel.expect(STRANGER, T("link_undone_other"))
     assert (await env.customer(TENANT_NUMBER)).telegram_user_id == TENANT
     assert await env.audit("chat_link_undone")
+
+
+# -- found on the way: a button press and the message right after it (fixed) -------------------
+
+
+async def test_a_press_and_the_next_message_are_handled_in_order(
+    channel: TelegramDriver,
+    env: Env,  # noqa: F811
+) -> None:
+    await start_registration(channel, STRANGER, STRANGER_EMAIL)
+    await channel.expect(STRANGER, T("code_sent", destination=STRANGER_EMAIL))
+    # Cancel, and /register at once (one getUpdates batch), without waiting for "Stopped".
+    await channel.user_presses(STRANGER, T("button_cancel"))
+    await channel.user_says(STRANGER, "/register")
+    await channel.expect(STRANGER, T("cancelled"))
+    # Seen: "The code is 6 digits" (/register read as a wrong code at the code step), and
+    # only then "Stopped"; expected: "Stopped", then step 1 of a new registration.
+    await channel.expect(STRANGER, T("ask_partner_id"), timeout=2)
