@@ -342,3 +342,55 @@ async def test_a_press_and_the_next_message_are_handled_in_order(
     # Seen: "The code is 6 digits" (/register read as a wrong code at the code step), and
     # only then "Stopped"; expected: "Stopped", then step 1 of a new registration.
     await channel.expect(STRANGER, T("ask_partner_id"), timeout=2)
+
+
+# -- seed 002 on every path, and staff powers ----------------------------------------------------
+
+
+async def test_a_blocked_tenant_gets_no_reset_code(channel: TelegramDriver, env: Env) -> None:  # noqa: F811
+    async with env.store.transaction() as tx:
+        for number in ("1001", "1007"):  # 1007 is blocked
+            [account] = await tx.customer_accounts.with_number(number)
+            account.account_active = True
+    for user, address in ((TENANT, TENANT_EMAIL), (STRANGER, "klant1007@thuis.example")):
+        await channel.user_says(user, "/password")
+        await channel.expect(user, T("ask_reset_identifier"))
+        await channel.user_says(user, address)
+        await channel.expect(user, T("reset_neutral"))
+    await env.mails(TENANT_EMAIL)  # the worker ran: the tenant's code arrived ...
+    assert env.smtp.mail.messages_to("klant1007@thuis.example") == []  # ... the blocked one none
+    assert await env.audit("reset_refused_blocked")
+
+
+async def test_under_administration_the_reset_goes_to_the_administrator(
+    channel: TelegramDriver,
+    env: Env,  # noqa: F811
+) -> None:
+    administrator, tenant_email = "bewind@bewind.example", "klant1006@thuis.example"
+    async with env.store.transaction() as tx:
+        [account] = await tx.customer_accounts.with_number("1006")
+        account.account_active = True
+    await channel.user_says(TENANT, "/password")
+    await channel.expect(TENANT, T("ask_reset_identifier"))
+    await channel.user_says(TENANT, tenant_email)
+    await channel.expect(TENANT, T("reset_neutral"))
+    code = await env.mail_code(administrator)
+    await channel.user_says(TENANT, code)
+    await channel.expect(TENANT, T("reset_code_accepted"))
+    await channel.user_says(TENANT, "een lange zin als nieuw wachtwoord")
+    await channel.expect(TENANT, T("password_set"))
+    changed = await env.mails(administrator, count=2)
+    assert changed[1]["Subject"] == T("mail_password_changed_subject")
+    assert env.smtp.mail.messages_to(tenant_email) == []
+
+
+async def test_a_manager_cannot_offboard_another_manager_alone(
+    channel: TelegramDriver,
+    env: Env,  # noqa: F811
+) -> None:
+    await channel.user_says(MANAGER, "/offboard maarten@blg.example 2026-12-01")
+    await channel.expect(
+        MANAGER, lambda m: "needs a second manager" in m.text and "Maarten" in m.text
+    )
+    maarten = await env.person(email="maarten@blg.example")
+    assert maarten.out_of_service_on is None
