@@ -410,3 +410,19 @@ async def test_an_admin_in_the_cli_decides_a_link_request(desk: DeskDriver) -> N
     assert await linked_person(desk, 6701) == await person_id(desk, "sanne@blg.example")
     [entry] = await audit(desk, "chat_link_approved")
     assert entry.actor == "cli"
+
+
+async def test_many_chats_failing_for_one_account_slow_its_answers_down(
+    tenants: DeskDriver,
+) -> None:
+    await ask_activation_code(tenants, 8001, "1001")
+    code = await activation_code(tenants, "klant1001@thuis.example")
+    policy = tenants.desk.policy
+    for stranger in range(7100, 7100 + policy.slowdown_after // 5):
+        for _ in range(5):
+            await redeem(tenants, stranger, "1001", "AAAA-BBBB-CCCC")
+    assert tenants.clock.slept == 0
+    await redeem(tenants, 7200, "1001", "AAAA-BBBB-CCCC")
+    assert tenants.clock.slept > 0  # held back, after the commit
+    # Slower, never refused: the owner still gets in.
+    assert "activated" in await redeem(tenants, 8001, "1001", code)

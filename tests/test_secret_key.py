@@ -72,3 +72,27 @@ def test_old_keys_come_from_the_environment(tmp_path: Path) -> None:
     assert hasher.matches(stored, "code:x", "123456")
     with pytest.raises(SettingsError, match="BALIE_SECRET_KEY_OLD"):
         load_hasher(sqlite_settings(tmp_path, secret_key=NEW, secret_key_old="short"))
+
+
+def test_balie_on_postgresql_without_a_key_stops_with_one_line(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "BALIE_DATABASE_URL": "postgresql+asyncpg://balie@127.0.0.1:1/nowhere",
+        "BALIE_SECRET_KEY": "",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "chat"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    [line] = done.stderr.strip().splitlines()
+    assert "BALIE_SECRET_KEY is missing" in line
