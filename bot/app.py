@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 
 from bot.notifications.sink import OnDelivery
 from bot.notifications.worker import OutboxWorker, build_senders
+from bot.ops import Heartbeat, Metrics, OpsEndpoints, StepObserver
 from bot.secret_key import load_hasher
 from bot.settings import Settings
 from flows.desk import Desk
@@ -40,6 +41,9 @@ class Balie:
     desk: Desk
     clock: Clock
     hasher: KeyedHasher
+    metrics: Metrics
+    worker_heartbeat: Heartbeat
+    """The outbox worker beats once per pass; /healthz reports it stalled when it stops."""
 
     @classmethod
     async def open(cls, settings: Settings, *, channel: str, clock: Clock | None = None) -> Balie:
@@ -63,7 +67,9 @@ class Balie:
             sms_per_hour_per_org=settings.sms_per_hour_per_org,
             sms_per_hour=settings.sms_per_hour,
         )
-        return cls(settings, store, Desk(store, policy, clock, hasher), clock, hasher)
+        metrics = Metrics()
+        desk = Desk(store, policy, clock, hasher, StepObserver(metrics, hasher))
+        return cls(settings, store, desk, clock, hasher, metrics, Heartbeat(clock))
 
     def outbox_worker(
         self,
@@ -80,7 +86,12 @@ class Balie:
             clock=self.clock,
             poll_seconds=self.settings.outbox_poll_seconds,
             chat_name=chat_name,
+            on_pass=self.worker_heartbeat.beat,
         )
+
+    def ops(self) -> OpsEndpoints:
+        """/healthz and /metrics for this process."""
+        return OpsEndpoints(self.store, self.metrics, self.worker_heartbeat)
 
     async def close(self) -> None:
         await self.store.close()

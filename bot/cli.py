@@ -15,7 +15,7 @@ from bot.app import SchemaNotCurrent
 from bot.demo import create_demo
 from bot.logs import RedactSecrets, configure_logging
 from bot.secret_key import load_hasher
-from bot.settings import Runtime, Settings, SettingsError, load_settings
+from bot.settings import LogFormat, Runtime, Settings, SettingsError, load_settings
 from bot.webhook import with_webhook_secret
 from flows import accounts, customer_import
 from flows.domain import PasswordPolicyName, RequestKind, Role
@@ -54,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--host", help="webhook mode: address to listen on (default 0.0.0.0)")
     run.add_argument("--port", type=int, help="webhook mode: port to listen on (default 8080)")
+    run.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="N",
+        help="polling mode: serve /healthz and /metrics on port N (webhook mode: on its server)",
+    )
     commands.add_parser("chat", help="chat with the desk in this terminal")
 
     db = commands.add_parser("db", help="the store's schema").add_subparsers(
@@ -312,6 +318,7 @@ def _run_options(args: argparse.Namespace) -> dict[str, object]:
         "webhook_url": args.webhook,
         "webhook_host": args.host,
         "webhook_port": args.port,
+        "metrics_port": args.metrics_port,
     }
     return {name: value for name, value in options.items() if value is not None}
 
@@ -365,7 +372,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         if s is not None
     ]
-    configure_logging(secrets, logging.WARNING if args.command != "run" else logging.INFO)
+    configure_logging(
+        secrets,
+        logging.WARNING if args.command != "run" else logging.INFO,
+        json_lines=settings.log_format is LogFormat.JSON,
+    )
     try:
         if args.command in {"run", "chat"}:
             _run_channel(settings, args.command, secrets)

@@ -19,6 +19,7 @@ from aiogram.client.telegram import TelegramAPIServer
 
 from bot.app import Balie
 from bot.notifications.worker import OutboxWorker
+from bot.ops import OpsServer
 from bot.settings import Runtime, Settings
 from bot.webhook import Feed, StoreInbox, WebhookServer, webhook_path, with_webhook_secret
 from flows.directory import chat_identities
@@ -80,13 +81,27 @@ async def outbox_running(app: Balie, worker: OutboxWorker) -> AsyncIterator[None
     worker_stop = asyncio.Event()
     worker_task = asyncio.create_task(worker.run(worker_stop))
     housekeeping = asyncio.create_task(_housekeeping(app, worker_stop))
+    ops = _ops_server(app)
     try:
+        if ops is not None:
+            await ops.start()
         yield
     finally:
+        if ops is not None:
+            await ops.stop()
         worker_stop.set()
         await worker_task
         await housekeeping
         await worker.aclose()
+
+
+def _ops_server(app: Balie) -> OpsServer | None:
+    """/healthz and /metrics on their own port, in polling mode when asked for (webhook mode
+    serves them on the webhook server)."""
+    settings = app.settings
+    if settings.metrics_port is None or settings.webhook_url:
+        return None
+    return OpsServer(app.ops(), settings.metrics_host, settings.metrics_port)
 
 
 def webhook_server(settings: Settings, app: Balie, feed: Feed, name: str) -> WebhookServer:
@@ -100,6 +115,7 @@ def webhook_server(settings: Settings, app: Balie, feed: Feed, name: str) -> Web
         feed=feed,
         inbox=StoreInbox(app.store, app.clock),
         name=name,
+        ops=app.ops(),
     )
 
 

@@ -20,6 +20,11 @@ WEBHOOK_SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 """What Telegram accepts as a webhook's secret_token."""
 
 
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
 class Runtime(StrEnum):
     AIOGRAM = "aiogram"
     PTB = "ptb"
@@ -54,6 +59,13 @@ class Settings(BaseSettings):
     twilio_auth_token: SecretStr | None = None
     twilio_from_number: str | None = None
     twilio_api_url: str = DEFAULT_TWILIO_API_URL
+
+    log_format: LogFormat = LogFormat.TEXT
+    """``json``: one JSON object per log line."""
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    """Polling mode: serve /healthz and /metrics on this port (webhook mode serves them on
+    the webhook server)."""
+    metrics_host: str = "127.0.0.1"
 
     default_language: Language = Language.NL
     outbox_poll_seconds: float = Field(default=1.0, gt=0)

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from pydantic import SecretStr
 
+from bot.ops import OpsEndpoints
 from bot.settings import Settings
 from flows.ports import Clock
 from storage.uow import Store
@@ -80,6 +81,7 @@ class WebhookServer:
         feed: Feed,
         inbox: StoreInbox,
         name: str = "webhook",
+        ops: OpsEndpoints | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -88,6 +90,7 @@ class WebhookServer:
         self._feed = feed
         self._inbox = inbox
         self._name = name
+        self._ops = ops
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -97,6 +100,8 @@ class WebhookServer:
             self._spawn(update)
         app = web.Application()
         app.router.add_post(self.path, self._on_update)
+        if self._ops is not None:
+            self._ops.install(app)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)

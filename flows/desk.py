@@ -30,7 +30,7 @@ from flows.domain import (
 )
 from flows.events import Event, EventKind, Keyboard, Outcome, Reply
 from flows.keys import KeyedHasher
-from flows.ports import Clock, SystemClock
+from flows.ports import Clock, DeskObserver, NoObserver, StepRecord, SystemClock
 from flows.texts import Texts, parse_language
 from flows.turn import DeskPolicy, Turn
 from storage.uow import Store
@@ -70,11 +70,13 @@ class Desk:
         policy: DeskPolicy | None = None,
         clock: Clock | None = None,
         hasher: KeyedHasher | None = None,
+        observer: DeskObserver | None = None,
     ) -> None:
         self.store = store
         self.policy = policy or DeskPolicy()
         self.clock = clock or SystemClock()
         self.hasher = hasher or KeyedHasher.ephemeral()
+        self.observer = observer or NoObserver()
         self._chat_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -92,8 +94,9 @@ class Desk:
         lock = self._lock(event.chat_id)
         async with lock:
             started = time.perf_counter()
+            step = _Step()
             try:
-                outcome = await self._handle(event)
+                outcome = await self._handle(event, step)
                 # Both waits come after the commit: the store's locks are already released.
                 if outcome.steady_timing:
                     elapsed = time.perf_counter() - started
@@ -101,8 +104,11 @@ class Desk:
                     await asyncio.sleep(max(0.0, steady - elapsed))
                 if outcome.wait_before_answer > 0:
                     await self.clock.sleep(outcome.wait_before_answer)
+                self._observe(event, step, started)
                 return outcome
             except Exception:
+                step.outcome = "error"
+                self._observe(event, step, started)
                 # Never a traceback in the chat, and never the message text in the log:
                 # it may hold a code or an address.
                 log.exception("event %s in chat %s failed", event.kind.value, event.chat_id)
@@ -116,14 +122,28 @@ class Desk:
             # Every limit's window is at most an hour; a day of history is plenty.
             await tx.rate_events.forget_before(self.clock.now() - timedelta(days=1))
 
-    async def _handle(self, event: Event) -> Outcome:
+    def _observe(self, event: Event, step: _Step, started: float) -> None:
+        self.observer.handled(
+            StepRecord(
+                event.update_id,
+                event.chat_id,
+                step.flow,
+                step.state,
+                step.outcome,
+                time.perf_counter() - started,
+            )
+        )
+
+    async def _handle(self, event: Event, step: _Step) -> Outcome:
         now = self.clock.now()
         async with self.store.transaction() as tx:
             conversation = await tx.conversations.load(event.chat_id, now)
+            step.state = conversation.state.value
             if event.update_id is not None and not await tx.handled_updates.first_time(
                 event.update_id, now
             ):
                 log.info("update %s was already handled; ignoring the redelivery", event.update_id)
+                step.outcome = "duplicate"
                 return Outcome()
             if conversation.language is None:
                 conversation.language = parse_language(
@@ -131,8 +151,38 @@ class Desk:
                 ).value
             turn = Turn(event, conversation, tx, self.policy, now, self.hasher)
             await route(turn)
+            step.flow = flow_of(conversation.state, ConversationState(step.state), event)
             conversation.updated_at = now
         return turn.outcome
+
+
+class _Step:
+    """What the observer hears of one update, filled in as it is handled."""
+
+    def __init__(self) -> None:
+        self.state = ""
+        self.flow = "menu"
+        self.outcome = "ok"
+
+
+FLOWS = {
+    **dict.fromkeys(registration.STEPS, "registration"),
+    **dict.fromkeys(activation.STEPS, "activation"),
+    **dict.fromkeys(password.STEPS, "password"),
+}
+
+STAFF_COMMANDS = frozenset(
+    {"pending", "approve", "reject", "employees", "offboard", "codes", "release", "refuse"}
+)
+
+
+def flow_of(after: ConversationState, before: ConversationState, event: Event) -> str:
+    """The flow an update belonged to, for metrics and logs."""
+    if event.kind is EventKind.COMMAND and event.command in STAFF_COMMANDS:
+        return "staff"
+    if event.kind is EventKind.BUTTON and (event.button_data or "")[:2] in {"d:", "c:", "o:"}:
+        return "staff"
+    return FLOWS.get(before) or FLOWS.get(after) or "menu"
 
 
 def main_menu(turn: Turn) -> Keyboard:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -23,6 +24,31 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One handled update, for operators: never what was typed."""
+
+    update_id: int | None
+    chat_id: int
+    flow: str
+    """Which flow the update went to (``registration``, ``activation``, ``password``,
+    ``staff``, ``menu``)."""
+    step: str
+    """The conversation's state when the update arrived."""
+    outcome: str
+    """``ok``, ``duplicate`` (a redelivered update) or ``error``."""
+    seconds: float
+
+
+class DeskObserver(Protocol):
+    def handled(self, record: StepRecord) -> None: ...
+
+
+class NoObserver:
+    def handled(self, record: StepRecord) -> None:
+        return None
 
 
 class ChatPort(Protocol):

@@ -440,6 +440,16 @@ class Outbox(_Repository):
     async def get(self, message_id: int) -> OutboxMessage | None:
         return await self.session.get(OutboxMessage, message_id)
 
+    async def counts_by_status(self) -> dict[str, int]:
+        rows = await self.session.execute(
+            select(OutboxMessage.status, func.count(OutboxMessage.id)).group_by(
+                OutboxMessage.status
+            )
+        )
+        counts = dict.fromkeys((status.value for status in OutboxStatus), 0)
+        counts.update({OutboxStatus(status).value: int(count) for status, count in rows})
+        return counts
+
     async def recent(self, limit: int = 20) -> Sequence[OutboxMessage]:
         result = await self.session.scalars(
             select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)

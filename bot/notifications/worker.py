@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
@@ -125,6 +125,7 @@ class OutboxWorker:
         poll_seconds: float = 1.0,
         delivery_timeout: float = 30.0,
         chat_name: str = "Telegram",
+        on_pass: Callable[[], None] = lambda: None,
     ) -> None:
         if batch < 1 or max_attempts < 1 or not backoff:
             raise ValueError("batch and max_attempts must be positive and backoff non-empty")
@@ -140,6 +141,7 @@ class OutboxWorker:
         self._poll_seconds = poll_seconds
         self._delivery_timeout = delivery_timeout
         self._chat_name = chat_name
+        self._on_pass = on_pass
         self._channels: tuple[DeliveryChannel, ...] = (
             (DeliveryChannel.EMAIL, DeliveryChannel.SMS)
             if chat is None
@@ -166,6 +168,7 @@ class OutboxWorker:
         self._log.info("outbox worker started: %s", self.routes_description())
         while not stop.is_set():
             self._wake.clear()
+            self._on_pass()
             try:
                 await self.deliver_due()
             except Exception as exc:
