@@ -350,6 +350,8 @@ def _run_channel(settings: Settings, command: str, secrets: list[str]) -> None:
             asyncio.run(runtimes.run_terminal(settings))
     except (TelegramAPIError, PtbTelegramError) as exc:  # e.g. no Bot API at start-up
         _fail("Telegram: " + " ".join(RedactSecrets(secrets).redact(str(exc)).split()))
+    except runtimes.StoreUsedByTelegram as exc:
+        _fail(str(exc))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -35,10 +35,23 @@ from handlers.terminal import TerminalChannel
 log = logging.getLogger("balie")
 
 
+RUNTIME_STARTED = "runtime_started"
+"""Audited when a Telegram runtime starts: the store then has real Telegram users."""
+
+
+class StoreUsedByTelegram(Exception):
+    """``balie run`` without a token on a store a Telegram runtime used (one line)."""
+
+
+async def used_by_telegram(app: Balie) -> bool:
+    async with app.store.transaction() as tx:
+        return await tx.audit.any_of(RUNTIME_STARTED, "telegram")
+
+
 async def run(settings: Settings) -> None:
     """``balie run``: Telegram when a token is set, else the terminal channel."""
     if settings.telegram_token is None:
-        await run_terminal(settings)
+        await run_terminal(settings, explicit=False)
     elif settings.runtime is Runtime.PTB:
         from bot.ptb_runtime import run_ptb  # python-telegram-bot is imported only when used
 
@@ -82,6 +95,8 @@ async def outbox_running(app: Balie, worker: OutboxWorker) -> AsyncIterator[None
     worker_task = asyncio.create_task(worker.run(worker_stop))
     housekeeping = asyncio.create_task(_housekeeping(app, worker_stop))
     ops = _ops_server(app)
+    async with app.store.transaction() as tx:
+        await tx.audit.add(RUNTIME_STARTED, actor="balie", channel="telegram", now=app.clock.now())
     try:
         if ops is not None:
             await ops.start()
@@ -214,12 +229,33 @@ async def _until(
 
 
 async def run_terminal(
-    settings: Settings, stdin: TextIO | None = None, stdout: TextIO | None = None
+    settings: Settings,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    *,
+    explicit: bool = True,
 ) -> None:
+    """``balie chat`` (``explicit``), or ``balie run`` without a token. On a store a Telegram
+    runtime used, the terminal delivers no Telegram message: those are the bot's, for real
+    people; and ``balie run`` refuses, since a missing token there is a mistake."""
     app = await Balie.open(settings, channel="terminal")
+    shared = await used_by_telegram(app)
+    if shared and not explicit:
+        await app.close()
+        raise StoreUsedByTelegram(
+            "this store is used by a Telegram bot, and BALIE_TELEGRAM_TOKEN is not set: "
+            "set it, or open the terminal on purpose with `balie chat`"
+        )
     channel = TerminalChannel(app.desk, app.store, output=stdout or sys.stdout)
-    worker = app.outbox_worker(channel, on_delivery=channel.on_delivery, chat_name="the terminal")
+    worker = app.outbox_worker(
+        None if shared else channel, on_delivery=channel.on_delivery, chat_name="the terminal"
+    )
     channel.worker = worker
+    if shared:
+        channel.output.write(
+            "This store is also used by a Telegram bot: the terminal leaves Telegram "
+            "messages to it (cards and notices are not shown here).\n"
+        )
     log.info(
         "Balie starting: channel terminal; store %s; delivery: %s",
         settings.safe_database_url(),

@@ -106,6 +106,13 @@ class Settings(BaseSettings):
             raise ValueError("use sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB")
         return value
 
+    @field_validator("telegram_token", "smtp_password", "twilio_auth_token", "secret_key_old")
+    @classmethod
+    def _empty_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        """``BALIE_TELEGRAM_TOKEN=`` (empty, as compose files and .env templates leave it)
+        means no token, not an invalid one."""
+        return value if value is not None and value.get_secret_value().strip() else None
+
     @field_validator("secret_key")
     @classmethod
     def _secret_key(cls, value: SecretStr | None) -> SecretStr | None:

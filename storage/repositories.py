@@ -500,6 +500,14 @@ class AuditLog(_Repository):
         )
         await self.session.flush()
 
+    async def any_of(self, action: str, channel: str) -> bool:
+        found = await self.session.scalar(
+            select(AuditEntry.id)
+            .where(AuditEntry.action == action, AuditEntry.channel == channel)
+            .limit(1)
+        )
+        return found is not None
+
     async def entries(self, action: str | None = None) -> Sequence[AuditEntry]:
         query = select(AuditEntry).order_by(AuditEntry.id)
         if action is not None:
