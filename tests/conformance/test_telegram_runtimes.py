@@ -133,9 +133,9 @@ async def test_shutdown_finishes_every_accepted_update(
     handle, perform = Desk._handle, telegram_common.perform
     carried_out: list[int | None] = []
 
-    async def slow_handle(self: Desk, event: Event) -> Outcome:
+    async def slow_handle(self: Desk, event: Event, *args: Any) -> Outcome:
         await asyncio.sleep(0.15)  # one chat's updates queue up behind each other
-        return await handle(self, event)
+        return await handle(self, event, *args)
 
     async def counted_perform(event: Event, outcome: Outcome, actions: Any) -> None:
         await perform(event, outcome, actions)
