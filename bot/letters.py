@@ -418,6 +418,17 @@ async def export_batch(
     return result
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""A cell starting with one of these is a formula to a spreadsheet (CSV injection)."""
+
+
+def csv_cell(value: object) -> str:
+    """``value`` as a manifest cell a spreadsheet shows as text: a cell that would start a
+    formula (``=HYPERLINK(...)`` as a name) gets a leading single quote, as OWASP advises."""
+    text = str(value)
+    return f"'{text}" if text.startswith(FORMULA_START) else text
+
+
 def _manifest(contents: Sequence[LetterContent]) -> bytes:
     """The CSV for the print-and-mail service: addresses and page numbers, never a code."""
     buffer = io.StringIO()
@@ -425,7 +436,8 @@ def _manifest(contents: Sequence[LetterContent]) -> bytes:
     writer.writerow(MANIFEST_COLUMNS)
     for page, content in enumerate(contents, start=1):
         writer.writerow(
-            [
+            csv_cell(cell)
+            for cell in [
                 content.letter_id,
                 content.organization_name,
                 content.customer_number,

@@ -20,6 +20,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from bot.app import Balie
 from bot.notifications.worker import OutboxWorker
 from bot.ops import OpsServer
+from bot.sealing import Sealer
 from bot.settings import Runtime, Settings
 from bot.webhook import Feed, StoreInbox, WebhookServer, webhook_path, with_webhook_secret
 from flows.directory import chat_identities
@@ -128,7 +129,7 @@ def webhook_server(settings: Settings, app: Balie, feed: Feed, name: str) -> Web
         path=webhook_path(settings.webhook_url),
         secret=settings.webhook_secret.get_secret_value(),
         feed=feed,
-        inbox=StoreInbox(app.store, app.clock),
+        inbox=StoreInbox(app.store, app.clock, Sealer(app.hasher)),
         name=name,
         ops=app.ops(),
     )

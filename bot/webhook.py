@@ -2,8 +2,9 @@
 
 Telegram POSTs each update as JSON to the webhook URL with the secret it was given in
 setWebhook in the ``X-Telegram-Bot-Api-Secret-Token`` header. A request without that exact
-secret gets 401 and is not looked at any further. A good one is kept in the store's inbox,
-answered 200 at once, and processed in the background; once handled it leaves the inbox.
+secret gets 401 and is not looked at any further. A good one is kept in the store's inbox
+(encrypted under the server key: it may hold a typed password), answered 200 at once, and
+processed in the background; once handled it leaves the inbox.
 :meth:`WebhookServer.stop` first stops accepting, then waits until every accepted update is
 handled, and :meth:`WebhookServer.start` first handles whatever a crash left in the inbox:
 Telegram never resends an update it got a 200 for, so the inbox is what makes it safe to
@@ -25,6 +26,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from bot.ops import OpsEndpoints
+from bot.sealing import CannotUnseal, Sealer
 from bot.settings import Settings
 from flows.ports import Clock
 from storage.uow import Store
@@ -37,24 +39,46 @@ Feed = Callable[[dict[str, Any]], Awaitable[None]]
 """Hands one update (the decoded JSON) to the runtime; returns when it is processed."""
 
 
-class StoreInbox:
-    """The webhook inbox in Balie's store."""
+SEALED = "sealed"
+"""The key under which an inbox row keeps its update, encrypted (see :mod:`bot.sealing`)."""
 
-    def __init__(self, store: Store, clock: Clock) -> None:
+
+class StoreInbox:
+    """The webhook inbox in Balie's store: each update is kept sealed under the server key
+    (it may hold a password or code just typed), and removed once handled."""
+
+    def __init__(self, store: Store, clock: Clock, sealer: Sealer) -> None:
         self._store = store
         self._clock = clock
+        self._sealer = sealer
 
     async def keep(self, update: dict[str, Any]) -> None:
+        update_id = int(update["update_id"])
+        kept = {"update_id": update_id, SEALED: self._sealer.seal(update)}
         async with self._store.transaction() as tx:
-            await tx.inbox.keep(int(update["update_id"]), update, self._clock.now())
+            await tx.inbox.keep(update_id, kept, self._clock.now())
 
     async def forget(self, update_id: int) -> None:
         async with self._store.transaction() as tx:
             await tx.inbox.forget(update_id)
 
     async def waiting(self) -> list[dict[str, Any]]:
+        """The updates left by a crash, opened; one that cannot be opened (the server key
+        changed without keeping the old one) is logged by id and dropped."""
         async with self._store.transaction() as tx:
-            return await tx.inbox.waiting()
+            kept = await tx.inbox.waiting()
+        updates = []
+        for row in kept:
+            sealed = row.get(SEALED)
+            if not isinstance(sealed, str):
+                updates.append(row)  # kept in clear by an earlier version
+                continue
+            try:
+                updates.append(self._sealer.unseal(sealed))
+            except CannotUnseal:
+                log.error("update %s in the inbox cannot be opened; dropped", row.get("update_id"))
+                await self.forget(int(row["update_id"]))
+        return updates
 
 
 def with_webhook_secret(settings: Settings) -> Settings:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from flows import cards, linking
-from flows.buttons import ButtonSigner, Decide, Offboard, signer
+from flows import cards, linking, paging
+from flows.buttons import ButtonSigner, Decide, Listing, Offboard, signer
 from flows.contacts import Contact, parse_email, parse_mobile
 from flows.domain import (
     TWO_PERSON_OFFBOARDING_ROLES,
@@ -307,7 +307,8 @@ async def _update_manager_cards(
     )
 
 
-async def list_pending(turn: Turn) -> None:
+async def list_pending(turn: Turn, number: int = 1) -> None:
+    """``/pending`` (or its page ``number``): a page of open requests, then their cards."""
     manager = await _acting_manager(turn, None)
     if manager is None:
         await _refuse(turn, "pending")
@@ -317,21 +318,24 @@ async def list_pending(turn: Turn) -> None:
     if not requests:
         turn.say("pending_none")
         return
-    lines = [texts("pending_header", org=manager.organization.name)]
-    for request in requests:
-        lines.append(
-            texts(
-                "pending_line",
-                number=request.number,
-                name=request.person.name,
-                contact=request.contact,
-                listed=texts("listed_short" if request.pre_registered else "not_listed_short"),
-                age=texts.age(turn.now - request.created_at),
-            )
+    shown = paging.page(requests, number)
+    lines = [
+        texts(
+            "pending_line",
+            number=request.number,
+            name=request.person.name,
+            contact=request.contact,
+            listed=texts("listed_short" if request.pre_registered else "not_listed_short"),
+            age=texts.age(turn.now - request.created_at),
         )
-    turn.say_text("\n".join(lines))
+        for request in shown.items
+    ]
+    header = texts("pending_header", org=manager.organization.name)
+    turn.say_text(
+        paging.text(texts, header, lines, shown), paging.keyboard(texts, Listing.PENDING, shown)
+    )
     sign = signer(turn.hasher, turn.event.chat_id)
-    for request in requests:
+    for request in shown.items:
         turn.say_text(
             _request_card(texts, request, request.organization, request.person),
             _decision_keyboard(texts, request, sign),
@@ -348,7 +352,8 @@ def status_label(texts: Texts, person: Person, today: date) -> str:
     return texts(f"status_{status.value}", date="")
 
 
-async def list_employees(turn: Turn) -> None:
+async def list_employees(turn: Turn, number: int = 1) -> None:
+    """``/employees`` (or its page ``number``)."""
     manager = await _acting_manager(turn, None)
     if manager is None:
         await _refuse(turn, "employees")
@@ -358,8 +363,9 @@ async def list_employees(turn: Turn) -> None:
     if not employees:
         turn.say("employees_none")
         return
-    lines = [texts("employees_header", org=manager.organization.name)]
-    for person in employees:
+    shown = paging.page(employees, number)
+    lines = []
+    for person in shown.items:
         contact = " / ".join(c for c in (person.email, person.phone) if c)
         offices = f" ({', '.join(o.name for o in person.offices)})" if person.offices else ""
         lines.append(
@@ -370,7 +376,10 @@ async def list_employees(turn: Turn) -> None:
                 status=status_label(texts, person, turn.now.date()),
             )
         )
-    turn.say_text("\n".join(lines))
+    header = texts("employees_header", org=manager.organization.name)
+    turn.say_text(
+        paging.text(texts, header, lines, shown), paging.keyboard(texts, Listing.EMPLOYEES, shown)
+    )
 
 
 def parse_lookup_contact(text: str) -> Contact | None:

@@ -1,6 +1,8 @@
 """Typed button actions and their compact encoding as Telegram callback data (max 64 bytes).
 
-Menu buttons only move a person through their own conversation, so their data is plain.
+Menu buttons only move a person through their own conversation, so their data is plain; so
+is a page button of a staff list (Previous/Next), which only shows what the presser may see
+anyway: the desk checks their permission again on every press.
 A staff decision button (approve, release, confirm an offboarding) acts on a request, so its
 data carries a signature under the server's key that binds the action to the chat the card
 was sent to: changed data, or a card copied into another chat, no longer verifies.
@@ -35,6 +37,27 @@ class Menu:
     choice: MenuChoice
 
 
+class Listing(StrEnum):
+    """A staff list that is shown a page at a time."""
+
+    EMPLOYEES = "e"
+    PENDING = "p"
+    CODES = "c"
+    REFUSALS = "r"
+
+
+MAX_PAGE = 99_999
+"""A page number beyond any real list; larger data is malformed."""
+
+
+@dataclass(frozen=True)
+class Page:
+    """Show page ``number`` (from 1) of ``listing``."""
+
+    listing: Listing
+    number: int
+
+
 @dataclass(frozen=True)
 class Decide:
     """A manager's verdict on registration request ``request_id`` (the row id, not its #N)."""
@@ -62,7 +85,7 @@ class Offboard:
 StaffAction = Decide | Release | Offboard
 """The actions whose buttons are signed."""
 
-ButtonAction = Menu | StaffAction
+ButtonAction = Menu | Page | StaffAction
 
 
 @dataclass(frozen=True)
@@ -74,7 +97,7 @@ class Signed:
     signature: str
 
 
-Pressed = Menu | Signed
+Pressed = Menu | Page | Signed
 """What a press's data decodes to; a :class:`Signed` one still has to be verified."""
 
 ButtonSigner = Callable[[StaffAction], str]
@@ -90,6 +113,8 @@ def encode(action: ButtonAction) -> str:
     """The unsigned data of ``action``; a staff button's data is :func:`signed` instead."""
     if isinstance(action, Menu):
         return f"m:{action.choice.value}"
+    if isinstance(action, Page):
+        return f"p:{action.listing.value}:{action.number}"
     if isinstance(action, Release):
         return f"c:{action.request_id}:{'r' if action.release else 'x'}"
     if isinstance(action, Offboard):
@@ -125,7 +150,7 @@ def verified(hasher: KeyedHasher, pressed: Signed, chat_id: int) -> bool:
 
 
 def _staff_action(kind: str, number: str, verdict: str) -> StaffAction | None:
-    if not (number.isdigit() and len(number) < 12):
+    if not (number.isascii() and number.isdigit() and len(number) < 12):
         return None
     if kind == "d" and verdict in {"a", "r"}:
         return Decide(int(number), verdict == "a")
@@ -134,6 +159,17 @@ def _staff_action(kind: str, number: str, verdict: str) -> StaffAction | None:
     if kind == "o" and verdict in {"y", "n"}:
         return Offboard(int(number), verdict == "y")
     return None
+
+
+def _page(rest: str) -> Page | None:
+    listing, _, number = rest.partition(":")
+    if not (number.isascii() and number.isdigit() and len(number) <= len(str(MAX_PAGE))):
+        return None
+    try:
+        page = Page(Listing(listing), int(number))
+    except ValueError:
+        return None
+    return page if 1 <= page.number <= MAX_PAGE else None
 
 
 def decode(data: str | None) -> Pressed | None:
@@ -150,6 +186,8 @@ def decode(data: str | None) -> Pressed | None:
             return Menu(MenuChoice(rest))
         except ValueError:
             return None
+    if kind == "p":
+        return _page(rest)
     number, _, rest = rest.partition(":")
     verdict, _, signature = rest.partition(":")
     action = _staff_action(kind, number, verdict)

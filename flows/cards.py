@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from flows import message_limits
 from flows.buttons import ButtonSigner, signer
 from flows.domain import DeliveryChannel, Language
 from flows.events import Keyboard
@@ -60,7 +61,7 @@ async def push(
         tx,
         recipients,
         lambda texts, chat_id: (
-            card(texts),
+            message_limits.truncate(card(texts)),
             {TOPIC: topic, BUTTONS: keyboard_to_payload(keyboard(texts, signer(hasher, chat_id)))},
         ),
         policy,
@@ -77,14 +78,25 @@ async def close(
     policy: DeskPolicy,
     now: datetime,
 ) -> None:
-    """Edit every copy in place: the card, then the outcome line; its buttons go."""
-    await _queue(
-        tx,
-        recipients,
-        lambda texts, _chat_id: (
-            f"{card(texts)}\n\n{outcome(texts)}",
-            {TOPIC: topic, EDIT: True},
-        ),
-        policy,
-        now,
-    )
+    """Edit every copy in place: the card, then the outcome line; its buttons go.
+
+    A copy still waiting in the outbox is rewritten into its decided form first, so no card
+    arrives with live buttons after the decision; if no worker had taken it yet, it needs
+    no edit either.
+    """
+    for person, chat_id in recipients:
+        texts = texts_for(person, policy)
+        body = closed_text(card(texts), outcome(texts))
+        if await tx.outbox.close_unsent_cards(topic, str(chat_id), body):
+            continue
+        await tx.outbox.add(
+            DeliveryChannel.TELEGRAM, str(chat_id), body, now, payload={TOPIC: topic, EDIT: True}
+        )
+
+
+def closed_text(card: str, outcome: str) -> str:
+    """A decided card: the card, then the outcome line, within one message (a long card is
+    cut, never the outcome)."""
+    outcome = message_limits.truncate(outcome, 1000)
+    room = message_limits.MAX_MESSAGE - message_limits.length(outcome) - 2
+    return f"{message_limits.truncate(card, room)}\n\n{outcome}"

@@ -11,9 +11,11 @@ from datetime import timedelta
 from flows import activation, approval, linking, password, registration, release
 from flows.buttons import (
     Decide,
+    Listing,
     Menu,
     MenuChoice,
     Offboard,
+    Page,
     Release,
     Signed,
     decode,
@@ -153,7 +155,7 @@ class Desk:
             await route(turn)
             step.flow = flow_of(conversation.state, ConversationState(step.state), event)
             conversation.updated_at = now
-        return turn.outcome
+        return turn.outcome.fitted()
 
 
 class _Step:
@@ -287,6 +289,9 @@ async def on_button(turn: Turn) -> None:
     if isinstance(pressed, Signed):
         await _staff_button(turn, pressed)
         return
+    if isinstance(pressed, Page):
+        await _page_button(turn, pressed)
+        return
     if pressed is None or not await _menu_choice(turn, pressed):
         turn.outcome.callback_notice = turn.texts("stale_button")
         turn.outcome.clear_pressed_buttons = True
@@ -305,6 +310,18 @@ async def _staff_button(turn: Turn, pressed: Signed) -> None:
         await release.decide_by_button(turn, action)
     elif isinstance(action, Offboard):
         await approval.offboard_by_button(turn, action)
+
+
+async def _page_button(turn: Turn, pressed: Page) -> None:
+    """Previous or Next on a staff list: the page, as a new message, for a caller who may
+    still see the list (each list checks); the pressed page loses its buttons."""
+    if pressed.listing is Listing.EMPLOYEES:
+        await approval.list_employees(turn, pressed.number)
+    elif pressed.listing is Listing.PENDING:
+        await approval.list_pending(turn, pressed.number)
+    else:
+        await release.show_codes_page(turn, pressed.listing, pressed.number)
+    turn.outcome.clear_pressed_buttons = True
 
 
 async def _tampered_button(turn: Turn) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from flows import message_limits
+
 
 class EventKind(StrEnum):
     TEXT = "text"
@@ -40,6 +42,9 @@ class Event:
     typed: str = ""
     """Exactly what the person typed (a command's too): at a step that asks for a secret,
     everything typed is that secret, even when it starts with "/"."""
+    pressed_had_buttons: bool = True
+    """For a button press: whether the pressed message still shows buttons (Telegram
+    refuses to clear the buttons of a message that has none: "message is not modified")."""
 
     @classmethod
     def from_text(cls, chat_id: int, sender: Sender, text: str) -> Event:
@@ -95,3 +100,16 @@ class Outcome:
     wait_before_answer: float = 0.0
     """Seconds to hold the answer back (after the store committed): verification for an
     account that many chats failed at is slowed down."""
+
+    def fitted(self) -> Outcome:
+        """This outcome within Telegram's limits: a reply over 4,096 characters becomes
+        several messages split between lines (its buttons on the last), a toast over 200 is
+        cut. The desk applies it to every outcome, so no flow has to."""
+        replies: list[Reply] = []
+        for reply in self.replies:
+            parts = message_limits.split(reply.text)
+            replies.extend(Reply(part) for part in parts[:-1])
+            replies.append(Reply(parts[-1], reply.buttons))
+        return replace(
+            self, replies=replies, callback_notice=message_limits.notice(self.callback_notice)
+        )

@@ -84,6 +84,15 @@ class KeyedHasher:
         """The work of one comparison, where there is nothing to compare."""
         self._mac(self._current, label, "")
 
+    def derived_keys(self, label: str, length: int = 32) -> list[bytes]:
+        """Keys for another purpose (``label``, e.g. encrypting the webhook inbox) derived
+        from the server key by HKDF-SHA256, current key first: what an old key sealed can
+        still be opened during a rotation. The server key itself is never used twice."""
+        return [
+            _hkdf(key, f"balie:{label}".encode(), length)
+            for _, key in sorted(self._by_id.items(), key=lambda item: item[0] != self._current_id)
+        ]
+
     def sign(self, label: str, text: str, length: int = 12) -> str:
         """A short URL-safe signature (``length`` characters) of ``text``."""
         mac = self._mac(self._current, f"sign:{label}", text)
@@ -98,3 +107,11 @@ class KeyedHasher:
             if hmac.compare_digest(base64.urlsafe_b64encode(mac).decode()[:length], signature):
                 return True
         return False
+
+
+def _hkdf(key: bytes, info: bytes, length: int) -> bytes:
+    """RFC 5869 HKDF-SHA256 (no salt: the input is already a uniformly random key)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=info).derive(key)

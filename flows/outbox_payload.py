@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
-from flows.events import Button, Keyboard
+from flows.events import Button, Keyboard, Reply
 
 TOPIC = "topic"
 """Names what a staff message is about (e.g. ``registration:42``) so it can be edited later."""
@@ -20,3 +22,10 @@ def keyboard_to_payload(keyboard: Keyboard) -> list[list[dict[str, str]]]:
 def keyboard_from_payload(payload: dict[str, Any]) -> Keyboard:
     rows = payload.get(BUTTONS) or []
     return tuple(tuple(Button(b["label"], b["data"]) for b in row) for row in rows)
+
+
+def content_digest(reply: Reply) -> str:
+    """A digest of what a message shows (text and buttons): an edit to the same digest
+    would change nothing, and Telegram refuses it as "message is not modified"."""
+    shown = json.dumps([reply.text, keyboard_to_payload(reply.buttons)], ensure_ascii=False)
+    return hashlib.sha256(shown.encode()).hexdigest()

@@ -7,10 +7,11 @@ lists the queue, `/release N` and `/refuse N reason` decide. Exactly one decisio
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from flows import activation_codes, cards
-from flows.buttons import ButtonSigner, Release, signer
+from flows import activation_codes, cards, paging
+from flows.buttons import ButtonSigner, Listing, Release, signer
 from flows.domain import (
     RELEASING_ROLES,
     AccountStatus,
@@ -329,49 +330,82 @@ async def _tell_refused(turn: Turn, request: ActivationRequest, customer: Custom
 
 
 async def list_codes(turn: Turn) -> None:
+    """``/codes``: the first page of codes waiting for release with their cards, and the
+    first page of requests answered without a code in the last 7 days."""
+    await show_codes_page(turn, Listing.CODES, 1, refusals=True)
+
+
+async def show_codes_page(
+    turn: Turn, listing: Listing, number: int, *, refusals: bool = False
+) -> None:
+    """Page ``number`` of the waiting codes (``Listing.CODES``, with their cards) or of the
+    refusals (``Listing.REFUSALS``); ``refusals`` adds the refusals' first page."""
     person = await _acting_staff(turn, None)
     if person is None:
         await _refuse_caller(turn, "codes")
         return
+    shown: Sequence[ActivationRequest] = ()
+    if listing is Listing.CODES:
+        shown = await _waiting_page(turn, person, number)
+    if listing is Listing.REFUSALS or refusals:
+        await _refusals_page(turn, person, number if listing is Listing.REFUSALS else 1)
+    texts = turn.texts
+    sign = signer(turn.hasher, turn.event.chat_id)
+    for request in shown:  # the cards come last, after the lists
+        turn.say_text(card(texts, request), keyboard(texts, request, sign))
+
+
+async def _waiting_page(turn: Turn, person: Person, number: int) -> Sequence[ActivationRequest]:
+    """Say the page; return the requests on it (whose cards are shown after the lists)."""
     texts = turn.texts
     organization = person.organization
     waiting = await turn.tx.activation_requests.with_status(
         organization.id, ActivationStatus.AWAITING_RELEASE
     )
-    refused = await turn.tx.activation_requests.with_status(
-        organization.id, ActivationStatus.INELIGIBLE, since=turn.now - timedelta(days=7)
-    )
     if not waiting:
         turn.say("codes_none")
-    else:
-        lines = [texts("codes_header", org=organization.name)]
-        for request in waiting:
-            assert request.customer is not None
-            lines.append(
-                texts(
-                    "codes_line",
-                    number=request.number,
-                    name=request.customer.name,
-                    customer=request.customer.customer_number,
-                    route=route_label(texts, request),
-                    age=texts.age(turn.now - request.created_at),
-                )
+        return ()
+    shown = paging.page(waiting, number)
+    lines = []
+    for request in shown.items:
+        assert request.customer is not None
+        lines.append(
+            texts(
+                "codes_line",
+                number=request.number,
+                name=request.customer.name,
+                customer=request.customer.customer_number,
+                route=route_label(texts, request),
+                age=texts.age(turn.now - request.created_at),
             )
-        turn.say_text("\n".join(lines))
-    if refused:
-        lines = [texts("codes_refusals_header")]
-        for request in refused:
-            lines.append(
-                texts(
-                    "codes_refusal_line",
-                    number=request.number,
-                    name=request.customer.name if request.customer else "-",
-                    customer=request.customer.customer_number if request.customer else "-",
-                    reason=texts(f"ineligible_{request.reason}"),
-                    when=texts.when(request.created_at),
-                )
-            )
-        turn.say_text("\n".join(lines))
-    sign = signer(turn.hasher, turn.event.chat_id)
-    for request in waiting:
-        turn.say_text(card(texts, request), keyboard(texts, request, sign))
+        )
+    header = texts("codes_header", org=organization.name)
+    turn.say_text(
+        paging.text(texts, header, lines, shown), paging.keyboard(texts, Listing.CODES, shown)
+    )
+    return shown.items
+
+
+async def _refusals_page(turn: Turn, person: Person, number: int) -> None:
+    texts = turn.texts
+    refused = await turn.tx.activation_requests.with_status(
+        person.organization.id, ActivationStatus.INELIGIBLE, since=turn.now - timedelta(days=7)
+    )
+    if not refused:
+        return
+    shown = paging.page(refused, number)
+    lines = [
+        texts(
+            "codes_refusal_line",
+            number=request.number,
+            name=request.customer.name if request.customer else "-",
+            customer=request.customer.customer_number if request.customer else "-",
+            reason=texts(f"ineligible_{request.reason}"),
+            when=texts.when(request.created_at),
+        )
+        for request in shown.items
+    ]
+    turn.say_text(
+        paging.text(texts, texts("codes_refusals_header"), lines, shown),
+        paging.keyboard(texts, Listing.REFUSALS, shown),
+    )

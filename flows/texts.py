@@ -475,6 +475,12 @@ CATALOG: dict[str, dict[Language, str]] = {
         Language.NL: "Gebruik: /reject N reden, bijvoorbeeld /reject 12 onbekende naam.",
         Language.EN: "Usage: /reject N reason, for example /reject 12 unknown name.",
     },
+    "page_of": {
+        Language.NL: "(pagina {number} van {count})",
+        Language.EN: "(page {number} of {count})",
+    },
+    "button_previous": {Language.NL: "Vorige", Language.EN: "Previous"},
+    "button_next": {Language.NL: "Volgende", Language.EN: "Next"},
     "employees_none": {
         Language.NL: "Er zijn nog geen medewerkers.",
         Language.EN: "There are no employees yet.",

@@ -73,7 +73,14 @@ def event_from_callback(query: CallbackQuery, update_id: int | None = None) -> E
         sender=sender(user.id, user.first_name, user.last_name, user.language_code),
         data=query.data or "",
         update_id=update_id,
+        had_buttons=_has_buttons(query),
     )
+
+
+def _has_buttons(query: CallbackQuery) -> bool:
+    """Whether the pressed message still shows an inline keyboard."""
+    markup = getattr(query.message, "reply_markup", None)
+    return bool(markup is not None and markup.inline_keyboard)
 
 
 def markup(reply: Reply) -> InlineKeyboardMarkup | None:

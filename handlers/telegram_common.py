@@ -74,8 +74,16 @@ def message_event(
 
 
 def button_event(
-    *, chat_id: int, chat_type: str, sender: Sender, data: str, update_id: int | None = None
+    *,
+    chat_id: int,
+    chat_type: str,
+    sender: Sender,
+    data: str,
+    update_id: int | None = None,
+    had_buttons: bool = True,
 ) -> Event:
+    """A button press; ``had_buttons``: the pressed message (as the callback query carries
+    it) still has an inline keyboard."""
     return Event(
         chat_id,
         sender,
@@ -83,6 +91,7 @@ def button_event(
         button_data=data,
         is_private_chat=chat_type == "private",
         update_id=update_id,
+        pressed_had_buttons=had_buttons,
     )
 
 
@@ -127,7 +136,8 @@ async def perform(event: Event, outcome: Outcome, actions: UpdateActions) -> Non
     once; a failed action is logged (never the text) and the rest still happens."""
     if event.kind is EventKind.BUTTON:
         await _attempt("answer a button", actions, actions.answer_callback(outcome.callback_notice))
-        if outcome.clear_pressed_buttons:
+        # Clearing a message without buttons is an edit Telegram refuses as "not modified".
+        if outcome.clear_pressed_buttons and event.pressed_had_buttons:
             await _attempt("clear buttons", actions, actions.clear_buttons())
     elif outcome.delete_message:
         await _attempt("delete a message", actions, actions.delete_message())

@@ -262,6 +262,8 @@ class StaffMessage(Base):
     chat_id: Mapped[int] = mapped_column(BigInteger)
     message_id: Mapped[int] = mapped_column(BigInteger)
     sent_at: Mapped[datetime]
+    content_digest: Mapped[str | None] = mapped_column(String(64))
+    """What the message shows now (see ``flows.outbox_payload.content_digest``)."""
 
 
 class AuditEntry(Base):

@@ -20,6 +20,7 @@ from flows.domain import (
     RequestStatus,
     Role,
 )
+from flows.outbox_payload import EDIT, TOPIC
 from storage.models import (
     AuditEntry,
     ChatLink,
@@ -437,6 +438,32 @@ class Outbox(_Repository):
         await self.session.flush()
         return messages
 
+    async def close_unsent_cards(self, topic: str, recipient: str, body: str) -> bool:
+        """Rewrite every Telegram card about ``topic`` for ``recipient`` that is not sent yet
+        into ``body`` without buttons: a decision came first, so the card goes out decided.
+
+        True when there was such a card and no worker had taken it yet: it will arrive in its
+        decided form and needs no edit. False when there was none, or one was already taken
+        (it may be on its way with its buttons): the caller edits it as usual.
+        """
+        query = select(OutboxMessage).where(
+            OutboxMessage.status == OutboxStatus.PENDING,
+            OutboxMessage.channel == DeliveryChannel.TELEGRAM,
+            OutboxMessage.recipient == recipient,
+        )
+        if not self._is_sqlite:
+            query = query.with_for_update()  # waits for a claim in progress, then sees it
+        cards = [
+            row
+            for row in (await self.session.scalars(query)).all()
+            if (row.payload or {}).get(TOPIC) == topic and not (row.payload or {}).get(EDIT)
+        ]
+        for row in cards:
+            row.body = body
+            row.payload = {TOPIC: topic}
+        await self.session.flush()
+        return bool(cards) and all(row.attempts == 0 for row in cards)
+
     async def get(self, message_id: int) -> OutboxMessage | None:
         return await self.session.get(OutboxMessage, message_id)
 
@@ -458,11 +485,31 @@ class Outbox(_Repository):
 
 
 class StaffMessages(_Repository):
-    async def add(self, topic: str, chat_id: int, message_id: int, now: datetime) -> None:
+    async def add(
+        self,
+        topic: str,
+        chat_id: int,
+        message_id: int,
+        now: datetime,
+        content_digest: str | None = None,
+    ) -> None:
         self.session.add(
-            StaffMessage(topic=topic, chat_id=chat_id, message_id=message_id, sent_at=now)
+            StaffMessage(
+                topic=topic,
+                chat_id=chat_id,
+                message_id=message_id,
+                sent_at=now,
+                content_digest=content_digest,
+            )
         )
         await self.session.flush()
+
+    async def remember_content(self, staff_message_id: int, content_digest: str) -> None:
+        """The message was edited: it now shows the content with this digest."""
+        message = await self.session.get(StaffMessage, staff_message_id)
+        if message is not None:
+            message.content_digest = content_digest
+            await self.session.flush()
 
     async def find(self, topic: str, chat_id: int) -> StaffMessage | None:
         result = await self.session.scalars(

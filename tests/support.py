@@ -12,7 +12,7 @@ from sqlalchemy import select
 from flows import accounts
 from flows.buttons import StaffAction, signed
 from flows.desk import Desk
-from flows.domain import CodePurpose, DeliveryChannel, Role
+from flows.domain import CodePurpose, DeliveryChannel, OutboxStatus, Role
 from flows.events import Event, EventKind, Outcome, Sender
 from flows.keys import KeyedHasher
 from flows.turn import DeskPolicy
@@ -161,15 +161,32 @@ class DeskDriver:
         return signed(self.desk.hasher, action, chat)
 
     async def card_button(self, chat: int, label: str) -> str:
-        """The data of button ``label`` on the newest card queued for ``chat``."""
+        """The data of button ``label`` on the newest card queued for ``chat``; that card
+        counts as delivered from now on (only a card that arrived can be pressed)."""
         for message in reversed(await self.outbox(DeliveryChannel.TELEGRAM)):
             if message.recipient != str(chat):
                 continue
             for row in message.payload.get("buttons") or []:
                 for button in row:
                     if button["label"] == label:
+                        await self.delivered(message.id)
                         return str(button["data"])
         raise AssertionError(f"no card for chat {chat} has a button {label!r}")
+
+    async def deliver_chats(self) -> None:
+        """Every Telegram row queued so far, as the worker leaves it once sent."""
+        for message in await self.outbox(DeliveryChannel.TELEGRAM):
+            await self.delivered(message.id)
+
+    async def delivered(self, message_id: int) -> None:
+        """Outbox row ``message_id`` as a worker leaves it once sent."""
+        async with self.store.transaction() as tx:
+            row = await tx.outbox.get(message_id)
+            assert row is not None
+            if row.status is OutboxStatus.PENDING:
+                row.attempts = max(row.attempts, 1)
+                row.status = OutboxStatus.SENT
+                row.sent_at = self.clock.now()
 
     async def sticker(self, user: int) -> Outcome:
         return await self.desk.handle(Event(user, self.sender(user), EventKind.UNSUPPORTED))

@@ -153,6 +153,7 @@ async def test_administrator_asks_and_staff_release_to_the_administrator(
     assert request.route is ActivationRoute.ADMINISTRATOR
     card = (await customers.outbox(DeliveryChannel.TELEGRAM))[0]
     assert "administrator Bewind B.V. (bewind@bewind.example)" in card.body
+    await customers.deliver_chats()  # every desk member has the card: each copy is edited
     result = await customers.press(STAFF, await customers.card_button(STAFF, "Release"))
     assert result.callback_notice and "Released by Sanne Staff" in result.callback_notice
     [mail] = await mails_to(customers, "bewind@bewind.example")

@@ -44,10 +44,19 @@ async def test_manager_approves_by_button(desk: DeskDriver) -> None:
     to_eva = [m for m in new if m.recipient in {str(EVA), "eva@kantoor.example"}]
     assert {m.channel for m in to_eva} == {DeliveryChannel.TELEGRAM, DeliveryChannel.EMAIL}
     assert all("approved" in m.body for m in to_eva)
+    # The pressed card arrived, so it is edited; the other manager's copy had not been sent
+    # yet: it goes out decided, without buttons, and needs no edit.
     edits = [m for m in new if m.payload.get("edit")]
-    assert {m.recipient for m in edits} == {str(MANAGER), str(SECOND_MANAGER)}
+    assert {m.recipient for m in edits} == {str(MANAGER)}
     assert all("Approved by Marieke Manager on 25 Nov 2026 10:05" in m.body for m in edits)
     assert all(not m.payload.get("buttons") for m in edits)
+    [unsent] = [
+        m
+        for m in await desk.outbox(DeliveryChannel.TELEGRAM)
+        if m.recipient == str(SECOND_MANAGER)
+        and m.payload.get("topic") == f"registration:{request.id}"
+    ]
+    assert unsent.body == edits[0].body and not unsent.payload.get("buttons")
     assert len(await _audit(desk, "registration_approved")) == 1
     # Eva is now linked and active.
     assert "You are known at BLG Wonen as employee" in texts_of(await desk.send(EVA, "/start"))
@@ -55,8 +64,9 @@ async def test_manager_approves_by_button(desk: DeskDriver) -> None:
 
 async def test_second_manager_is_told_who_decided(desk: DeskDriver) -> None:
     request = await _request(desk)
+    late_approve = await desk.card_button(SECOND_MANAGER, "Approve")  # their card arrived
     await desk.press(MANAGER, await desk.card_button(MANAGER, "Reject"))
-    outcome = await desk.press(SECOND_MANAGER, await desk.card_button(SECOND_MANAGER, "Approve"))
+    outcome = await desk.press(SECOND_MANAGER, late_approve)
     assert outcome.callback_notice
     assert "already decided: Rejected by Marieke Manager" in outcome.callback_notice
     assert outcome.clear_pressed_buttons

@@ -110,6 +110,12 @@ async def test_aiogram_bot_methods(tg: FakeBotApi, aiogram_bot: Bot) -> None:
     # Like Telegram: editing the text without reply_markup drops the inline keyboard.
     await aiogram_bot.edit_message_text("Done", chat_id=USER, message_id=sent.message_id)
     assert record.reply_markup is None
+    # ... and clearing the buttons of a message that has none changes nothing.
+    with pytest.raises(TelegramBadRequest, match="message is not modified"):
+        await aiogram_bot.edit_message_reply_markup(
+            chat_id=USER, message_id=sent.message_id, reply_markup=None
+        )
+    assert [m for m, _ in tg.not_modified_calls()] == ["editMessageText", "editMessageReplyMarkup"]
     await aiogram_bot.edit_message_reply_markup(
         chat_id=USER, message_id=sent.message_id, reply_markup=yes_no()
     )

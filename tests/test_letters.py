@@ -189,6 +189,32 @@ async def test_one_batch_for_several_letters_with_accented_names(
     ]
 
 
+async def test_manifest_cells_never_become_formulas(store: Store, tmp_path: Path) -> None:
+    """OWASP's CSV-injection advice: a cell that starts with = + - @, a tab or a CR gets a
+    leading single quote, so a spreadsheet shows it as text."""
+    organization_id = await _organization(store)
+    await _queue_letter(store, organization_id, "1", '=HYPERLINK("http://x","y")')
+    await _queue_letter(
+        store, organization_id, "2", "+31 Wonen", street="-Laan", city="@home", house_number="\t3"
+    )
+    await _queue_letter(store, organization_id, "3", "Gewone Naam", street="\rStraat")
+    async with store.transaction() as tx:
+        result = await export_letters(tx, TEST_HASHER, tmp_path, START)
+    assert result.manifest is not None
+    rows = _manifest(result.manifest)
+    assert rows[0]["name"] == '\'=HYPERLINK("http://x","y")'
+    assert (rows[1]["name"], rows[1]["street"], rows[1]["city"], rows[1]["house_number"]) == (
+        "'+31 Wonen",
+        "'-Laan",
+        "'@home",
+        "'\t3",
+    )
+    assert rows[2]["name"] == "Gewone Naam" and rows[2]["street"] == "'\rStraat"
+    for row in rows:
+        for column, value in row.items():
+            assert not value.startswith(("=", "+", "-", "@", "\t", "\r")), (column, value)
+
+
 async def test_nothing_queued_writes_nothing(store: Store, tmp_path: Path) -> None:
     await _organization(store)
     out = tmp_path / "letters"

@@ -24,7 +24,7 @@ from bot.notifications.sms import TwilioSms
 from bot.settings import Settings
 from flows.domain import DeliveryChannel, OutboxStatus
 from flows.events import Reply
-from flows.outbox_payload import EDIT, TOPIC, keyboard_from_payload
+from flows.outbox_payload import EDIT, TOPIC, content_digest, keyboard_from_payload
 from flows.ports import ChatPort, Clock
 from storage.models import OutboxMessage
 from storage.uow import Store
@@ -99,6 +99,7 @@ class _StaffRecord:
     topic: str
     chat_id: int
     message_id: int
+    content_digest: str | None = None
 
 
 class OutboxWorker:
@@ -255,15 +256,22 @@ class OutboxWorker:
         if job.payload.get(EDIT):
             if not topic:
                 raise DeliveryError("edit without a topic", permanent=True)
+            digest = content_digest(reply)
             async with self._store.transaction() as tx:
                 earlier = await tx.staff_messages.find(str(topic), chat_id)
-                message_id = None if earlier is None else earlier.message_id
-            if message_id is not None:
-                await self._chat.edit(chat_id, message_id, reply)
-            # With no earlier message there is nothing to edit; the row is done.
+                target = None if earlier is None else (earlier.id, earlier.message_id)
+                unchanged = earlier is not None and earlier.content_digest == digest
+            # With no earlier message there is nothing to edit, and one that already shows
+            # this content would be refused as "not modified": either way the row is done.
+            if target is not None and not unchanged:
+                await self._chat.edit(chat_id, target[1], reply)
+                async with self._store.transaction() as tx:
+                    await tx.staff_messages.remember_content(target[0], digest)
             return None
         message_id = await self._chat.send(chat_id, reply)
-        return _StaffRecord(str(topic), chat_id, message_id) if topic else None
+        if not topic:
+            return None
+        return _StaffRecord(str(topic), chat_id, message_id, content_digest(reply))
 
     # -- outcomes ---------------------------------------------------------------------------
 
@@ -277,7 +285,9 @@ class OutboxWorker:
                 if row.sensitive:
                     row.body = REDACTED_BODY
             if record is not None:
-                await tx.staff_messages.add(record.topic, record.chat_id, record.message_id, now)
+                await tx.staff_messages.add(
+                    record.topic, record.chat_id, record.message_id, now, record.content_digest
+                )
 
     async def _mark_failed(self, job: _Job, error: DeliveryError) -> None:
         now = self._clock.now()

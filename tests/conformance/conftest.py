@@ -85,3 +85,11 @@ async def channel(request: pytest.FixtureRequest, env: Env) -> AsyncIterator[Cha
         yield driver
     finally:
         await driver.stop()
+    # No call Telegram would refuse: an edit that changes nothing, a toast over 200, a text
+    # over 4,096 (the fake answers them as Telegram does; the desk must not make them).
+    refused = [
+        (method, description)
+        for method, _, description in env.telegram.errors
+        if description.startswith("Bad Request")
+    ]
+    assert refused == [], refused

@@ -17,6 +17,7 @@ suite, while a wrong flow, a lost button or a missing message does.
 from __future__ import annotations
 
 import asyncio
+import json
 import queue
 import re
 import string
@@ -34,7 +35,7 @@ from bot.runtimes import run_aiogram, run_terminal
 from bot.secret_key import load_hasher
 from bot.settings import Runtime, Settings
 from flows.activation_codes import subject_of
-from flows.domain import CodePurpose, DeliveryChannel, Language
+from flows.domain import CodePurpose, Language
 from flows.keys import KeyedHasher
 from flows.texts import CATALOG
 from storage.models import (
@@ -45,7 +46,6 @@ from storage.models import (
     Customer,
     Letter,
     OneTimeCode,
-    OutboxMessage,
     Person,
     RegistrationRequest,
 )
@@ -292,23 +292,24 @@ class Env:
             return list(rows.all())
 
     async def card_button(self, chat_id: int, label: str) -> str:
-        """The data of button ``label`` on the newest card the desk queued for ``chat_id``
+        """The data of button ``label`` on the newest card sent to ``chat_id`` that had it
         (signed for that chat), as a client that still shows the card would send it."""
-        async with self.store.transaction() as tx:
-            rows = await tx.session.scalars(
-                select(OutboxMessage)
-                .where(
-                    OutboxMessage.channel == DeliveryChannel.TELEGRAM,
-                    OutboxMessage.recipient == str(chat_id),
-                )
-                .order_by(OutboxMessage.id.desc())
-            )
-            for message in rows:
-                for row in message.payload.get("buttons") or []:
+
+        def find() -> str | None:
+            for record in reversed(self.telegram.messages.get(chat_id, [])):
+                markup = record.params.get("reply_markup") or {}
+                if isinstance(markup, str):
+                    markup = json.loads(markup)
+                for row in markup.get("inline_keyboard") or []:
                     for button in row:
-                        if button["label"] == label:
-                            return str(button["data"])
-        raise AssertionError(f"no card for chat {chat_id} has a button {label!r}")
+                        if button.get("text") == label:
+                            return str(button["callback_data"])
+            return None
+
+        try:
+            return str(await self.telegram.wait_until(find))
+        except TimeoutError:
+            raise AssertionError(f"no card for chat {chat_id} had a button {label!r}") from None
 
     @staticmethod
     def today() -> date:

@@ -20,8 +20,9 @@ The real clients (aiogram, python-telegram-bot) talk plain HTTP to it::
 
 Behaviour mirrors Telegram where it is cheap to do so and where a mismatch would hide real
 bugs: per-chat message ids, "message is not modified" on identical edits, editMessageText
-without ``reply_markup`` drops the inline keyboard, callback_data is limited to 64 bytes,
-texts to 4096 characters, HTML / MarkdownV2 texts are checked for the most common parse
+without ``reply_markup`` drops the inline keyboard, clearing the buttons of a message that has
+none is "not modified" too, callback_data is limited to 64 bytes, texts to 4096 characters and
+toasts (answerCallbackQuery) to 200, HTML / MarkdownV2 texts are checked for the most common parse
 errors, getUpdates and an active webhook conflict (409), a second concurrent getUpdates
 terminates the first one (409).  Unknown methods answer 404 like the real server.
 
@@ -245,6 +246,8 @@ class FakeBotApi:
     * ``webhook_deliveries`` - ``(update_id, http_status_or_error)`` per webhook POST.
     * ``webhook_replies`` - ``(method, params)`` executed from webhook response bodies
       (also logged in ``calls``).
+    * ``errors`` - ``(method, params, description)`` of every call answered with an error,
+      e.g. "Bad Request: message is not modified: ..." (a test asserts there are none).
     """
 
     def __init__(
@@ -275,6 +278,7 @@ class FakeBotApi:
         self.bot_user: dict[str, Any] = dict(BOT_USER)
 
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.errors: list[tuple[str, dict[str, Any], str]] = []
         self.messages: dict[int, list[BotMessage]] = {}
         self.user_messages: dict[int, list[UserMessage]] = {}
         self.updates: list[dict[str, Any]] = []
@@ -658,11 +662,24 @@ class FakeBotApi:
         handler = self._extra_methods.get(key) or self._methods.get(key)
         if handler is None:
             raise TelegramApiError(404, "Not Found: method not found")
-        result = handler(params)
-        if inspect.isawaitable(result):
-            result = await result
+        try:
+            result = handler(params)
+            if inspect.isawaitable(result):
+                result = await result
+        except TelegramApiError as exc:
+            self.errors.append((method, params, exc.description))
+            self._notify()
+            raise
         self._notify()
         return result
+
+    def not_modified_calls(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every edit the fake refused as "message is not modified" (Telegram does too)."""
+        return [
+            (method, params)
+            for method, params, description in self.errors
+            if "message is not modified" in description
+        ]
 
     def _notify(self) -> None:
         waiters, self._waiters = self._waiters, set()
@@ -958,6 +975,9 @@ class FakeBotApi:
             raise _bad_request(
                 "query is too old and response timeout expired or query ID is invalid"
             )
+        text = params.get("text")
+        if text is not None and _utf16_len(str(text)) > 200:
+            raise _bad_request("MESSAGE_TOO_LONG")  # what Telegram answers to a long toast
         self._open_callback_queries.discard(query_id)
         self.callback_answers[query_id] = params
         return True
