@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, selectinload
 
 from flows.domain import (
     AccountStatus,
@@ -436,11 +436,28 @@ class Outbox(_Repository):
         claiming at once take different rows; SQLite's BEGIN IMMEDIATE serializes the claims.
         A new claim replaces the token, which fences off a former holder whose lease ran out:
         it can no longer renew or finish the row (see :meth:`renew`, :meth:`finish`).
+
+        Messages to one recipient go in order: a row waits while an earlier one to the same
+        recipient on the same channel is pending (retrying, or held by a worker), so a claim
+        takes at most one row per recipient.
         """
+        earlier = aliased(OutboxMessage)
+        waits_for_earlier = (
+            select(earlier.id)
+            .where(
+                earlier.channel == OutboxMessage.channel,
+                earlier.recipient == OutboxMessage.recipient,
+                earlier.status == OutboxStatus.PENDING,
+                earlier.id < OutboxMessage.id,
+            )
+            .exists()
+        )
         query = (
             select(OutboxMessage)
             .where(
-                OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.next_attempt_at <= now
+                OutboxMessage.status == OutboxStatus.PENDING,
+                OutboxMessage.next_attempt_at <= now,
+                ~waits_for_earlier,
             )
             .order_by(OutboxMessage.id)
             .limit(limit)

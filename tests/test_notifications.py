@@ -388,7 +388,9 @@ async def test_chat_message_is_recorded_and_a_later_edit_edits_it(
         "never sent",
         payload={TOPIC: "registration:99", EDIT: True},
     )
-    assert await worker.deliver_due() == 2
+    # One row per recipient and pass, in order: the edit first, then the unknown topic.
+    assert await worker.deliver_due() == 1
+    assert await worker.deliver_due() == 1
     assert chat.edited == [(5001, message_id, Reply("Request #7: approved by Marieke"))]
     assert len(chat.sent) == 1
     assert (await row(store, edit_id)).status is OutboxStatus.SENT
@@ -533,7 +535,7 @@ async def test_run_delivers_at_once_on_notify_survives_errors_and_stops_promptly
 
     stop.set()
     await asyncio.wait_for(task, 2)
-    assert calls == 3
+    assert calls in (3, 4)  # after a pass that sent, one more may start at once
 
 
 async def test_stop_hands_the_rest_of_the_batch_back(

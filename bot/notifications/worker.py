@@ -214,16 +214,19 @@ class OutboxWorker:
         self._log.info("outbox worker started: %s", self.routes_description())
         while not stop.is_set():
             self._wake.clear()
+            sent = 0
             try:
-                await self.deliver_due()
+                sent = await self.deliver_due()
             except Exception as exc:
                 # The exception's text may quote SQL parameters, i.e. a body: name it only.
                 self._log.error("outbox pass failed: %s", _describe_exception(exc))
                 self._last_claimed = 0
             if stop.is_set():
                 break
-            if self._last_claimed >= self._batch:
-                await asyncio.sleep(0)  # a full batch: more may be due, go on at once
+            if self._last_claimed >= self._batch or sent:
+                # A full batch, or a sent message whose recipient may have the next one
+                # waiting (a claim takes one row per recipient): go on at once.
+                await asyncio.sleep(0)
                 continue
             await self._sleep(stop)
         self._log.info("outbox worker stopped")
