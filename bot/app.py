@@ -85,6 +85,7 @@ class Balie:
             chat=chat,
             clock=self.clock,
             poll_seconds=self.settings.outbox_poll_seconds,
+            default_language=self.settings.default_language,
             chat_name=chat_name,
             on_pass=self.worker_heartbeat.beat,
         )

@@ -17,8 +17,8 @@ from bot.logs import RedactSecrets, configure_logging
 from bot.secret_key import load_hasher
 from bot.settings import LogFormat, Runtime, Settings, SettingsError, load_settings
 from bot.webhook import with_webhook_secret
-from flows import accounts, customer_import
-from flows.domain import PasswordPolicyName, RequestKind, Role
+from flows import accounts, customer_import, outbox_view
+from flows.domain import OutboxStatus, PasswordPolicyName, RequestKind, Role
 from flows.ports import SystemClock
 from flows.turn import DeskPolicy
 from storage import migrate
@@ -150,6 +150,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     letters_export.add_argument("--org", metavar="PARTNER_ID", help="only this organization")
 
+    outbox = commands.add_parser(
+        "outbox", help="the notification queue (never a message's text)"
+    ).add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
+    outbox_list = outbox.add_parser("list", help="the newest messages, addresses masked")
+    outbox_list.add_argument(
+        "--state", choices=[status.value for status in OutboxStatus], help="only this state"
+    )
+    outbox_list.add_argument("--limit", type=_positive, default=20, metavar="N")
+    outbox_retry = outbox.add_parser(
+        "retry", help="send a failed or dead message again (now, its attempts forgotten)"
+    )
+    outbox_retry.add_argument("id", type=int, metavar="ID")
+
     commands.add_parser("demo", help="create a demo organization to try every flow")
     return parser
 
@@ -159,6 +172,16 @@ def _iso_date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date in YYYY-MM-DD form: {text}") from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"not a positive number: {text}")
+    return value
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -294,6 +317,17 @@ def _admin(args: argparse.Namespace, settings: Settings) -> Callable[[Transactio
     async def demo(tx: Transaction) -> str:
         return await create_demo(tx, now)
 
+    async def outbox_list(tx: Transaction) -> str:
+        state = OutboxStatus(args.state) if args.state else None
+        counts = await tx.outbox.counts()
+        found = await outbox_view.entries(tx, state, args.limit)
+        summary = ", ".join(f"{counts[s]} {s.value}" for s in OutboxStatus)
+        return "\n".join([*(entry.line() for entry in found), f"outbox: {summary}"])
+
+    async def outbox_retry(tx: Transaction) -> str:
+        entry = await outbox_view.retry(tx, args.id, now)
+        return f"outbox message #{entry.id} ({entry.channel.value} to {entry.recipient}) is due now"
+
     table: dict[tuple[str, str | None], Callable[[Transaction], Awaitable[str]]] = {
         ("org", "add"): org_add,
         ("org", "set"): org_set,
@@ -303,6 +337,8 @@ def _admin(args: argparse.Namespace, settings: Settings) -> Callable[[Transactio
         ("import", "customers"): import_customers,
         ("request", "approve"): request_decide,
         ("request", "reject"): request_decide,
+        ("outbox", "list"): outbox_list,
+        ("outbox", "retry"): outbox_retry,
         ("demo", None): demo,
     }
     action = getattr(args, f"{args.command}_command", None)
@@ -389,7 +425,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(asyncio.run(_export_letters(settings, args.out, args.org)))
         else:
             print(asyncio.run(_in_transaction(settings, _admin(args, settings))))
-    except (accounts.AccountError, SchemaNotCurrent, SettingsError) as exc:
+    except (accounts.AccountError, outbox_view.OutboxError, SchemaNotCurrent, SettingsError) as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
         pass

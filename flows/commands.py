@@ -85,6 +85,13 @@ DESK_COMMANDS: tuple[Command, ...] = (
             Language.EN: "Refuse an activation code: /refuse N reason",
         },
     ),
+    Command(
+        "outbox",
+        {
+            Language.NL: "Berichtenwachtrij en wat niet aankwam",
+            Language.EN: "Notification queue and what did not arrive",
+        },
+    ),
 )
 
 MANAGER_COMMANDS: tuple[Command, ...] = (

@@ -8,7 +8,7 @@ import time
 import weakref
 from datetime import timedelta
 
-from flows import activation, approval, linking, password, registration, release
+from flows import activation, approval, linking, outbox_view, password, registration, release
 from flows.buttons import (
     Decide,
     Listing,
@@ -276,6 +276,8 @@ async def on_command(turn: Turn, command: str) -> None:
         await approval.list_employees(turn)
     elif command == "offboard":
         await approval.offboard(turn)
+    elif command == "outbox":
+        await outbox_view.show(turn)
     else:
         turn.say("unknown_command")
 

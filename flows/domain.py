@@ -92,6 +92,9 @@ class OutboxStatus(StrEnum):
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
+    """Refused for good by the provider (no such mailbox, invalid number, bot blocked)."""
+    DEAD = "dead"
+    """A dead letter: it kept failing, or expired before it could be sent."""
 
 
 class ConversationState(StrEnum):

@@ -230,7 +230,15 @@ async def _queue_reset_code(
     org = customer.organization.name
     if by_sms:
         body = texts("sms_reset", org=org, code=code, minutes=minutes)
-        await turn.tx.outbox.add(DeliveryChannel.SMS, destination, body, turn.now, sensitive=True)
+        await turn.tx.outbox.add(
+            DeliveryChannel.SMS,
+            destination,
+            body,
+            turn.now,
+            sensitive=True,
+            expires_at=turn.now + valid_for,
+            notify_chat=turn.event.chat_id,
+        )
     else:
         await turn.tx.outbox.add(
             DeliveryChannel.EMAIL,
@@ -239,6 +247,8 @@ async def _queue_reset_code(
             turn.now,
             subject=texts("mail_reset_subject"),
             sensitive=True,
+            expires_at=turn.now + valid_for,
+            notify_chat=turn.event.chat_id,
         )
     await turn.audit(
         "reset_code_sent",

@@ -229,6 +229,8 @@ async def _queue_code_message(
             turn.now,
             subject=texts("mail_code_subject"),
             sensitive=True,
+            expires_at=turn.now + turn.policy.code_valid_for,
+            notify_chat=turn.event.chat_id,
         )
     else:
         await turn.tx.outbox.add(
@@ -237,6 +239,8 @@ async def _queue_code_message(
             texts("sms_code", org=organization_name, code=code, minutes=minutes),
             turn.now,
             sensitive=True,
+            expires_at=turn.now + turn.policy.code_valid_for,
+            notify_chat=turn.event.chat_id,
         )
 
 

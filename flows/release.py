@@ -157,6 +157,8 @@ async def send_code_by_email(
         now,
         subject=texts("mail_activation_subject"),
         sensitive=True,
+        expires_at=issued.expires_at,
+        notify_chat=request.telegram_user_id,
     )
 
 

@@ -72,11 +72,13 @@ CATALOG: dict[str, dict[Language, str]] = {
         Language.NL: "Voor de balie en managers:\n"
         "/codes - activatiecodes die wachten op vrijgave\n"
         "/release N - geef activatiecode #N vrij\n"
-        "/refuse N reden - weiger activatiecode #N, met een reden",
+        "/refuse N reden - weiger activatiecode #N, met een reden\n"
+        "/outbox - de berichtenwachtrij en wat er niet aankwam",
         Language.EN: "For desk staff and managers:\n"
         "/codes - activation codes waiting for release\n"
         "/release N - release activation code #N\n"
-        "/refuse N reason - refuse activation code #N, with a reason",
+        "/refuse N reason - refuse activation code #N, with a reason\n"
+        "/outbox - the notification queue and what did not arrive",
     },
     "help_managers": {
         Language.NL: "Voor managers:\n"
@@ -879,6 +881,45 @@ CATALOG: dict[str, dict[Language, str]] = {
         Language.EN: "Your activation code has been released and goes by post to your home "
         "address.",
     },
+    "outbox_expired_chat": {
+        Language.NL: "De code die u vroeg kon niet op tijd worden bezorgd en is inmiddels "
+        "verlopen. Vraag alstublieft een nieuwe code aan.",
+        Language.EN: "The code you asked for could not be delivered in time and has expired. "
+        "Please ask for a new code.",
+    },
+    "outbox_undeliverable_chat": {
+        Language.NL: "Het bericht met uw code kon niet worden bezorgd. Vraag alstublieft "
+        "opnieuw een code aan, zo mogelijk met een ander e-mailadres of nummer.",
+        Language.EN: "The message with your code could not be delivered. Please ask for a "
+        "code again, with another e-mail address or number if you can.",
+    },
+    "outbox_summary": {
+        Language.NL: "Berichtenwachtrij: {pending} wachtend, {sent} verzonden, {failed} "
+        "geweigerd, {dead} opgegeven.",
+        Language.EN: "Outbox: {pending} pending, {sent} sent, {failed} failed, {dead} dead.",
+    },
+    "outbox_dead_header": {
+        Language.NL: "Laatst opgegeven of geweigerd:",
+        Language.EN: "Last dead or failed letters:",
+    },
+    "outbox_dead_none": {
+        Language.NL: "Er zijn geen opgegeven of geweigerde berichten.",
+        Language.EN: "There are no dead or failed letters.",
+    },
+    "outbox_dead_line": {
+        Language.NL: "#{id} {channel} aan {recipient} - {state} {when}: {reason}",
+        Language.EN: "#{id} {channel} to {recipient} - {state} {when}: {reason}",
+    },
+    "outbox_undeliverable_header": {
+        Language.NL: "Onbestelbare adressen en nummers ({count}), laatste:",
+        Language.EN: "Undeliverable addresses and numbers ({count}), latest:",
+    },
+    "outbox_undeliverable_line": {
+        Language.NL: "{channel} {address} - {when}: {reason}",
+        Language.EN: "{channel} {address} - {when}: {reason}",
+    },
+    "outbox_state_failed": {Language.NL: "geweigerd", Language.EN: "failed"},
+    "outbox_state_dead": {Language.NL: "opgegeven", Language.EN: "dead"},
     "ineligible_not_tenant": {Language.NL: "geen huurder", Language.EN: "not a tenant"},
     "ineligible_institution": {
         Language.NL: "medebewoner van een instelling",

@@ -249,9 +249,12 @@ class AiogramChat:
 
 def delivery_error(exc: Exception) -> DeliveryError:
     if isinstance(exc, TelegramForbiddenError):
-        return DeliveryError("Telegram: the user blocked the bot", permanent=True)
+        return DeliveryError("Telegram: the user blocked the bot", undeliverable=True)
     if isinstance(exc, TelegramRetryAfter):
-        return DeliveryError(f"Telegram: flood control, retry after {exc.retry_after}s")
+        return DeliveryError(
+            f"Telegram: flood control, retry after {exc.retry_after}s",
+            retry_after=float(exc.retry_after),
+        )
     if isinstance(exc, TelegramBadRequest):
         return DeliveryError("Telegram refused the request (bad request)", permanent=True)
     if isinstance(exc, TelegramNetworkError):

@@ -9,7 +9,9 @@ Only translation lives here; what an update means and how an outcome is carried 
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable
+from datetime import timedelta
 
 from telegram import (
     Bot,
@@ -217,12 +219,21 @@ class PtbChat:
             raise delivery_error(exc) from None
 
 
+def _seconds(exc: RetryAfter) -> float:
+    """``retry_after`` in seconds, whichever type PTB hands back (int or, with
+    ``PTB_TIMEDELTA``, a timedelta), without its migration warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wait = exc.retry_after
+    return wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+
+
 def delivery_error(exc: Exception) -> DeliveryError:
     # BadRequest is a NetworkError in PTB: test it first.
     if isinstance(exc, Forbidden):
-        return DeliveryError("Telegram: the user blocked the bot", permanent=True)
+        return DeliveryError("Telegram: the user blocked the bot", undeliverable=True)
     if isinstance(exc, RetryAfter):
-        return DeliveryError(f"Telegram: {exc.message}")
+        return DeliveryError(f"Telegram: {exc.message}", retry_after=_seconds(exc))
     if isinstance(exc, BadRequest):
         return DeliveryError("Telegram refused the request (bad request)", permanent=True)
     if isinstance(exc, NetworkError):

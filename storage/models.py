@@ -250,6 +250,28 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    lease_token: Mapped[str | None] = mapped_column(String(32))
+    """Set by each claim; only the worker holding this token may renew or finish the row."""
+    lease_expires_at: Mapped[datetime | None]
+    """Until when the holder of ``lease_token`` has the row; afterwards another may claim."""
+    expires_at: Mapped[datetime | None]
+    """A message worth nothing after this (a code's own expiry): it is not sent then."""
+    notify_chat: Mapped[int | None] = mapped_column(BigInteger)
+    """The chat that asked for this message; told to ask again when it cannot be sent."""
+
+
+class UndeliverableAddress(Base):
+    """An address or number a provider refused for good (no such mailbox, invalid or
+    unsubscribed number, a chat that blocked the bot): nothing more is sent there."""
+
+    __tablename__ = "undeliverable_addresses"
+    __table_args__ = (UniqueConstraint("channel", "address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[DeliveryChannel] = mapped_column(_enum(DeliveryChannel))
+    address: Mapped[str] = mapped_column(String(320))
+    reason: Mapped[str] = mapped_column(String(300))
+    recorded_at: Mapped[datetime]
 
 
 class StaffMessage(Base):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, selectinload
 
 from flows.domain import (
     AccountStatus,
@@ -35,6 +37,7 @@ from storage.models import (
     Person,
     RegistrationRequest,
     StaffMessage,
+    UndeliverableAddress,
 )
 
 
@@ -378,6 +381,14 @@ class Codes(_Repository):
         )
 
 
+@dataclass(frozen=True)
+class Lease:
+    """A claim on one outbox row: only the holder of ``token`` may renew or finish it."""
+
+    message_id: int
+    token: str
+
+
 class Outbox(_Repository):
     async def add(
         self,
@@ -389,7 +400,11 @@ class Outbox(_Repository):
         subject: str | None = None,
         payload: dict[str, Any] | None = None,
         sensitive: bool = False,
+        expires_at: datetime | None = None,
+        notify_chat: int | None = None,
     ) -> OutboxMessage:
+        """Queue a message. ``expires_at``: not sent after this (a code's own expiry);
+        ``notify_chat``: the chat told to ask again when it cannot be sent."""
         message = OutboxMessage(
             channel=channel,
             recipient=recipient,
@@ -401,6 +416,8 @@ class Outbox(_Repository):
             attempts=0,
             next_attempt_at=now,
             created_at=now,
+            expires_at=expires_at,
+            notify_chat=notify_chat,
         )
         self.session.add(message)
         await self.session.flush()
@@ -413,16 +430,35 @@ class Outbox(_Repository):
         lease: timedelta,
         channels: Collection[DeliveryChannel] | None = None,
     ) -> list[OutboxMessage]:
-        """Take due messages and hide them for ``lease`` so no other worker sends them too.
+        """Take due messages for ``lease``, each under a new random ``lease_token``.
 
-        A worker that dies mid-delivery leaves the lease to run out; the message is then
-        delivered again (at least once, never lost). ``channels``, when given, limits the
-        claim to those channels, so a worker leaves alone the rows it cannot deliver.
+        A row is due when it is pending and its next attempt (or a former holder's lease) has
+        come. On PostgreSQL the rows are locked with ``FOR UPDATE SKIP LOCKED``, so two workers
+        claiming at once take different rows; SQLite's BEGIN IMMEDIATE serializes the claims.
+        A new claim replaces the token, which fences off a former holder whose lease ran out:
+        it can no longer renew or finish the row (see :meth:`renew`, :meth:`finish`).
+
+        Messages to one recipient go in order: a row waits while an earlier one to the same
+        recipient on the same channel is pending (retrying, or held by a worker), so a claim
+        takes at most one row per recipient.
         """
+        earlier = aliased(OutboxMessage)
+        waits_for_earlier = (
+            select(earlier.id)
+            .where(
+                earlier.channel == OutboxMessage.channel,
+                earlier.recipient == OutboxMessage.recipient,
+                earlier.status == OutboxStatus.PENDING,
+                earlier.id < OutboxMessage.id,
+            )
+            .exists()
+        )
         query = (
             select(OutboxMessage)
             .where(
-                OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.next_attempt_at <= now
+                OutboxMessage.status == OutboxStatus.PENDING,
+                OutboxMessage.next_attempt_at <= now,
+                ~waits_for_earlier,
             )
             .order_by(OutboxMessage.id)
             .limit(limit)
@@ -434,7 +470,8 @@ class Outbox(_Repository):
         messages = list((await self.session.scalars(query)).all())
         for message in messages:
             message.attempts += 1
-            message.next_attempt_at = now + lease
+            message.lease_token = secrets.token_hex(16)
+            message.lease_expires_at = message.next_attempt_at = now + lease
         await self.session.flush()
         return messages
 
@@ -464,6 +501,41 @@ class Outbox(_Repository):
         await self.session.flush()
         return bool(cards) and all(row.attempts == 0 for row in cards)
 
+    def _held(self, lease: Lease, now: datetime) -> Any:
+        """The rows of ``lease`` while it is live: its token, still pending, not expired."""
+        return (
+            (OutboxMessage.id == lease.message_id)
+            & (OutboxMessage.lease_token == lease.token)
+            & (OutboxMessage.status == OutboxStatus.PENDING)
+            & (OutboxMessage.lease_expires_at > now)
+        )
+
+    async def renew(self, lease: Lease, now: datetime, duration: timedelta) -> bool:
+        """Extend a live lease to ``now + duration``; False when it is no longer held.
+
+        One conditional UPDATE: atomic on PostgreSQL (the row lock re-checks the condition)
+        and on SQLite (writers are serialized).
+        """
+        result = await self.session.execute(
+            update(OutboxMessage)
+            .where(self._held(lease, now))
+            .values(lease_expires_at=now + duration, next_attempt_at=now + duration)
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(result) == 1
+
+    async def finish(self, lease: Lease, now: datetime, **values: Any) -> bool:
+        """Record an outcome (``status``, ``sent_at``, ``last_error``, ``next_attempt_at``,
+        ``body`` ...) only while ``lease`` is live, and end the lease; False otherwise (the
+        caller lost the row to another worker and must leave it alone)."""
+        result = await self.session.execute(
+            update(OutboxMessage)
+            .where(self._held(lease, now))
+            .values(lease_token=None, lease_expires_at=None, **values)
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(result) == 1
+
     async def get(self, message_id: int) -> OutboxMessage | None:
         return await self.session.get(OutboxMessage, message_id)
 
@@ -480,6 +552,80 @@ class Outbox(_Repository):
     async def recent(self, limit: int = 20) -> Sequence[OutboxMessage]:
         result = await self.session.scalars(
             select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+        )
+        return result.all()
+
+    async def counts(self) -> dict[OutboxStatus, int]:
+        """How many rows are in each state (every state, zero included)."""
+        result = await self.session.execute(
+            select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+        )
+        found = {OutboxStatus(status): int(count) for status, count in result.all()}
+        return {status: found.get(status, 0) for status in OutboxStatus}
+
+    async def latest(
+        self, statuses: Collection[OutboxStatus] | None = None, limit: int = 20
+    ) -> Sequence[OutboxMessage]:
+        """The newest rows (in ``statuses`` when given), newest first."""
+        query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+        if statuses is not None:
+            query = query.where(OutboxMessage.status.in_(list(statuses)))
+        return (await self.session.scalars(query)).all()
+
+    async def requeue(self, message: OutboxMessage, now: datetime) -> None:
+        """An operator's retry: pending, due now, its attempts and any lease forgotten."""
+        message.status = OutboxStatus.PENDING
+        message.attempts = 0
+        message.next_attempt_at = now
+        message.lease_token = None
+        message.lease_expires_at = None
+        message.sent_at = None
+        await self.session.flush()
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+class UndeliverableAddresses(_Repository):
+    """Addresses and numbers a provider refused for good; nothing more is sent there."""
+
+    async def mark(
+        self, channel: DeliveryChannel, address: str, reason: str, now: datetime
+    ) -> None:
+        found = await self.find(channel, address)
+        if found is None:
+            self.session.add(
+                UndeliverableAddress(
+                    channel=channel, address=address, reason=reason[:300], recorded_at=now
+                )
+            )
+        else:
+            found.reason, found.recorded_at = reason[:300], now
+        await self.session.flush()
+
+    async def find(self, channel: DeliveryChannel, address: str) -> UndeliverableAddress | None:
+        result = await self.session.scalars(
+            select(UndeliverableAddress).where(
+                UndeliverableAddress.channel == channel, UndeliverableAddress.address == address
+            )
+        )
+        return result.first()
+
+    async def forget(self, channel: DeliveryChannel, address: str) -> bool:
+        result = await self.session.execute(
+            delete(UndeliverableAddress).where(
+                UndeliverableAddress.channel == channel, UndeliverableAddress.address == address
+            )
+        )
+        return _rowcount(result) > 0
+
+    async def count(self) -> int:
+        return int(await self.session.scalar(select(func.count(UndeliverableAddress.id))) or 0)
+
+    async def latest(self, limit: int = 5) -> Sequence[UndeliverableAddress]:
+        result = await self.session.scalars(
+            select(UndeliverableAddress).order_by(UndeliverableAddress.id.desc()).limit(limit)
         )
         return result.all()
 

@@ -25,6 +25,7 @@ from storage.repositories import (
     People,
     RegistrationRequests,
     StaffMessages,
+    UndeliverableAddresses,
 )
 
 
@@ -48,6 +49,7 @@ class Transaction:
         self.customer_accounts = CustomerAccounts(session)
         self.inbox = Inbox(session)
         self.offboard_requests = OffboardRequests(session)
+        self.undeliverable = UndeliverableAddresses(session)
 
 
 class Store:

@@ -17,7 +17,7 @@ from bot.notifications.email import SmtpMailer
 from bot.notifications.errors import DeliveryError
 from bot.notifications.sink import LocalSink
 from bot.notifications.sms import TwilioSms
-from bot.notifications.worker import REDACTED_BODY, OutboxWorker, build_senders
+from bot.notifications.worker import REDACTED_BODY, Backoff, OutboxWorker, build_senders
 from bot.settings import Settings
 from flows.domain import DeliveryChannel, OutboxStatus
 from flows.events import Button, Reply
@@ -163,7 +163,12 @@ async def test_smtp_down_keeps_the_row_pending_then_delivers_when_it_is_up(
     caplog.set_level(logging.INFO, logger="balie.outbox")
     port = free_port()  # nothing listens here yet
     worker = OutboxWorker(
-        store, email=SmtpMailer(smtp_settings(port)), sms=sink.sms, chat=None, clock=clock
+        store,
+        email=SmtpMailer(smtp_settings(port)),
+        sms=sink.sms,
+        chat=None,
+        clock=clock,
+        jitter=lambda: 1.0,  # the full first backoff step: 10 s
     )
     row_id = await add_row(
         store,
@@ -228,15 +233,17 @@ async def test_a_row_that_keeps_failing_gives_up_after_max_attempts(
         chat=None,
         clock=clock,
         max_attempts=3,
-        backoff=[timedelta(seconds=5)],
+        backoff=Backoff(base=timedelta(seconds=5), cap=timedelta(seconds=5)),
+        jitter=lambda: 1.0,
     )
     row_id = await add_row(store, clock, DeliveryChannel.EMAIL, "eva@kantoor.example", subject="x")
     for _ in range(3):
         assert await worker.deliver_due() == 0
         clock.advance(seconds=5)
     given_up = await row(store, row_id)
-    assert given_up.status is OutboxStatus.FAILED
+    assert given_up.status is OutboxStatus.DEAD
     assert given_up.attempts == 3
+    assert given_up.last_error and given_up.last_error.startswith("gave up after 3 attempts")
     assert await worker.deliver_due() == 0
 
 
@@ -381,7 +388,9 @@ async def test_chat_message_is_recorded_and_a_later_edit_edits_it(
         "never sent",
         payload={TOPIC: "registration:99", EDIT: True},
     )
-    assert await worker.deliver_due() == 2
+    # One row per recipient and pass, in order: the edit first, then the unknown topic.
+    assert await worker.deliver_due() == 1
+    assert await worker.deliver_due() == 1
     assert chat.edited == [(5001, message_id, Reply("Request #7: approved by Marieke"))]
     assert len(chat.sent) == 1
     assert (await row(store, edit_id)).status is OutboxStatus.SENT
@@ -526,7 +535,7 @@ async def test_run_delivers_at_once_on_notify_survives_errors_and_stops_promptly
 
     stop.set()
     await asyncio.wait_for(task, 2)
-    assert calls == 3
+    assert calls in (3, 4)  # after a pass that sent, one more may start at once
 
 
 async def test_stop_hands_the_rest_of_the_batch_back(

@@ -19,8 +19,24 @@ def _short(text: str, limit: int = 120) -> str:
     return " ".join(text.split())[:limit]
 
 
+MAILBOX_REFUSED = frozenset({550, 551, 553})
+"""RCPT replies that refuse the mailbox itself (unknown user, not local, bad address), as
+opposed to a policy or capacity refusal of this one message: the address is recorded as
+undeliverable."""
+
+
+def _mailbox_refused(code: int) -> bool:
+    return code in MAILBOX_REFUSED
+
+
 class SmtpMailer:
-    """Sends plain-text UTF-8 mail through the SMTP server named in the settings."""
+    """Sends plain-text UTF-8 mail through the SMTP server named in the settings.
+
+    Retrying follows the reply: a 4xx reply and any connection error or timeout are
+    temporary, a 5xx reply to the recipient or the message is permanent. A 5xx to the
+    sender, the login or HELO means the settings are wrong, not the message: temporary, so
+    it goes out once an operator fixes them.
+    """
 
     def __init__(self, settings: Settings, *, timeout: float = 20.0) -> None:
         if not settings.smtp_host:
@@ -72,15 +88,17 @@ class SmtpMailer:
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = sorted({r.code for r in exc.recipients})
-            permanent = all(code >= 500 for code in codes)
             detail = _short(exc.recipients[0].message) if exc.recipients else ""
             raise DeliveryError(
-                f"SMTP recipient refused {codes}: {detail}", permanent=permanent
+                f"SMTP recipient refused {codes}: {detail}",
+                permanent=all(code >= 500 for code in codes),
+                undeliverable=bool(codes) and all(_mailbox_refused(c) for c in codes),
             ) from None
         except aiosmtplib.SMTPRecipientRefused as exc:
             raise DeliveryError(
                 f"SMTP recipient refused {exc.code}: {_short(exc.message)}",
                 permanent=exc.code >= 500,
+                undeliverable=_mailbox_refused(exc.code),
             ) from None
         except aiosmtplib.SMTPDataError as exc:
             # The server read the message and refused it (size, policy): it will again.

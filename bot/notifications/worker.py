@@ -2,9 +2,17 @@
 
 Flows write an outbox row in the same transaction as its cause (a registration, a verdict),
 so a notification is never lost and never sent for something that was rolled back. This
-worker claims due rows in one short transaction, delivers them with no transaction open (a
-slow SMTP server must not hold the store's write lock), then records each outcome in a new
-short transaction. Several workers may share one store: a claim hides its rows for a lease.
+worker claims a few due rows in one short transaction, delivers them with no transaction
+open (a slow SMTP server must not hold the store's write lock), then records each outcome in
+a new short transaction.
+
+Several workers may share one store, so a claim is *fenced*: it gives each row a random
+lease token and a lease expiry. Before each send the worker renews its lease (and leaves the
+row if it no longer holds it); an outcome is recorded only by the holder of a live lease.
+The lease is longer than one delivery may take (its timeout), so while a worker sends, no
+other worker can claim the row. What remains is the window between the provider taking a
+message and the store recording it (a crash, a lost connection): the row is then sent again
+after its lease, so delivery is at least once per channel, a duplicate possible only there.
 """
 
 from __future__ import annotations
@@ -12,9 +20,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot.notifications.email import SmtpMailer
@@ -22,28 +31,43 @@ from bot.notifications.errors import DeliveryError
 from bot.notifications.sink import LocalSink, OnDelivery
 from bot.notifications.sms import TwilioSms
 from bot.settings import Settings
-from flows.domain import DeliveryChannel, OutboxStatus
+from flows.domain import DeliveryChannel, Language, OutboxStatus
 from flows.events import Reply
 from flows.outbox_payload import EDIT, TOPIC, content_digest, keyboard_from_payload
 from flows.ports import ChatPort, Clock
+from flows.texts import Texts
 from storage.models import OutboxMessage
-from storage.uow import Store
+from storage.repositories import Lease
+from storage.uow import Store, Transaction
 
 REDACTED_BODY = "[redacted after delivery]"
 """Replaces the body of a sensitive row (one holding a code) once it is sent or given up."""
 
-DEFAULT_BACKOFF: tuple[timedelta, ...] = (
-    timedelta(seconds=10),
-    timedelta(seconds=30),
-    timedelta(minutes=1),
-    timedelta(minutes=2),
-    timedelta(minutes=5),
-    timedelta(minutes=10),
-    timedelta(minutes=30),
-    timedelta(hours=1),
-)
-"""Wait after the 1st, 2nd, ... failed attempt; the last entry repeats."""
 
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with jitter: ``base``, ``base * factor``, ... up to ``cap``.
+
+    The wait after the n-th failed attempt is drawn between half and all of
+    ``min(cap, base * factor ** (n - 1))`` ("equal jitter"): workers that failed together
+    (a provider's outage) do not all come back in the same second, and none retries sooner
+    than half the nominal wait.
+    """
+
+    base: timedelta = timedelta(seconds=10)
+    cap: timedelta = timedelta(hours=1)
+    factor: float = 2.0
+
+    def delay(self, attempts: int, draw: float) -> timedelta:
+        """The wait after ``attempts`` failed attempts; ``draw`` is uniform in [0, 1]."""
+        exponent = max(attempts, 1) - 1
+        nominal = min(self.cap.total_seconds(), self.base.total_seconds() * self.factor**exponent)
+        return timedelta(seconds=nominal * (0.5 + 0.5 * min(max(draw, 0.0), 1.0)))
+
+
+DEFAULT_BACKOFF = Backoff()
+
+EXPIRED_REASON = "expired before it could be sent"
 _MAX_ERROR_LENGTH = 300
 
 
@@ -78,16 +102,28 @@ class _Job:
     recipient: str
     subject: str | None
     body: str
+    lease: Lease
+    attempts: int
+    """Attempts so far, this one included."""
+    sensitive: bool = False
+    expires_at: datetime | None = None
+    notify_chat: int | None = None
     payload: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def of(cls, row: OutboxMessage) -> _Job:
+        assert row.lease_token is not None, "a claimed row has a lease token"
         return cls(
             id=row.id,
             channel=row.channel,
             recipient=row.recipient,
             subject=row.subject,
             body=row.body,
+            lease=Lease(row.id, row.lease_token),
+            attempts=row.attempts,
+            sensitive=row.sensitive,
+            expires_at=row.expires_at,
+            notify_chat=row.notify_chat,
             payload=dict(row.payload or {}),
         )
 
@@ -105,10 +141,12 @@ class _StaffRecord:
 class OutboxWorker:
     """Delivers due outbox rows by e-mail, SMS and (when a chat channel runs) Telegram.
 
-    Delivery is at least once: a worker that dies between sending and recording leaves the
-    row's lease to run out, and the row is sent again. A ``ChatPort`` may raise
-    :class:`DeliveryError` to say whether a failure is permanent (e.g. the bot was blocked);
-    any other exception counts as temporary.
+    Delivery is at least once (see the module docstring for the one duplicate window). A
+    ``ChatPort`` may raise :class:`DeliveryError` to say whether a failure is permanent
+    (the bot was blocked) or when to come back (``retry_after``); any other exception counts
+    as temporary. A row ends ``failed`` when the provider refuses it for good, ``dead`` when
+    it kept failing (``max_attempts``) or would arrive after its ``expires_at``; the chat that
+    asked for it (``notify_chat``) is then told to ask again.
     """
 
     def __init__(
@@ -119,17 +157,24 @@ class OutboxWorker:
         sms: SmsSender,
         chat: ChatPort | None,
         clock: Clock,
-        batch: int = 20,
-        lease: timedelta = timedelta(seconds=60),
-        backoff: Sequence[timedelta] = DEFAULT_BACKOFF,
-        max_attempts: int = 10,
+        batch: int = 5,
+        lease: timedelta = timedelta(seconds=120),
+        backoff: Backoff = DEFAULT_BACKOFF,
+        max_attempts: int = 8,
         poll_seconds: float = 1.0,
         delivery_timeout: float = 30.0,
+        expiry_margin: timedelta = timedelta(seconds=30),
+        jitter: Callable[[], float] = random.random,
+        default_language: Language = Language.NL,
         chat_name: str = "Telegram",
         on_pass: Callable[[], None] = lambda: None,
     ) -> None:
-        if batch < 1 or max_attempts < 1 or not backoff:
-            raise ValueError("batch and max_attempts must be positive and backoff non-empty")
+        if batch < 1 or max_attempts < 1:
+            raise ValueError("batch and max_attempts must be positive")
+        if lease.total_seconds() < 1.5 * delivery_timeout:
+            # Renewed before each send, a lease must outlast one delivery by a margin, or a
+            # second worker could claim a row that is still being sent.
+            raise ValueError("the lease must be at least 1.5 times the delivery timeout")
         self._store = store
         self._email = email
         self._sms = sms
@@ -137,10 +182,13 @@ class OutboxWorker:
         self._clock = clock
         self._batch = batch
         self._lease = lease
-        self._backoff = tuple(backoff)
+        self._backoff = backoff
         self._max_attempts = max_attempts
         self._poll_seconds = poll_seconds
         self._delivery_timeout = delivery_timeout
+        self._expiry_margin = expiry_margin
+        self._jitter = jitter
+        self._default_language = default_language
         self._chat_name = chat_name
         self._on_pass = on_pass
         self._channels: tuple[DeliveryChannel, ...] = (
@@ -170,16 +218,19 @@ class OutboxWorker:
         while not stop.is_set():
             self._wake.clear()
             self._on_pass()
+            sent = 0
             try:
-                await self.deliver_due()
+                sent = await self.deliver_due()
             except Exception as exc:
                 # The exception's text may quote SQL parameters, i.e. a body: name it only.
                 self._log.error("outbox pass failed: %s", _describe_exception(exc))
                 self._last_claimed = 0
             if stop.is_set():
                 break
-            if self._last_claimed >= self._batch:
-                await asyncio.sleep(0)  # a full batch: more may be due, go on at once
+            if self._last_claimed >= self._batch or sent:
+                # A full batch, or a sent message whose recipient may have the next one
+                # waiting (a claim takes one row per recipient): go on at once.
+                await asyncio.sleep(0)
                 continue
             await self._sleep(stop)
         self._log.info("outbox worker stopped")
@@ -217,6 +268,20 @@ class OutboxWorker:
         return sent
 
     async def _deliver_one(self, job: _Job) -> bool:
+        now = self._clock.now()
+        if self._expired(job, now):
+            await self._give_up(job, OutboxStatus.DEAD, EXPIRED_REASON, "outbox_expired_chat")
+            return False
+        held, refusal = await self._prepare(job)
+        if not held:
+            self._log.warning(
+                "outbox #%d: lease lost before sending (another worker holds it); leaving it",
+                job.id,
+            )
+            return False
+        if refusal is not None:
+            await self._record_failure(job, DeliveryError(refusal, permanent=True))
+            return False
         try:
             async with asyncio.timeout(self._delivery_timeout):
                 record = await self._deliver(job)
@@ -227,11 +292,28 @@ class OutboxWorker:
         except Exception as exc:
             error = DeliveryError(f"unexpected {_describe_exception(exc)}")
         else:
-            await self._mark_sent(job, record)
-            self._log.info("outbox #%d sent by %s", job.id, job.channel.value)
-            return True
-        await self._mark_failed(job, error)
+            return await self._mark_sent(job, record)
+        await self._record_failure(job, error)
         return False
+
+    def _expired(self, job: _Job, moment: datetime) -> bool:
+        """Whether the message would arrive after its expiry (a code nobody can use)."""
+        return job.expires_at is not None and moment + self._expiry_margin >= job.expires_at
+
+    async def _prepare(self, job: _Job) -> tuple[bool, str | None]:
+        """Renew the lease for this send (False: lost); and why not to send, if the address
+        was refused for good before."""
+        now = self._clock.now()
+        async with self._store.transaction() as tx:
+            if not await tx.outbox.renew(job.lease, now, self._lease):
+                return False, None
+            if job.channel is DeliveryChannel.TELEGRAM:
+                # A blocked chat may unblock at any time: try, and record a new 403.
+                return True, None
+            marked = await tx.undeliverable.find(job.channel, job.recipient)
+        if marked is None:
+            return True, None
+        return True, f"address refused before ({marked.reason})"[:_MAX_ERROR_LENGTH]
 
     async def _deliver(self, job: _Job) -> _StaffRecord | None:
         if job.channel is DeliveryChannel.EMAIL:
@@ -275,65 +357,134 @@ class OutboxWorker:
 
     # -- outcomes ---------------------------------------------------------------------------
 
-    async def _mark_sent(self, job: _Job, record: _StaffRecord | None) -> None:
+    def _lost(self, job: _Job, outcome: str) -> None:
+        self._log.warning(
+            "outbox #%d by %s: the lease ran out or another worker took the row; "
+            "not recording it %s",
+            job.id,
+            job.channel.value,
+            outcome,
+        )
+
+    async def _mark_sent(self, job: _Job, record: _StaffRecord | None) -> bool:
         now = self._clock.now()
+        values: dict[str, Any] = {"status": OutboxStatus.SENT, "sent_at": now}
+        if job.sensitive:
+            values["body"] = REDACTED_BODY
         async with self._store.transaction() as tx:
-            row = await tx.outbox.get(job.id)
-            if row is not None:
-                row.status = OutboxStatus.SENT
-                row.sent_at = now
-                if row.sensitive:
-                    row.body = REDACTED_BODY
+            if not await tx.outbox.finish(job.lease, now, **values):
+                self._lost(job, "sent")
+                return False
             if record is not None:
                 await tx.staff_messages.add(
                     record.topic, record.chat_id, record.message_id, now, record.content_digest
                 )
+        self._log.info("outbox #%d sent by %s", job.id, job.channel.value)
+        return True
 
-    async def _mark_failed(self, job: _Job, error: DeliveryError) -> None:
+    async def _record_failure(self, job: _Job, error: DeliveryError) -> None:
+        """Retry later (the provider's wait, else backoff), or end the row as failed (a
+        permanent refusal) or dead (too many attempts, or the retry would come too late)."""
+        reason = error.reason[:_MAX_ERROR_LENGTH]
+        if error.permanent:
+            await self._give_up(
+                job,
+                OutboxStatus.FAILED,
+                reason,
+                "outbox_undeliverable_chat",
+                mark_address=error.undeliverable,
+            )
+            return
+        if job.attempts >= self._max_attempts:
+            await self._give_up(
+                job,
+                OutboxStatus.DEAD,
+                f"gave up after {job.attempts} attempts: {reason}"[:_MAX_ERROR_LENGTH],
+                "outbox_undeliverable_chat",
+            )
+            return
         now = self._clock.now()
+        wait = (
+            timedelta(seconds=error.retry_after)
+            if error.retry_after is not None
+            else self._backoff.delay(job.attempts, self._jitter())
+        )
+        if self._expired(job, now + wait):
+            await self._give_up(
+                job,
+                OutboxStatus.DEAD,
+                f"{EXPIRED_REASON}: {reason}"[:_MAX_ERROR_LENGTH],
+                "outbox_expired_chat",
+            )
+            return
         async with self._store.transaction() as tx:
-            row = await tx.outbox.get(job.id)
-            if row is None or row.status is not OutboxStatus.PENDING:
-                return  # another worker finished it after our lease ran out
-            row.last_error = error.reason[:_MAX_ERROR_LENGTH]
-            if error.permanent or row.attempts >= self._max_attempts:
-                row.status = OutboxStatus.FAILED
-                if row.sensitive:
-                    row.body = REDACTED_BODY
-                given_up = True
-            else:
-                row.next_attempt_at = now + self._backoff_after(row.attempts)
-                given_up = False
-            attempts = row.attempts
-        if given_up:
-            self._log.warning(
-                "outbox #%d by %s failed for good after %d attempt(s): %s",
-                job.id,
-                job.channel.value,
-                attempts,
-                error.reason,
+            held = await tx.outbox.finish(
+                job.lease, now, next_attempt_at=now + wait, last_error=reason
             )
-        else:
-            self._log.info(
-                "outbox #%d by %s failed (attempt %d), will retry: %s",
-                job.id,
-                job.channel.value,
-                attempts,
-                error.reason,
-            )
+        if not held:
+            self._lost(job, "failed")
+            return
+        self._log.info(
+            "outbox #%d by %s failed (attempt %d), retry in %.0f s: %s",
+            job.id,
+            job.channel.value,
+            job.attempts,
+            wait.total_seconds(),
+            reason,
+        )
 
-    def _backoff_after(self, attempts: int) -> timedelta:
-        return self._backoff[min(max(attempts, 1), len(self._backoff)) - 1]
+    async def _give_up(
+        self,
+        job: _Job,
+        status: OutboxStatus,
+        reason: str,
+        tell_key: str,
+        *,
+        mark_address: bool = False,
+    ) -> None:
+        """End the row (failed or dead), in one transaction with what follows from it: the
+        refused address recorded, and the chat that asked told to ask again."""
+        now = self._clock.now()
+        values: dict[str, Any] = {"status": status, "last_error": reason}
+        if job.sensitive:
+            values["body"] = REDACTED_BODY  # a code that will never be sent is not kept
+        async with self._store.transaction() as tx:
+            if not await tx.outbox.finish(job.lease, now, **values):
+                self._lost(job, status.value)
+                return
+            if mark_address:
+                await tx.undeliverable.mark(job.channel, job.recipient, reason, now)
+            told = await self._tell_chat(tx, job, tell_key, now)
+        self._log.warning(
+            "outbox #%d by %s ended %s after %d attempt(s)%s: %s",
+            job.id,
+            job.channel.value,
+            status.value,
+            job.attempts,
+            "; the chat was told" if told else "",
+            reason,
+        )
+        if told:
+            self.notify()
+
+    async def _tell_chat(self, tx: Transaction, job: _Job, key: str, now: datetime) -> bool:
+        """Queue a chat message to the person who asked for ``job``, in their language."""
+        if job.notify_chat is None or job.channel is DeliveryChannel.TELEGRAM:
+            return False
+        conversation = await tx.conversations.peek(job.notify_chat)
+        language = conversation.language if conversation is not None else None
+        texts = Texts.for_code(language, self._default_language)
+        await tx.outbox.add(DeliveryChannel.TELEGRAM, str(job.notify_chat), texts(key), now)
+        return True
 
     async def _release(self, jobs: Sequence[_Job]) -> None:
         """Hand claimed but untried rows back at once, instead of after the lease."""
         now = self._clock.now()
         async with self._store.transaction() as tx:
             for job in jobs:
-                row = await tx.outbox.get(job.id)
-                if row is not None and row.status is OutboxStatus.PENDING:
-                    row.attempts = max(row.attempts - 1, 0)
-                    row.next_attempt_at = now
+                await tx.outbox.finish(
+                    job.lease, now, attempts=max(job.attempts - 1, 0), next_attempt_at=now
+                )
 
     # -- description and shutdown -------------------------------------------------------------
 

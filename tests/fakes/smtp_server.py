@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -18,11 +19,14 @@ def free_port() -> int:
 
 
 class MailCollector:
-    """aiosmtpd handler: keeps every accepted envelope; refuses the addresses in ``refuse``."""
+    """aiosmtpd handler: keeps every accepted envelope; refuses the addresses in ``refuse``
+    (550); ``delay`` seconds before answering DATA make a slow server (the message counts
+    as accepted when the answer goes out)."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
         self.envelopes: list[Envelope] = []
         self.refuse: set[str] = set()
+        self.delay = delay
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -33,8 +37,14 @@ class MailCollector:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         self.envelopes.append(envelope)
         return "250 Message accepted for delivery"
+
+    def recipients(self) -> list[str]:
+        """Every accepted recipient, in the order the messages were accepted."""
+        return [address for envelope in self.envelopes for address in envelope.rcpt_tos]
 
     def messages_to(self, address: str) -> list[EmailMessage]:
         found = []
@@ -48,14 +58,20 @@ class MailCollector:
 
 
 class SmtpServer:
-    def __init__(self, port: int) -> None:
+    """The server on 127.0.0.1:``port``. It can be stopped and started again on the same
+    port (a server that goes down and comes back); what it received is kept across."""
+
+    def __init__(self, port: int, *, delay: float = 0.0) -> None:
         self.port = port
-        self.mail = MailCollector()
-        self._controller = Controller(self.mail, hostname="127.0.0.1", port=port)
+        self.mail = MailCollector(delay)
+        self._controller: Controller | None = None
 
     def start(self) -> SmtpServer:
+        self._controller = Controller(self.mail, hostname="127.0.0.1", port=self.port)
         self._controller.start()
         return self
 
     def stop(self) -> None:
-        self._controller.stop()
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None

@@ -134,7 +134,8 @@ class FakeTwilio:
 
     * ``messages`` - accepted :class:`TwilioMessage` records, in order.
     * ``requests`` - every request as ``(method, path, form_fields, response_status)``.
-    * ``fail_next(n, status)`` - the next n requests answer a Twilio-shaped error.
+    * ``fail_next(n, status, code=, retry_after=)`` - the next n requests answer a
+      Twilio-shaped error (with a ``Retry-After`` header when given).
 
     Validation mirrors Twilio's common 4xx answers (21604 missing To, 21603 missing From,
     21602 missing Body, 21211 To not E.164, 21617 body over 1600 characters), so product code
@@ -155,7 +156,7 @@ class FakeTwilio:
         self.port = port
         self.messages: list[TwilioMessage] = []
         self.requests: list[tuple[str, str, dict[str, str], int]] = []
-        self._failures: list[tuple[int, int, str]] = []
+        self._failures: list[tuple[int, int, str, int | None]] = []
         self._cursor: dict[str | None, int] = {}
         self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -193,13 +194,21 @@ class FakeTwilio:
     # ------------------------------------------------------------------ test helpers
 
     def fail_next(
-        self, n: int = 1, status: int = 500, *, code: int | None = None, message: str = ""
+        self,
+        n: int = 1,
+        status: int = 500,
+        *,
+        code: int | None = None,
+        message: str = "",
+        retry_after: int | None = None,
     ) -> None:
         """Answer the next ``n`` requests (any route) with an error of this HTTP ``status``;
-        Twilio-style ``code`` defaults to 20000 + status (20500, 20503, 20429 ...)."""
+        Twilio-style ``code`` defaults to 20000 + status (20500, 20503, 20429 ...), and
+        ``retry_after`` adds a ``Retry-After`` header (seconds). Calls queue up, so a script
+        such as 503, then 429/20429 with Retry-After, then success is three lines."""
         error_code = code if code is not None else 20000 + status
         text = message or _ERROR_TEXT.get(status, "Error")
-        self._failures.extend((status, error_code, text) for _ in range(n))
+        self._failures.extend((status, error_code, text, retry_after) for _ in range(n))
 
     async def wait_for_message(
         self,
@@ -244,8 +253,10 @@ class FakeTwilio:
         """Auth, injected failures and account checks shared by all routes."""
         response: web.Response | None = None
         if self._failures:
-            status, code, text = self._failures.pop(0)
+            status, code, text, retry_after = self._failures.pop(0)
             response = _error(status, code, text)
+            if retry_after is not None:
+                response.headers["Retry-After"] = str(retry_after)
         elif not self._authorized(request):
             response = _error(401, 20003, "Authenticate")
         elif request.match_info.get("account_sid") != self.account_sid:

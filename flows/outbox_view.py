@@ -1,0 +1,148 @@
+"""The outbox for operators: counts by state, dead letters with their reason, a retry.
+
+Shared by ``balie outbox list|retry`` and the staff chat's ``/outbox``. Nothing here shows a
+message's body (it may hold a code); addresses and numbers are masked (``e•••@domain``,
+``+31•••78``), and so is anything address-like in a provider's reason.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from flows.activation import mask_email
+from flows.domain import DeliveryChannel, OutboxStatus
+from flows.release import _acting_staff, _refuse_caller
+from flows.turn import Turn
+from storage.models import OutboxMessage
+from storage.uow import Transaction
+
+GIVEN_UP = (OutboxStatus.DEAD, OutboxStatus.FAILED)
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_NUMBER = re.compile(r"\+?\d[\d ]{6,}\d")
+
+
+class OutboxError(Exception):
+    """A refused operator action; the message is one line."""
+
+
+def mask_recipient(channel: DeliveryChannel, recipient: str) -> str:
+    """Enough to recognise a recipient, not enough to harvest one."""
+    if channel is DeliveryChannel.EMAIL:
+        return mask_email(recipient)
+    if channel is DeliveryChannel.SMS:
+        return f"{recipient[:3]}•••{recipient[-2:]}" if len(recipient) > 6 else "•••"
+    return f"chat •••{recipient[-3:]}"
+
+
+def safe_reason(reason: str | None) -> str:
+    """A stored failure reason with addresses and numbers masked (a server may quote them)."""
+    if not reason:
+        return "-"
+    masked = _EMAIL.sub(lambda m: mask_email(m.group(0)), reason)
+    return _NUMBER.sub("•••", masked)
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    id: int
+    channel: DeliveryChannel
+    recipient: str
+    """Masked."""
+    status: OutboxStatus
+    attempts: int
+    created_at: datetime
+    reason: str
+    """Masked; ``-`` when there was no failure."""
+
+    @classmethod
+    def of(cls, row: OutboxMessage) -> OutboxEntry:
+        return cls(
+            row.id,
+            row.channel,
+            mask_recipient(row.channel, row.recipient),
+            row.status,
+            row.attempts,
+            row.created_at,
+            safe_reason(row.last_error),
+        )
+
+    def line(self) -> str:
+        """One line for the terminal, e.g. ``#12 email e•••@x.nl dead 8 attempts ...``."""
+        when = self.created_at.strftime("%Y-%m-%d %H:%M")
+        return (
+            f"#{self.id} {self.channel.value} {self.recipient} {self.status.value} "
+            f"{self.attempts} attempt{'' if self.attempts == 1 else 's'} {when} UTC: {self.reason}"
+        )
+
+
+async def entries(
+    tx: Transaction, state: OutboxStatus | None = None, limit: int = 20
+) -> list[OutboxEntry]:
+    """The newest rows (in ``state`` when given), newest first."""
+    rows = await tx.outbox.latest(None if state is None else [state], limit)
+    return [OutboxEntry.of(row) for row in rows]
+
+
+async def retry(tx: Transaction, message_id: int, now: datetime) -> OutboxEntry:
+    """Make a row pending and due now, its attempts forgotten; a refused address is
+    forgiven (the operator says it is worth another try). Refused for an unknown id, a sent
+    row, and one whose body held a code and was removed (the person asks for a new code)."""
+    row = await tx.outbox.get(message_id)
+    if row is None:
+        raise OutboxError(f"no outbox message #{message_id}")
+    if row.status is OutboxStatus.SENT:
+        raise OutboxError(f"outbox message #{message_id} was sent; it is not sent again")
+    if row.sensitive and row.status in GIVEN_UP:
+        raise OutboxError(
+            f"outbox message #{message_id} held a code, removed when it was given up; "
+            "the person asks for a new code"
+        )
+    await tx.undeliverable.forget(row.channel, row.recipient)
+    await tx.outbox.requeue(row, now)
+    return OutboxEntry.of(row)
+
+
+async def show(turn: Turn, dead_letters: int = 5) -> None:
+    """``/outbox`` in a staff chat: counts by state, the last given-up rows, refused
+    addresses. Desk staff and managers only; never a body, addresses masked."""
+    person = await _acting_staff(turn, None)
+    if person is None:
+        await _refuse_caller(turn, "outbox")
+        return
+    texts, tx = turn.texts, turn.tx
+    counts = await tx.outbox.counts()
+    lines = [texts("outbox_summary", **{s.value: counts[s] for s in OutboxStatus})]
+    given_up = await tx.outbox.latest(GIVEN_UP, dead_letters)
+    if not given_up:
+        lines.append(texts("outbox_dead_none"))
+    else:
+        lines.append(texts("outbox_dead_header"))
+        for row in given_up:
+            entry = OutboxEntry.of(row)
+            lines.append(
+                texts(
+                    "outbox_dead_line",
+                    id=entry.id,
+                    channel=entry.channel.value,
+                    recipient=entry.recipient,
+                    state=texts(f"outbox_state_{entry.status.value}"),
+                    when=texts.when(entry.created_at),
+                    reason=entry.reason,
+                )
+            )
+    refused = await tx.undeliverable.latest(dead_letters)
+    if refused:
+        lines.append(texts("outbox_undeliverable_header", count=await tx.undeliverable.count()))
+        for mark in refused:
+            lines.append(
+                texts(
+                    "outbox_undeliverable_line",
+                    channel=mark.channel.value,
+                    address=mask_recipient(mark.channel, mark.address),
+                    when=texts.when(mark.recorded_at),
+                    reason=safe_reason(mark.reason),
+                )
+            )
+    turn.say_text("\n".join(lines)[:4000])
