@@ -88,6 +88,7 @@ class Balie:
             default_language=self.settings.default_language,
             chat_name=chat_name,
             on_pass=self.worker_heartbeat.beat,
+            on_outcome=self.metrics.delivered,
         )
 
     def ops(self) -> OpsEndpoints:

@@ -7,9 +7,12 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from flows.masking import mask_addresses
+
 
 class RedactSecrets(logging.Filter):
-    """Replace each known secret (bot token, SMTP password, Twilio token) with ``***``."""
+    """Replace each known secret (bot token, SMTP password, Twilio token) with ``***``, and
+    mask every e-mail address and phone number (a provider's refusal may quote one)."""
 
     def __init__(self, secrets: list[str]) -> None:
         super().__init__()
@@ -18,11 +21,9 @@ class RedactSecrets(logging.Filter):
     def redact(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "***")
-        return text
+        return mask_addresses(text)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self._secrets:
-            return True
         try:
             message = record.getMessage()
         except Exception:  # a malformed call (wrong arguments): show its parts, never raise

@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.exposition import generate_latest
 from sqlalchemy import text
 
+from flows.domain import DeliveryChannel
 from flows.keys import KeyedHasher
 from flows.ports import Clock, StepRecord
 from storage.uow import Store
@@ -63,6 +64,9 @@ class Metrics:
             "Times Telegram answered 429 (flood control).",
             registry=self.registry,
         )
+
+    def delivered(self, channel: DeliveryChannel, outcome: str) -> None:
+        self.deliveries.labels(channel.value, outcome).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -28,6 +28,7 @@ from flows.buttons import Menu, MenuChoice, encode
 from flows.contacts import Contact, Refusal, parse_email
 from flows.domain import ActivationRoute, ActivationStatus, CodePurpose, ConversationState
 from flows.events import Keyboard
+from flows.masking import mask_email
 from flows.turn import Turn
 from flows.verification import ACTIVATION_CODE, CodeService, Failure, fingerprint
 from storage.models import ActivationRequest, Customer, Organization
@@ -273,14 +274,6 @@ def _tell_route(turn: Turn, request: ActivationRequest, needs_release: bool) -> 
     else:
         days = request.organization.activation_code_days if request.organization else 14
         turn.say("activation_sent_email", destination=destination, days=days)
-
-
-def mask_email(address: str) -> str:
-    """``e•••@example.com``: enough to recognise, not enough to harvest."""
-    local, _, domain = address.partition("@")
-    if not domain:
-        return address
-    return f"{local[:1]}•••@{domain}"
 
 
 # -- redeeming a code ----------------------------------------------------------------------

@@ -7,20 +7,17 @@ message's body (it may hold a code); addresses and numbers are masked (``e••
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from flows.activation import mask_email
 from flows.domain import DeliveryChannel, OutboxStatus
+from flows.masking import mask_addresses, mask_email
 from flows.release import _acting_staff, _refuse_caller
 from flows.turn import Turn
 from storage.models import OutboxMessage
 from storage.uow import Transaction
 
 GIVEN_UP = (OutboxStatus.DEAD, OutboxStatus.FAILED)
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_NUMBER = re.compile(r"\+?\d[\d ]{6,}\d")
 
 
 class OutboxError(Exception):
@@ -40,8 +37,7 @@ def safe_reason(reason: str | None) -> str:
     """A stored failure reason with addresses and numbers masked (a server may quote them)."""
     if not reason:
         return "-"
-    masked = _EMAIL.sub(lambda m: mask_email(m.group(0)), reason)
-    return _NUMBER.sub("•••", masked)
+    return mask_addresses(reason)
 
 
 @dataclass(frozen=True)

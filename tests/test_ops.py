@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -54,6 +55,14 @@ async def test_healthz_and_metrics_answer(env: Env, webhook: bool) -> None:  # n
         assert 'balie_updates_handled_total{flow="registration",outcome="ok"}' in metrics
         assert "balie_step_seconds_bucket" in metrics
         assert 'balie_outbox_depth{state="pending"}' in metrics
+        await driver.user_says(USER, "eva@kantoor.example")  # a code mail goes out
+        await env.mails("eva@kantoor.example")
+        for _ in range(50):
+            _, metrics = await get(f"{base}/metrics")
+            if 'balie_outbox_deliveries_total{channel="email",outcome="sent"} 1.0' in metrics:
+                break
+            await asyncio.sleep(0.05)
+        assert 'balie_outbox_deliveries_total{channel="email",outcome="sent"} 1.0' in metrics
     finally:
         await driver.stop()
 
@@ -86,3 +95,21 @@ def test_the_worker_is_stalled_when_it_stops_beating() -> None:
     assert heartbeat.alive(timedelta(minutes=2))
     clock.advance(minutes=2)
     assert not heartbeat.alive(timedelta(minutes=2))
+
+
+def test_logs_never_hold_a_full_address_or_number() -> None:
+    from bot.logs import RedactSecrets
+
+    record = logging.LogRecord(
+        "balie.outbox",
+        logging.WARNING,
+        __file__,
+        1,
+        "outbox #%d failed: %s",
+        (7, "550 5.1.1 <eva.jansen@kantoor.example>: unknown; +31612345678"),
+        None,
+    )
+    assert RedactSecrets(["secret-token-123"]).filter(record)
+    message = record.getMessage()
+    assert "eva.jansen@kantoor.example" not in message and "e•••@kantoor.example" in message
+    assert "+31612345678" not in message and "outbox #7" in message

@@ -168,6 +168,7 @@ class OutboxWorker:
         default_language: Language = Language.NL,
         chat_name: str = "Telegram",
         on_pass: Callable[[], None] = lambda: None,
+        on_outcome: Callable[[DeliveryChannel, str], None] = lambda channel, outcome: None,
     ) -> None:
         if batch < 1 or max_attempts < 1:
             raise ValueError("batch and max_attempts must be positive")
@@ -191,6 +192,8 @@ class OutboxWorker:
         self._default_language = default_language
         self._chat_name = chat_name
         self._on_pass = on_pass
+        self._on_outcome = on_outcome
+        """Told each delivery's outcome (``sent``, ``retry``, ``failed``, ``dead``): metrics."""
         self._channels: tuple[DeliveryChannel, ...] = (
             (DeliveryChannel.EMAIL, DeliveryChannel.SMS)
             if chat is None
@@ -380,6 +383,7 @@ class OutboxWorker:
                     record.topic, record.chat_id, record.message_id, now, record.content_digest
                 )
         self._log.info("outbox #%d sent by %s", job.id, job.channel.value)
+        self._on_outcome(job.channel, "sent")
         return True
 
     async def _record_failure(self, job: _Job, error: DeliveryError) -> None:
@@ -424,6 +428,7 @@ class OutboxWorker:
         if not held:
             self._lost(job, "failed")
             return
+        self._on_outcome(job.channel, "retry")
         self._log.info(
             "outbox #%d by %s failed (attempt %d), retry in %.0f s: %s",
             job.id,
@@ -455,6 +460,7 @@ class OutboxWorker:
             if mark_address:
                 await tx.undeliverable.mark(job.channel, job.recipient, reason, now)
             told = await self._tell_chat(tx, job, tell_key, now)
+        self._on_outcome(job.channel, status.value)
         self._log.warning(
             "outbox #%d by %s ended %s after %d attempt(s)%s: %s",
             job.id,
