@@ -11,10 +11,14 @@ class DeliveryError(Exception):
     otherwise the worker tries again later (server down, timeout, rate limit, 4xx SMTP reply).
     """
 
-    def __init__(self, reason: str, *, permanent: bool = False) -> None:
+    def __init__(
+        self, reason: str, *, permanent: bool = False, retry_after: float | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
+        self.retry_after = retry_after
+        """Seconds the provider asked to wait before trying again (Telegram's flood control)."""
 
     def __repr__(self) -> str:
         return f"DeliveryError({self.reason!r}, permanent={self.permanent})"
