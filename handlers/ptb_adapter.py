@@ -9,6 +9,7 @@ Only translation lives here; what an update means and how an outcome is carried 
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any
@@ -232,7 +233,9 @@ def retry_of(exc: Exception) -> Retry | None:
     """PTB's flood control and network errors are retried; a bad request (a NetworkError
     in PTB) or anything else is not."""
     if isinstance(exc, RetryAfter):
-        after = exc.retry_after
+        with warnings.catch_warnings():  # PTB 22.2+ warns that it becomes a timedelta
+            warnings.simplefilter("ignore")
+            after = exc.retry_after
         seconds = after.total_seconds() if isinstance(after, timedelta) else float(after)
         return Retry(flood=True, after=seconds)
     if isinstance(exc, BadRequest):

@@ -315,6 +315,8 @@ class FakeBotApi:
         #: Every 429 answered: ``(method, chat_id, retry_after)``, by limits or by a test.
         self.floods: list[tuple[str, int | None, int]] = []
         self._flood = _FloodState()
+        #: ``time.monotonic()`` of each message sent (sendMessage answered ok).
+        self.sent_at: list[float] = []
         self._disconnects: dict[str, int] = {}
 
         self.calls: list[tuple[str, dict[str, Any]]] = []
@@ -1010,6 +1012,7 @@ class FakeBotApi:
             params=params,
         )
         self.messages.setdefault(chat_id, []).append(record)
+        self.sent_at.append(time.monotonic())
         self._record_event("sent", record)
         return self._message_json(record)
 
