@@ -13,14 +13,22 @@ from typing import Any
 
 import telegram
 from telegram import Update
-from telegram.ext import AIORateLimiter, Application
+from telegram.ext import Application
 
+from bot import telegram_sender
 from bot.app import Balie
-from bot.runtimes import outbox_running, startup_line, stop_on_signals, webhook_server
+from bot.runtimes import (
+    outbox_running,
+    set_menus_in_bulk,
+    startup_line,
+    stop_on_signals,
+    webhook_server,
+)
 from bot.settings import Settings
+from bot.telegram_sender import OutboxKeeper
 from bot.webhook import with_webhook_secret
-from handlers.ptb_adapter import PtbChat, add_handlers, set_command_menu
-from handlers.telegram_common import ALLOWED_UPDATES, set_command_menus
+from handlers.ptb_adapter import PacedRateLimiter, PtbChat, add_handlers, set_command_menu
+from handlers.telegram_common import ALLOWED_UPDATES
 
 log = logging.getLogger("balie")
 
@@ -37,8 +45,9 @@ def ptb_application(settings: Settings) -> Application:
         .token(settings.telegram_token.get_secret_value())
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
-        # Keeps the bot under Telegram's flood limits and retries after a RetryAfter.
-        .rate_limiter(AIORateLimiter(max_retries=2))
+        # Every call but getUpdates through the same pacer as aiogram's (not AIORateLimiter:
+        # see the README's "One sender for Telegram").
+        .rate_limiter(PacedRateLimiter(telegram_sender.pacer(settings)))
         .concurrent_updates(CONCURRENT_UPDATES)
         .build()
     )
@@ -54,15 +63,14 @@ async def run_ptb(settings: Settings, stop: asyncio.Event | None = None) -> None
     app = await Balie.open(settings, channel="telegram")
     application = ptb_application(settings)
     worker = app.outbox_worker(PtbChat(application.bot))
-    add_handlers(application, app.desk, on_handled=worker.notify)
+    keeper = OutboxKeeper(app.store, app.clock, on_kept=worker.notify)
+    add_handlers(application, app.desk, on_handled=worker.notify, keeper=keeper)
     log.info(startup_line(settings, "python-telegram-bot", telegram.__version__, worker))
     try:
         async with outbox_running(app, worker):
             await application.initialize()
             try:
-                await set_command_menus(
-                    app.store, settings.default_language, partial(set_command_menu, application.bot)
-                )
+                await set_menus_in_bulk(app, partial(set_command_menu, application.bot))
                 if settings.webhook_url:
                     await _webhook(settings, app, application, stop)
                 else:

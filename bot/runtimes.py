@@ -7,7 +7,7 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager, suppress
 from functools import partial
 from typing import Any, TextIO
@@ -17,20 +17,24 @@ from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
+from bot import telegram_sender
 from bot.app import Balie
 from bot.notifications.worker import OutboxWorker
 from bot.ops import OpsServer
 from bot.sealing import Sealer
 from bot.settings import Runtime, Settings
+from bot.telegram_sender import OutboxKeeper
 from bot.webhook import Feed, StoreInbox, WebhookServer, webhook_path, with_webhook_secret
 from flows.directory import chat_identities
 from handlers.aiogram_adapter import (
     AiogramChat,
     InArrivalOrder,
+    PacedRequests,
     build_router,
     set_command_menu,
 )
-from handlers.telegram_common import ALLOWED_UPDATES, set_command_menus
+from handlers.telegram_common import ALLOWED_UPDATES, CommandMenu, set_command_menus
+from handlers.telegram_pacing import bulk
 from handlers.terminal import TerminalChannel
 
 log = logging.getLogger("balie")
@@ -135,9 +139,18 @@ def webhook_server(settings: Settings, app: Balie, feed: Feed, name: str) -> Web
     )
 
 
+async def set_menus_in_bulk(app: Balie, apply: Callable[[CommandMenu], Awaitable[None]]) -> int:
+    """The command menus, as bulk calls: they yield to replies to people who are typing."""
+    with bulk():
+        return await set_command_menus(app.store, app.settings.default_language, apply)
+
+
 def aiogram_bot(settings: Settings) -> Bot:
+    """The bot, with every Bot API call paced by one :class:`~handlers.telegram_pacing.Pacer`
+    (a session request middleware)."""
     assert settings.telegram_token is not None
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    session.middleware(PacedRequests(telegram_sender.pacer(settings)))
     return Bot(settings.telegram_token.get_secret_value(), session=session)
 
 
@@ -153,14 +166,13 @@ async def run_aiogram(settings: Settings, stop: asyncio.Event | None = None) -> 
     worker = app.outbox_worker(AiogramChat(bot))
     dispatcher = Dispatcher()
     dispatcher.update.outer_middleware(InArrivalOrder())
-    dispatcher.include_router(build_router(app.desk, on_handled=worker.notify))
+    keeper = OutboxKeeper(app.store, app.clock, on_kept=worker.notify)
+    dispatcher.include_router(build_router(app.desk, on_handled=worker.notify, keeper=keeper))
     log.info(startup_line(settings, "aiogram", aiogram.__version__, worker))
     try:
         async with outbox_running(app, worker):
             await bot.me()  # a refused token or an unreachable Bot API stops the start here
-            await set_command_menus(
-                app.store, settings.default_language, partial(set_command_menu, bot)
-            )
+            await set_menus_in_bulk(app, partial(set_command_menu, bot))
             if settings.webhook_url:
                 await _aiogram_webhook(settings, app, bot, dispatcher, stop)
             else:

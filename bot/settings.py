@@ -67,6 +67,18 @@ class Settings(BaseSettings):
     the webhook server)."""
     metrics_host: str = "127.0.0.1"
 
+    telegram_rate_global: float = Field(default=30.0, ge=0)
+    """Bot API calls per second for the whole bot; 0: no limit."""
+    telegram_rate_per_chat: float = Field(default=1.0, ge=0)
+    """Messages per second to one private chat after a short burst; 0: no limit."""
+    telegram_burst_per_chat: int = Field(default=3, ge=1, le=100)
+    """Messages one private chat may get at once before its rate applies."""
+    telegram_rate_per_group: int = Field(default=20, ge=0)
+    """Messages per minute to one group chat; 0: no limit."""
+    telegram_max_wait: float = Field(default=15.0, ge=0, le=300)
+    """The longest flood-control pause a message waits out; a reply that would wait
+    longer is kept in the outbox and sent after the pause."""
+
     default_language: Language = Language.NL
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
 

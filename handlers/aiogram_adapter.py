@@ -13,12 +13,19 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot, F, Router
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
 from aiogram.exceptions import (
     TelegramBadRequest,
     TelegramForbiddenError,
     TelegramNetworkError,
     TelegramRetryAfter,
+    TelegramServerError,
 )
+from aiogram.methods import Response, TelegramMethod
+from aiogram.methods.base import TelegramType
 from aiogram.types import (
     BotCommand,
     BotCommandScopeAllPrivateChats,
@@ -36,11 +43,13 @@ from flows.desk import Desk
 from flows.events import Event, Reply
 from handlers.telegram_common import (
     CommandMenu,
+    ReplyKeeper,
     button_event,
     handle_update,
     message_event,
     sender,
 )
+from handlers.telegram_pacing import Deferred, Pacer, Retry, bulk
 
 log = logging.getLogger("balie.aiogram")
 
@@ -185,20 +194,26 @@ def _chat_of(event: TelegramObject) -> int | None:
     return None
 
 
-def build_router(desk: Desk, on_handled: Callable[[], None] = lambda: None) -> Router:
-    """One router: every message and every button press goes to the desk."""
+def build_router(
+    desk: Desk,
+    on_handled: Callable[[], None] = lambda: None,
+    keeper: ReplyKeeper | None = None,
+) -> Router:
+    """One router: every message and every button press goes to the desk; replies that
+    cannot be sent now go to ``keeper``."""
     router = Router(name="balie")
 
     @router.message()
     async def on_message(message: Message, bot: Bot, event_update: Update) -> None:
         event = event_from_message(message, event_update.update_id)
         actions = _Actions(bot, message.chat.id, message=message)
-        await handle_update(desk, event, actions, on_handled)
+        await handle_update(desk, event, actions, on_handled, keeper)
 
     @router.callback_query(F.data)
     async def on_button(query: CallbackQuery, bot: Bot, event_update: Update) -> None:
         event = event_from_callback(query, event_update.update_id)
-        await handle_update(desk, event, _Actions(bot, event.chat_id, query=query), on_handled)
+        actions = _Actions(bot, event.chat_id, query=query)
+        await handle_update(desk, event, actions, on_handled, keeper)
 
     @router.callback_query()
     async def on_empty_button(query: CallbackQuery) -> None:
@@ -221,24 +236,63 @@ async def set_command_menu(bot: Bot, menu: CommandMenu) -> None:
     )
 
 
+class PacedRequests(BaseRequestMiddleware):
+    """A session middleware that makes every Bot API call of the bot through the
+    :class:`~handlers.telegram_pacing.Pacer` (``bot.session.middleware(PacedRequests(p))``)."""
+
+    def __init__(self, pacer: Pacer) -> None:
+        self.pacer = pacer
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        chat_id = getattr(method, "chat_id", None)
+        return await self.pacer.run(
+            method.__api_method__,
+            chat_id if isinstance(chat_id, int) else None,
+            lambda: make_request(bot, method),
+            retry_of,
+        )
+
+
+def retry_of(exc: Exception) -> Retry | None:
+    """aiogram's flood control, network and server errors are retried; nothing else."""
+    if isinstance(exc, TelegramRetryAfter):
+        return Retry(flood=True, after=float(exc.retry_after))
+    if isinstance(exc, TelegramNetworkError | TelegramServerError):
+        return Retry(flood=False)
+    return None
+
+
 class AiogramChat:
-    """The outbox's way into Telegram through aiogram (a :class:`flows.ports.ChatPort`)."""
+    """The outbox's way into Telegram through aiogram (a :class:`flows.ports.ChatPort`);
+    its calls are bulk: they yield to replies to people who are typing."""
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
 
     async def send(self, chat_id: int, reply: Reply) -> int:
         try:
-            message = await self.bot.send_message(chat_id, reply.text, reply_markup=markup(reply))
+            with bulk():
+                message = await self.bot.send_message(
+                    chat_id, reply.text, reply_markup=markup(reply)
+                )
         except Exception as exc:
             raise delivery_error(exc) from None
         return message.message_id
 
     async def edit(self, chat_id: int, message_id: int, reply: Reply) -> None:
         try:
-            await self.bot.edit_message_text(
-                text=reply.text, chat_id=chat_id, message_id=message_id, reply_markup=markup(reply)
-            )
+            with bulk():
+                await self.bot.edit_message_text(
+                    text=reply.text,
+                    chat_id=chat_id,
+                    message_id=message_id,
+                    reply_markup=markup(reply),
+                )
         except TelegramBadRequest as exc:
             if "not modified" in str(exc):
                 return
@@ -255,6 +309,8 @@ def delivery_error(exc: Exception) -> DeliveryError:
             f"Telegram: flood control, retry after {exc.retry_after}s",
             retry_after=float(exc.retry_after),
         )
+    if isinstance(exc, Deferred):
+        return DeliveryError(f"Telegram: {exc}", retry_after=exc.retry_after)
     if isinstance(exc, TelegramBadRequest):
         return DeliveryError("Telegram refused the request (bad request)", permanent=True)
     if isinstance(exc, TelegramNetworkError):

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
+from typing import Any
 
 from telegram import (
     Bot,
@@ -25,18 +26,27 @@ from telegram import (
     Update,
 )
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
-from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
+from telegram.ext import (
+    Application,
+    BaseRateLimiter,
+    CallbackQueryHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
 
 from bot.notifications.errors import DeliveryError
 from flows.desk import Desk
 from flows.events import Event, Reply
 from handlers.telegram_common import (
     CommandMenu,
+    ReplyKeeper,
     button_event,
     handle_update,
     message_event,
     sender,
 )
+from handlers.telegram_pacing import Deferred, Pacer, Retry, bulk
 
 log = logging.getLogger("balie.ptb")
 
@@ -146,8 +156,10 @@ def add_handlers(
     application: Application,
     desk: Desk,
     on_handled: Callable[[], None] = lambda: None,
+    keeper: ReplyKeeper | None = None,
 ) -> None:
-    """Every message and every button press goes to the desk."""
+    """Every message and every button press goes to the desk; replies that cannot be sent
+    now go to ``keeper``."""
 
     async def on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.message
@@ -155,7 +167,7 @@ def add_handlers(
             return
         event = event_from_message(message, update.update_id)
         actions = _Actions(context.bot, message.chat.id, message=message)
-        await handle_update(desk, event, actions, on_handled)
+        await handle_update(desk, event, actions, on_handled, keeper)
 
     async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
@@ -165,9 +177,8 @@ def add_handlers(
             await query.answer()
             return
         event = event_from_callback(query, update.update_id)
-        await handle_update(
-            desk, event, _Actions(context.bot, event.chat_id, query=query), on_handled
-        )
+        actions = _Actions(context.bot, event.chat_id, query=query)
+        await handle_update(desk, event, actions, on_handled, keeper)
 
     async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         # The type only: an exception's text may quote what the person typed.
@@ -193,24 +204,77 @@ async def set_command_menu(bot: Bot, menu: CommandMenu) -> None:
     )
 
 
+class PacedRateLimiter(BaseRateLimiter[None]):
+    """python-telegram-bot's rate-limiter hook (``Application.builder().rate_limiter(...)``)
+    making every Bot API call but getUpdates through the
+    :class:`~handlers.telegram_pacing.Pacer`, the same as aiogram's :class:`PacedRequests`."""
+
+    def __init__(self, pacer: Pacer) -> None:
+        self.pacer = pacer
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: None,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        chat_id = data.get("chat_id")
+        return await self.pacer.run(
+            endpoint,
+            chat_id if isinstance(chat_id, int) else None,
+            lambda: callback(*args, **kwargs),
+            retry_of,
+        )
+
+
+def retry_of(exc: Exception) -> Retry | None:
+    """PTB's flood control and network errors are retried; a bad request (a NetworkError
+    in PTB) or anything else is not."""
+    if isinstance(exc, RetryAfter):
+        with warnings.catch_warnings():  # PTB 22.2+ warns that it becomes a timedelta
+            warnings.simplefilter("ignore")
+            after = exc.retry_after
+        seconds = after.total_seconds() if isinstance(after, timedelta) else float(after)
+        return Retry(flood=True, after=seconds)
+    if isinstance(exc, BadRequest):
+        return None
+    if isinstance(exc, NetworkError):
+        return Retry(flood=False)
+    return None
+
+
 class PtbChat:
-    """The outbox's way into Telegram through python-telegram-bot (a ``ChatPort``)."""
+    """The outbox's way into Telegram through python-telegram-bot (a ``ChatPort``); its
+    calls are bulk: they yield to replies to people who are typing."""
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
 
     async def send(self, chat_id: int, reply: Reply) -> int:
         try:
-            message = await self.bot.send_message(chat_id, reply.text, reply_markup=markup(reply))
+            with bulk():
+                message = await self.bot.send_message(
+                    chat_id, reply.text, reply_markup=markup(reply)
+                )
         except Exception as exc:
             raise delivery_error(exc) from None
         return message.message_id
 
     async def edit(self, chat_id: int, message_id: int, reply: Reply) -> None:
         try:
-            await self.bot.edit_message_text(
-                reply.text, chat_id=chat_id, message_id=message_id, reply_markup=markup(reply)
-            )
+            with bulk():
+                await self.bot.edit_message_text(
+                    reply.text, chat_id=chat_id, message_id=message_id, reply_markup=markup(reply)
+                )
         except BadRequest as exc:
             if "not modified" in exc.message:
                 return
@@ -219,21 +283,15 @@ class PtbChat:
             raise delivery_error(exc) from None
 
 
-def _seconds(exc: RetryAfter) -> float:
-    """``retry_after`` in seconds, whichever type PTB hands back (int or, with
-    ``PTB_TIMEDELTA``, a timedelta), without its migration warning."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        wait = exc.retry_after
-    return wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
-
-
 def delivery_error(exc: Exception) -> DeliveryError:
     # BadRequest is a NetworkError in PTB: test it first.
     if isinstance(exc, Forbidden):
         return DeliveryError("Telegram: the user blocked the bot", undeliverable=True)
     if isinstance(exc, RetryAfter):
-        return DeliveryError(f"Telegram: {exc.message}", retry_after=_seconds(exc))
+        retry = retry_of(exc)
+        return DeliveryError(f"Telegram: {exc.message}", retry_after=retry.after if retry else None)
+    if isinstance(exc, Deferred):
+        return DeliveryError(f"Telegram: {exc}", retry_after=exc.retry_after)
     if isinstance(exc, BadRequest):
         return DeliveryError("Telegram refused the request (bad request)", permanent=True)
     if isinstance(exc, NetworkError):

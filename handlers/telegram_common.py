@@ -9,7 +9,7 @@ which command menu goes to which chat are decided here, not in an adapter.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -118,22 +118,38 @@ class UpdateActions(Protocol):
         ...
 
 
+class ReplyKeeper(Protocol):
+    """Where replies go that cannot be sent now, to be sent when Telegram allows it."""
+
+    async def holding(self, chat_id: int) -> bool:
+        """True while replies kept for ``chat_id`` still wait: a new one goes behind them."""
+        ...
+
+    async def keep(self, chat_id: int, replies: Sequence[Reply], retry_after: float | None) -> None:
+        """Keep ``replies`` in order, to be sent no earlier than ``retry_after`` from now."""
+        ...
+
+
 async def handle_update(
     desk: Desk,
     event: Event,
     actions: UpdateActions,
     on_handled: Callable[[], None] = lambda: None,
+    keeper: ReplyKeeper | None = None,
 ) -> Outcome:
     """Hand the event to the desk (which commits), then carry out its outcome in the chat."""
     outcome = await desk.handle(event)
     on_handled()
-    await perform(event, outcome, actions)
+    await perform(event, outcome, actions, keeper)
     return outcome
 
 
-async def perform(event: Event, outcome: Outcome, actions: UpdateActions) -> None:
+async def perform(
+    event: Event, outcome: Outcome, actions: UpdateActions, keeper: ReplyKeeper | None = None
+) -> None:
     """Carry out an outcome: a pressed button is answered first, so its spinner stops at
-    once; a failed action is logged (never the text) and the rest still happens."""
+    once; a failed action is logged (never the text) and the rest still happens. Replies
+    that cannot be sent now (flood control, Telegram unreachable) go to ``keeper``."""
     if event.kind is EventKind.BUTTON:
         await _attempt("answer a button", actions, actions.answer_callback(outcome.callback_notice))
         # Clearing a message without buttons is an edit Telegram refuses as "not modified".
@@ -141,8 +157,32 @@ async def perform(event: Event, outcome: Outcome, actions: UpdateActions) -> Non
             await _attempt("clear buttons", actions, actions.clear_buttons())
     elif outcome.delete_message:
         await _attempt("delete a message", actions, actions.delete_message())
-    for reply in outcome.replies:
-        await _attempt("send a reply", actions, actions.send(reply))
+    await _send_replies(actions, outcome.replies, keeper)
+
+
+async def _send_replies(
+    actions: UpdateActions, replies: Sequence[Reply], keeper: ReplyKeeper | None
+) -> None:
+    """Each reply in order; from the first one that must wait on, the rest are kept behind
+    it, and so is every reply to a chat whose kept replies are still waiting."""
+    for index, reply in enumerate(replies):
+        if keeper is not None and await keeper.holding(actions.chat_id):
+            await keeper.keep(actions.chat_id, replies[index:], None)
+            return
+        try:
+            await actions.send(reply)
+        except DeliveryError as exc:
+            if exc.permanent or keeper is None:
+                log.warning("could not send a reply in chat %s: %s", actions.chat_id, exc.reason)
+                continue
+            log.info(
+                "reply in chat %s kept for later (%d message(s)): %s",
+                actions.chat_id,
+                len(replies) - index,
+                exc.reason,
+            )
+            await keeper.keep(actions.chat_id, replies[index:], exc.retry_after)
+            return
 
 
 async def _attempt(what: str, actions: UpdateActions, action: Awaitable[None]) -> None:

@@ -68,6 +68,9 @@ async def env(
             twilio_api_url=twilio.base_url,
             default_language="en",
             outbox_poll_seconds=0.05,
+            # The flows, not the pacing, are under test here (tests/test_telegram_pacing.py):
+            # a chat gets its replies at once, still through the paced sender.
+            telegram_rate_per_chat=50,
         )
         store = Store(create_engine(url))
         try:

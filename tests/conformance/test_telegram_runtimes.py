@@ -137,8 +137,10 @@ async def test_shutdown_finishes_every_accepted_update(
         await asyncio.sleep(0.15)  # one chat's updates queue up behind each other
         return await handle(self, event, *args)
 
-    async def counted_perform(event: Event, outcome: Outcome, actions: Any) -> None:
-        await perform(event, outcome, actions)
+    async def counted_perform(
+        event: Event, outcome: Outcome, actions: Any, keeper: Any = None
+    ) -> None:
+        await perform(event, outcome, actions, keeper)
         carried_out.append(event.update_id)
 
     monkeypatch.setattr(Desk, "_handle", slow_handle)

@@ -40,6 +40,7 @@ import inspect
 import itertools
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Callable
@@ -229,6 +230,41 @@ class UserMessage:
 Handler = Callable[[dict[str, Any]], Any]
 Predicate = Callable[[BotMessage], bool]
 
+# Methods Telegram does not flood-limit in this fake: fetching updates, reading, webhooks.
+_UNLIMITED = frozenset(
+    {"getupdates", "setwebhook", "deletewebhook", "getwebhookinfo", "close", "logout"}
+)
+
+
+@dataclass(frozen=True)
+class FloodLimits:
+    """Telegram's flood control as the fake enforces it (``FakeBotApi(limits=...)``).
+
+    Calls are counted when they arrive, and only those answered ``ok``:
+
+    * the bot: at most ``per_second`` calls (all but getUpdates, ``get...`` and webhook
+      management) in any second;
+    * a private chat: messages (send, edit, copy, forward) through a token bucket of
+      ``chat_burst`` refilled at ``chat_per_second``;
+    * a group (negative id): at most ``group_per_minute`` messages in any minute.
+
+    A call over a limit is answered 429 "Too Many Requests: retry after N" with
+    ``parameters.retry_after`` N (whole seconds, rounded up). 0 turns a limit off.
+    """
+
+    per_second: int = 30
+    chat_per_second: float = 1.0
+    chat_burst: int = 1
+    group_per_minute: int = 20
+
+
+@dataclass
+class _FloodState:
+    answered: list[float] = field(default_factory=list)
+    """Arrival times of the bot's limited calls in the last second."""
+    chat_tat: dict[int, float] = field(default_factory=dict)
+    group_times: dict[int, list[float]] = field(default_factory=dict)
+
 
 class FakeBotApi:
     """Telegram Bot API stand-in.  See the module docstring.
@@ -260,6 +296,7 @@ class FakeBotApi:
         strict_chats: bool = False,
         validate_markup: bool = True,
         webhook_retry_delay: float = 0.2,
+        limits: FloodLimits | None = None,
     ) -> None:
         """
         :param token: if given, requests for any other token get 401 Unauthorized.
@@ -267,6 +304,7 @@ class FakeBotApi:
         :param strict_chats: if True, sending to a chat no simulated user has written in
             answers 400 "chat not found" (like Telegram for users who never pressed Start).
         :param validate_markup: check HTML / MarkdownV2 texts for common parse errors.
+        :param limits: enforce Telegram's flood control (:class:`FloodLimits`); None: off.
         """
         self.token = token
         self.host = host
@@ -276,6 +314,13 @@ class FakeBotApi:
         self.validate_markup = validate_markup
         self.webhook_retry_delay = webhook_retry_delay
         self.bot_user: dict[str, Any] = dict(BOT_USER)
+        self.limits = limits
+        #: Every 429 answered: ``(method, chat_id, retry_after)``, by limits or by a test.
+        self.floods: list[tuple[str, int | None, int]] = []
+        self._flood = _FloodState()
+        #: ``time.monotonic()`` of each message sent (sendMessage answered ok).
+        self.sent_at: list[float] = []
+        self._disconnects: dict[str, int] = {}
 
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.errors: list[tuple[str, dict[str, Any], str]] = []
@@ -517,6 +562,26 @@ class FakeBotApi:
         errors = self._failures.setdefault(method.lower(), [])
         errors.extend(TelegramApiError(error_code, description, params) for _ in range(count))
 
+    def flood_next(self, method: str, retry_after: int = 1, count: int = 1) -> None:
+        """Answer the next ``count`` calls of ``method`` with Telegram's 429 flood answer."""
+        self.fail_next(
+            method,
+            error_code=429,
+            description=f"Too Many Requests: retry after {retry_after}",
+            count=count,
+            retry_after=retry_after,
+        )
+
+    def disconnect_next(self, method: str, count: int = 1) -> None:
+        """Drop the connection of the next ``count`` calls of ``method`` without an answer
+        (a network error for the client; the call is not executed)."""
+        key = method.lower()
+        self._disconnects[key] = self._disconnects.get(key, 0) + count
+
+    def sent_texts(self, chat_id: int) -> list[str]:
+        """The texts the bot sent to ``chat_id`` (not edits), in order."""
+        return [m.text or "" for m in self.messages.get(chat_id, [])]
+
     def add_method(self, method: str, handler: Handler) -> None:
         """Serve an extra Bot API method: ``handler(params) -> result`` (sync or async);
         raise :class:`TelegramApiError` to answer an error."""
@@ -642,6 +707,12 @@ class FakeBotApi:
         except ValueError as exc:
             error = _bad_request(f"can't parse request: {exc}")
             return _json_response(error.payload(), 400)
+        if self._disconnects.get(method.lower()):
+            self._disconnects[method.lower()] -= 1
+            self.calls.append((method, params))
+            if request.transport is not None:
+                request.transport.close()
+            raise ConnectionResetError("dropped by the test")
         try:
             result = await self.call(method, params)
         except TelegramApiError as exc:
@@ -658,10 +729,14 @@ class FakeBotApi:
         key = method.lower()
         failures = self._failures.get(key)
         if failures:
-            raise failures.pop(0)
+            failure = failures.pop(0)
+            if failure.error_code == 429:
+                self.floods.append((method, _chat_of(params), _retry_after(failure)))
+            raise failure
         handler = self._extra_methods.get(key) or self._methods.get(key)
         if handler is None:
             raise TelegramApiError(404, "Not Found: method not found")
+        commit = self._check_flood(key, params)
         try:
             result = handler(params)
             if inspect.isawaitable(result):
@@ -670,6 +745,7 @@ class FakeBotApi:
             self.errors.append((method, params, exc.description))
             self._notify()
             raise
+        commit()
         self._notify()
         return result
 
@@ -680,6 +756,46 @@ class FakeBotApi:
             for method, params, description in self.errors
             if "message is not modified" in description
         ]
+
+    def _check_flood(self, method: str, params: dict[str, Any]) -> Callable[[], None]:
+        """Raise 429 if the call is over a limit; else return what counts it once it succeeded."""
+        limits = self.limits
+        if limits is None or method in _UNLIMITED or method.startswith("get"):
+            return lambda: None
+        now = time.monotonic()
+        state = self._flood
+        state.answered = [t for t in state.answered if t > now - 1.0]
+        waits: list[float] = []
+        if limits.per_second and len(state.answered) >= limits.per_second:
+            waits.append(state.answered[0] + 1.0 - now)
+        chat_id = _chat_of(params)
+        in_chat = chat_id is not None and _is_chat_message(method)
+        interval = 1.0 / limits.chat_per_second if limits.chat_per_second else 0.0
+        if in_chat and chat_id is not None and chat_id > 0 and interval:
+            tat = state.chat_tat.get(chat_id, now)
+            if now < tat - (limits.chat_burst - 1) * interval:
+                waits.append(tat - (limits.chat_burst - 1) * interval - now)
+        group: list[float] = []
+        if in_chat and chat_id is not None and chat_id < 0 and limits.group_per_minute:
+            group = [t for t in state.group_times.get(chat_id, []) if t > now - 60.0]
+            state.group_times[chat_id] = group
+            if len(group) >= limits.group_per_minute:
+                waits.append(group[0] + 60.0 - now)
+        if waits:
+            seconds = max(1, math.ceil(max(waits)))
+            self.floods.append((method, chat_id, seconds))
+            raise TelegramApiError(
+                429, f"Too Many Requests: retry after {seconds}", {"retry_after": seconds}
+            )
+
+        def commit() -> None:
+            state.answered.append(now)
+            if in_chat and chat_id is not None and chat_id > 0 and interval:
+                state.chat_tat[chat_id] = max(state.chat_tat.get(chat_id, now), now) + interval
+            if in_chat and chat_id is not None and chat_id < 0 and limits.group_per_minute:
+                group.append(now)
+
+        return commit
 
     def _notify(self) -> None:
         waiters, self._waiters = self._waiters, set()
@@ -913,6 +1029,7 @@ class FakeBotApi:
             params=params,
         )
         self.messages.setdefault(chat_id, []).append(record)
+        self.sent_at.append(time.monotonic())
         self._record_event("sent", record)
         return self._message_json(record)
 
@@ -1182,6 +1299,19 @@ def _require_int(params: dict[str, Any], key: str) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise _bad_request("chat not found" if key == "chat_id" else f"invalid {key}") from None
+
+
+def _chat_of(params: dict[str, Any]) -> int | None:
+    chat_id = params.get("chat_id")
+    return chat_id if isinstance(chat_id, int) else None
+
+
+def _is_chat_message(method: str) -> bool:
+    return method != "sendchataction" and method.startswith(("send", "edit", "copy", "forward"))
+
+
+def _retry_after(error: TelegramApiError) -> int:
+    return int((error.parameters or {}).get("retry_after", 0))
 
 
 def _scope_key(scope: Any) -> str:
