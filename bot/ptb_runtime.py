@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -37,7 +38,7 @@ CONCURRENT_UPDATES = 32
 own updates in order."""
 
 
-def ptb_application(settings: Settings) -> Application:
+def ptb_application(settings: Settings, on_flood: Callable[[], None] = lambda: None) -> Application:
     assert settings.telegram_token is not None
     api = settings.telegram_api_url
     return (
@@ -47,7 +48,7 @@ def ptb_application(settings: Settings) -> Application:
         .base_file_url(f"{api}/file/bot")
         # Every call but getUpdates through the same pacer as aiogram's (not AIORateLimiter:
         # see the README's "One sender for Telegram").
-        .rate_limiter(PacedRateLimiter(telegram_sender.pacer(settings)))
+        .rate_limiter(PacedRateLimiter(telegram_sender.pacer(settings, on_flood)))
         .concurrent_updates(CONCURRENT_UPDATES)
         .build()
     )
@@ -61,7 +62,7 @@ async def run_ptb(settings: Settings, stop: asyncio.Event | None = None) -> None
         settings = with_webhook_secret(settings)
     stop = stop or stop_on_signals()
     app = await Balie.open(settings, channel="telegram")
-    application = ptb_application(settings)
+    application = ptb_application(settings, app.metrics.telegram_429.inc)
     worker = app.outbox_worker(PtbChat(application.bot))
     keeper = OutboxKeeper(app.store, app.clock, on_kept=worker.notify)
     add_handlers(application, app.desk, on_handled=worker.notify, keeper=keeper)

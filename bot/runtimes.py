@@ -145,12 +145,12 @@ async def set_menus_in_bulk(app: Balie, apply: Callable[[CommandMenu], Awaitable
         return await set_command_menus(app.store, app.settings.default_language, apply)
 
 
-def aiogram_bot(settings: Settings) -> Bot:
+def aiogram_bot(settings: Settings, on_flood: Callable[[], None] = lambda: None) -> Bot:
     """The bot, with every Bot API call paced by one :class:`~handlers.telegram_pacing.Pacer`
     (a session request middleware)."""
     assert settings.telegram_token is not None
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
-    session.middleware(PacedRequests(telegram_sender.pacer(settings)))
+    session.middleware(PacedRequests(telegram_sender.pacer(settings, on_flood)))
     return Bot(settings.telegram_token.get_secret_value(), session=session)
 
 
@@ -162,7 +162,7 @@ async def run_aiogram(settings: Settings, stop: asyncio.Event | None = None) -> 
         settings = with_webhook_secret(settings)
     stop = stop or stop_on_signals()
     app = await Balie.open(settings, channel="telegram")
-    bot = aiogram_bot(settings)
+    bot = aiogram_bot(settings, app.metrics.telegram_429.inc)
     worker = app.outbox_worker(AiogramChat(bot))
     dispatcher = Dispatcher()
     dispatcher.update.outer_middleware(InArrivalOrder())

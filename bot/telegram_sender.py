@@ -31,9 +31,9 @@ def limits(settings: Settings) -> Limits:
     )
 
 
-def pacer(settings: Settings) -> Pacer:
+def pacer(settings: Settings, on_flood: Callable[[], None] = lambda: None) -> Pacer:
     """One per bot: every Bot API call of a runtime goes through it."""
-    return Pacer(limits(settings))
+    return Pacer(limits(settings), on_flood)
 
 
 class OutboxKeeper:

@@ -263,8 +263,12 @@ class _Chat:
 class Pacer:
     """The pacing core shared by both runtimes; see the module docstring."""
 
-    def __init__(self, limits: Limits | None = None) -> None:
+    def __init__(
+        self, limits: Limits | None = None, on_flood: Callable[[], None] = lambda: None
+    ) -> None:
         self.limits = limits or Limits()
+        self._on_flood_met = on_flood
+        """Told of every 429 (the operators' metrics count them)."""
         rate = self.limits.global_per_second
         # Whole calls per second: a fractional limit is met by a longer period.
         if rate and rate < 1:
@@ -374,6 +378,7 @@ class Pacer:
     def _on_flood(self, chat: _Chat | None, seconds: float) -> None:
         """A 429 pauses its chat; the whole bot when it has no chat, or when another chat was
         told to wait within the last second (then the bot as a whole is over its limit)."""
+        self._on_flood_met()
         now = asyncio.get_running_loop().time()
         chat_id = chat.chat_id if chat else None
         earlier = self._last_flood

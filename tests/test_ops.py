@@ -44,6 +44,7 @@ async def test_healthz_and_metrics_answer(env: Env, webhook: bool) -> None:  # n
         base = f"http://127.0.0.1:{port}"
     await driver.start()
     try:
+        env.telegram.flood_next("sendMessage", retry_after=1, count=1)
         await register_once(driver)
         status, body = await get(f"{base}/healthz")
         health = json.loads(body)
@@ -55,6 +56,7 @@ async def test_healthz_and_metrics_answer(env: Env, webhook: bool) -> None:  # n
         assert 'balie_updates_handled_total{flow="registration",outcome="ok"}' in metrics
         assert "balie_step_seconds_bucket" in metrics
         assert 'balie_outbox_depth{state="pending"}' in metrics
+        assert "balie_telegram_flood_waits_total 1.0" in metrics
         await driver.user_says(USER, "eva@kantoor.example")  # a code mail goes out
         await env.mails("eva@kantoor.example")
         for _ in range(50):
