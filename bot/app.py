@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from bot.notifications.sink import OnDelivery
 from bot.notifications.worker import OutboxWorker, build_senders
 from bot.ops import Heartbeat, Metrics, OpsEndpoints, StepObserver
+from bot.sealing import Sealer
 from bot.secret_key import load_hasher
 from bot.settings import Settings
 from flows.desk import Desk
@@ -68,7 +69,7 @@ class Balie:
             sms_per_hour=settings.sms_per_hour,
         )
         metrics = Metrics()
-        desk = Desk(store, policy, clock, hasher, StepObserver(metrics, hasher))
+        desk = Desk(store, policy, clock, hasher, StepObserver(metrics, hasher), Sealer(hasher))
         return cls(settings, store, desk, clock, hasher, metrics, Heartbeat(clock))
 
     def outbox_worker(

@@ -18,6 +18,7 @@ from telegram.ext import Application
 
 from bot import telegram_sender
 from bot.app import Balie
+from bot.polling import GetUpdates, polling
 from bot.runtimes import (
     outbox_running,
     set_menus_in_bulk,
@@ -27,7 +28,7 @@ from bot.runtimes import (
 )
 from bot.settings import Settings
 from bot.telegram_sender import OutboxKeeper
-from bot.webhook import with_webhook_secret
+from bot.webhook import Feed, with_webhook_secret
 from handlers.ptb_adapter import PacedRateLimiter, PtbChat, add_handlers, set_command_menu
 from handlers.telegram_common import ALLOWED_UPDATES
 
@@ -75,34 +76,50 @@ async def run_ptb(settings: Settings, stop: asyncio.Event | None = None) -> None
                 if settings.webhook_url:
                     await _webhook(settings, app, application, stop)
                 else:
-                    await _polling(application, stop)
+                    await _polling(app, application, stop)
             finally:
                 await application.shutdown()
     finally:
         await app.close()
 
 
-async def _polling(application: Application, stop: asyncio.Event) -> None:
-    updater = application.updater
-    assert updater is not None
-    # start_polling removes a webhook left by an earlier deployment; its queue is kept.
-    await updater.start_polling(allowed_updates=list(ALLOWED_UPDATES), drop_pending_updates=False)
-    await application.start()
+async def _polling(app: Balie, application: Application, stop: asyncio.Event) -> None:
+    # A webhook left by an earlier deployment would block polling; its queue is kept.
+    await application.bot.delete_webhook(drop_pending_updates=False)
+    await application.start()  # no updater: bot.polling fetches, keeps, then processes
     try:
-        await stop.wait()
+        await polling(app, ptb_get_updates(application), ptb_feed(application), "ptb-polling").run(
+            stop
+        )
     finally:
-        await updater.stop()  # no more fetching; the offset of what was fetched is confirmed
-        await application.stop()  # handles every update already fetched, then returns
+        await application.stop()
+
+
+def ptb_get_updates(application: Application) -> GetUpdates:
+    async def get_updates(offset: int | None, wait: int) -> list[dict[str, Any]]:
+        updates = await application.bot.get_updates(
+            offset=offset,
+            timeout=wait,
+            allowed_updates=list(ALLOWED_UPDATES),
+            read_timeout=wait + 30,
+        )
+        return [update.to_dict() for update in updates]
+
+    return get_updates
+
+
+def ptb_feed(application: Application) -> Feed:
+    async def feed(update: dict[str, Any]) -> None:
+        # Processed here, not queued: the inbox lets go of it only once handled.
+        await application.process_update(Update.de_json(update, application.bot))
+
+    return feed
 
 
 async def _webhook(
     settings: Settings, app: Balie, application: Application, stop: asyncio.Event
 ) -> None:
-    async def feed(update: dict[str, Any]) -> None:
-        # Processed here, not queued: the webhook inbox lets go of it only once handled.
-        await application.process_update(Update.de_json(update, application.bot))
-
-    server = webhook_server(settings, app, feed, "ptb-webhook")
+    server = webhook_server(settings, app, ptb_feed(application), "ptb-webhook")
     await application.start()
     try:
         await server.start()

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from functools import partial
 from typing import Any, TextIO
@@ -21,6 +21,7 @@ from bot import telegram_sender
 from bot.app import Balie
 from bot.notifications.worker import OutboxWorker
 from bot.ops import OpsServer
+from bot.polling import aiogram_get_updates, polling
 from bot.sealing import Sealer
 from bot.settings import Runtime, Settings
 from bot.telegram_sender import OutboxKeeper
@@ -176,35 +177,34 @@ async def run_aiogram(settings: Settings, stop: asyncio.Event | None = None) -> 
             if settings.webhook_url:
                 await _aiogram_webhook(settings, app, bot, dispatcher, stop)
             else:
-                await _aiogram_polling(bot, dispatcher, stop)
+                await _aiogram_polling(app, bot, dispatcher, stop)
     finally:
         await bot.session.close()
         await app.close()
 
 
-async def _aiogram_polling(bot: Bot, dispatcher: Dispatcher, stop: asyncio.Event) -> None:
+async def _aiogram_polling(
+    app: Balie, bot: Bot, dispatcher: Dispatcher, stop: asyncio.Event
+) -> None:
     # A webhook left by an earlier deployment would block polling; its queue is kept.
     await bot.delete_webhook(drop_pending_updates=False)
-    polling = dispatcher.start_polling(
-        bot,
-        handle_signals=False,
-        close_bot_session=False,
-        allowed_updates=list(ALLOWED_UPDATES),
-    )
-    await _until(polling, stop, dispatcher)
-    # aiogram runs each update as a task and does not wait for them when polling stops.
-    in_flight = set(getattr(dispatcher, "_handle_update_tasks", ()))
-    if in_flight:
-        await asyncio.gather(*in_flight, return_exceptions=True)
+    feed = aiogram_feed(bot, dispatcher)
+    await polling(app, aiogram_get_updates(bot), feed, "aiogram-polling").run(stop)
+
+
+def aiogram_feed(bot: Bot, dispatcher: Dispatcher) -> Feed:
+    """Hands one update (JSON) to the dispatcher; returns once it is handled and answered."""
+
+    async def feed(update: dict[str, Any]) -> None:
+        await dispatcher.feed_raw_update(bot, update)
+
+    return feed
 
 
 async def _aiogram_webhook(
     settings: Settings, app: Balie, bot: Bot, dispatcher: Dispatcher, stop: asyncio.Event
 ) -> None:
-    async def feed(update: dict[str, Any]) -> None:
-        await dispatcher.feed_raw_update(bot, update)
-
-    server = webhook_server(settings, app, feed, "aiogram-webhook")
+    server = webhook_server(settings, app, aiogram_feed(bot, dispatcher), "aiogram-webhook")
     await server.start()
     try:
         assert settings.webhook_url and settings.webhook_secret is not None
@@ -227,18 +227,6 @@ async def _housekeeping(app: Balie, stop: asyncio.Event, every: float = 3600) ->
             log.exception("housekeeping failed; will try again")
         with suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)
-
-
-async def _until(
-    polling: Coroutine[Any, Any, None], stop: asyncio.Event, dispatcher: Dispatcher
-) -> None:
-    task = asyncio.ensure_future(polling)
-    stopper = asyncio.create_task(stop.wait())
-    await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    stopper.cancel()
-    if not task.done():
-        await dispatcher.stop_polling()
-    await task  # raises what ended polling, if it ended by itself
 
 
 async def run_terminal(

@@ -53,14 +53,23 @@ class StoreInbox:
         self._sealer = sealer
 
     async def keep(self, update: dict[str, Any]) -> None:
-        update_id = int(update["update_id"])
-        kept = {"update_id": update_id, SEALED: self._sealer.seal(update)}
+        await self.keep_all([update])
+
+    async def keep_all(self, updates: list[dict[str, Any]]) -> None:
+        """Keep a batch in one transaction: all of it, or (on an error) none."""
+        now = self._clock.now()
         async with self._store.transaction() as tx:
-            await tx.inbox.keep(update_id, kept, self._clock.now())
+            for update in updates:
+                update_id = int(update["update_id"])
+                kept = {"update_id": update_id, SEALED: self._sealer.seal(update)}
+                await tx.inbox.keep(update_id, kept, now)
 
     async def forget(self, update_id: int) -> None:
+        """The update was handled and its outcome carried out in the chat: it leaves the
+        inbox, and the desk no longer keeps its outcome to repeat."""
         async with self._store.transaction() as tx:
             await tx.inbox.forget(update_id)
+            await tx.handled_updates.answered(update_id)
 
     async def waiting(self) -> list[dict[str, Any]]:
         """The updates left by a crash, opened; one that cannot be opened (the server key
@@ -94,6 +103,56 @@ def webhook_path(url: str) -> str:
     return urlsplit(url).path or "/"
 
 
+class InboxProcessing:
+    """Processes kept updates as tasks, each forgotten from the inbox once handled; what a
+    crash left is handled first, and :meth:`drain` waits for everything accepted. Shared by
+    the webhook server and the polling loop (:mod:`bot.polling`)."""
+
+    def __init__(self, feed: Feed, inbox: StoreInbox, name: str) -> None:
+        self._feed = feed
+        self._inbox = inbox
+        self._name = name
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+
+    @property
+    def inbox(self) -> StoreInbox:
+        return self._inbox
+
+    async def leftovers(self) -> None:
+        """Start on the updates a crash or kill left in the inbox."""
+        for update in await self._inbox.waiting():
+            log.info("handling update %s left in the inbox", update.get("update_id"))
+            self.spawn(update)
+
+    def spawn(self, update: dict[str, Any]) -> None:
+        """Process a kept update in the background (once: an update already being processed,
+        say one left in the inbox that Telegram sends again, is not started twice)."""
+        update_id = int(update["update_id"])
+        if update_id in self._tasks:
+            return
+        task = asyncio.create_task(self._process(update), name=f"{self._name}-update")
+        self._tasks[update_id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(update_id, None))
+
+    async def drain(self) -> None:
+        """Wait until every accepted update is processed."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+
+    async def _process(self, update: dict[str, Any]) -> None:
+        try:
+            await self._feed(update)
+        except Exception as exc:
+            # The type only: the update holds what someone typed. It stays in the inbox
+            # and is tried again at the next start.
+            log.error("update %s failed: %s", update.get("update_id"), type(exc).__name__)
+            return
+        try:
+            await self._inbox.forget(int(update["update_id"]))
+        except Exception as exc:
+            log.error("update %s stays in the inbox: %s", update["update_id"], type(exc).__name__)
+
+
 class WebhookServer:
     def __init__(
         self,
@@ -111,17 +170,13 @@ class WebhookServer:
         self.port = port
         self.path = path
         self._secret = secret.encode()
-        self._feed = feed
+        self._processing = InboxProcessing(feed, inbox, name)
         self._inbox = inbox
-        self._name = name
         self._ops = ops
         self._runner: web.AppRunner | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        for update in await self._inbox.waiting():
-            log.info("handling update %s left in the inbox", update.get("update_id"))
-            self._spawn(update)
+        await self._processing.leftovers()
         app = web.Application()
         app.router.add_post(self.path, self._on_update)
         if self._ops is not None:
@@ -136,8 +191,7 @@ class WebhookServer:
         if self._runner is not None:
             await self._runner.cleanup()  # closes the socket, waits for open requests
             self._runner = None
-        if self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._processing.drain()
 
     async def _on_update(self, request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "").encode()
@@ -156,23 +210,5 @@ class WebhookServer:
             # Not kept, so not answered 200: Telegram will send it again.
             log.error("update %s not kept: %s", update["update_id"], type(exc).__name__)
             return web.Response(status=503)
-        self._spawn(update)
+        self._processing.spawn(update)
         return web.Response(status=200)
-
-    def _spawn(self, update: dict[str, Any]) -> None:
-        task = asyncio.create_task(self._process(update), name=f"{self._name}-update")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _process(self, update: dict[str, Any]) -> None:
-        try:
-            await self._feed(update)
-        except Exception as exc:
-            # The type only: the update holds what someone typed. It stays in the inbox
-            # and is tried again at the next start.
-            log.error("update %s failed: %s", update.get("update_id"), type(exc).__name__)
-            return
-        try:
-            await self._inbox.forget(int(update["update_id"]))
-        except Exception as exc:
-            log.error("update %s stays in the inbox: %s", update["update_id"], type(exc).__name__)

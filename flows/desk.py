@@ -32,10 +32,10 @@ from flows.domain import (
 )
 from flows.events import Event, EventKind, Keyboard, Outcome, Reply
 from flows.keys import KeyedHasher
-from flows.ports import Clock, DeskObserver, NoObserver, StepRecord, SystemClock
+from flows.ports import Clock, DeskObserver, NoObserver, Sealing, StepRecord, SystemClock
 from flows.texts import Texts, parse_language
 from flows.turn import DeskPolicy, Turn
-from storage.uow import Store
+from storage.uow import Store, Transaction
 
 log = logging.getLogger("balie.desk")
 
@@ -73,8 +73,14 @@ class Desk:
         clock: Clock | None = None,
         hasher: KeyedHasher | None = None,
         observer: DeskObserver | None = None,
+        sealer: Sealing | None = None,
     ) -> None:
+        """``sealer``: keeps each update's outcome, sealed, with its update id until the
+        runtime reports it carried out (``handled_updates.answered``), so an update handled
+        again after a crash between commit and send gets its answer repeated; without one a
+        redelivery gets no answer."""
         self.store = store
+        self.sealer = sealer
         self.policy = policy or DeskPolicy()
         self.clock = clock or SystemClock()
         self.hasher = hasher or KeyedHasher.ephemeral()
@@ -144,9 +150,8 @@ class Desk:
             if event.update_id is not None and not await tx.handled_updates.first_time(
                 event.update_id, now
             ):
-                log.info("update %s was already handled; ignoring the redelivery", event.update_id)
                 step.outcome = "duplicate"
-                return Outcome()
+                return await self._repeated(tx, event.update_id)
             if conversation.language is None:
                 conversation.language = parse_language(
                     event.sender.language_code, self.policy.default_language
@@ -155,7 +160,26 @@ class Desk:
             await route(turn)
             step.flow = flow_of(conversation.state, ConversationState(step.state), event)
             conversation.updated_at = now
-        return turn.outcome.fitted()
+            outcome = turn.outcome.fitted()
+            if event.update_id is not None and self.sealer is not None:
+                sealed = self.sealer.seal(outcome.kept())
+                await tx.handled_updates.keep_outcome(event.update_id, sealed)
+        return outcome
+
+    async def _repeated(self, tx: Transaction, update_id: int) -> Outcome:
+        """A redelivered update: nothing is done again in the store, but an outcome that
+        may not have reached the chat (kept, not yet answered) is carried out again."""
+        sealed = await tx.handled_updates.outcome(update_id)
+        if sealed is None or self.sealer is None:
+            log.info("update %s was already handled; ignoring the redelivery", update_id)
+            return Outcome()
+        try:
+            kept = self.sealer.unseal(sealed)
+        except Exception:
+            log.error("the kept outcome of update %s cannot be opened; not repeated", update_id)
+            return Outcome()
+        log.info("update %s was handled but maybe not answered; repeating its answer", update_id)
+        return Outcome.from_kept(kept)
 
 
 class _Step:

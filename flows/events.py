@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 
 from flows import message_limits
 
@@ -100,6 +101,34 @@ class Outcome:
     wait_before_answer: float = 0.0
     """Seconds to hold the answer back (after the store committed): verification for an
     account that many chats failed at is slowed down."""
+
+    def kept(self) -> dict[str, Any]:
+        """What must be carried out in the chat, as JSON, to repeat it after a crash (the
+        waits are not kept: they were held the first time)."""
+        return {
+            "replies": [
+                {"text": r.text, "buttons": [[[b.label, b.data] for b in row] for row in r.buttons]}
+                for r in self.replies
+            ],
+            "callback_notice": self.callback_notice,
+            "clear_pressed_buttons": self.clear_pressed_buttons,
+            "delete_message": self.delete_message,
+        }
+
+    @classmethod
+    def from_kept(cls, kept: dict[str, Any]) -> Outcome:
+        return cls(
+            replies=[
+                Reply(
+                    str(r["text"]),
+                    tuple(tuple(Button(str(b[0]), str(b[1])) for b in row) for row in r["buttons"]),
+                )
+                for r in kept.get("replies", [])
+            ],
+            callback_notice=kept.get("callback_notice"),
+            clear_pressed_buttons=bool(kept.get("clear_pressed_buttons")),
+            delete_message=bool(kept.get("delete_message")),
+        )
 
     def fitted(self) -> Outcome:
         """This outcome within Telegram's limits: a reply over 4,096 characters becomes

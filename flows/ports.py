@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from flows.events import Reply
 
@@ -49,6 +49,14 @@ class DeskObserver(Protocol):
 class NoObserver:
     def handled(self, record: StepRecord) -> None:
         return None
+
+
+class Sealing(Protocol):
+    """Encryption at rest under the server key (:class:`bot.sealing.Sealer`)."""
+
+    def seal(self, value: dict[str, Any]) -> str: ...
+
+    def unseal(self, token: str) -> dict[str, Any]: ...
 
 
 class ChatPort(Protocol):

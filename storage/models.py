@@ -309,6 +309,9 @@ class HandledUpdate(Base):
 
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     handled_at: Mapped[datetime] = mapped_column(index=True)
+    outcome: Mapped[str | None] = mapped_column(Text, default=None)
+    """The outcome, sealed, until the runtime carried it out in the chat (then None): a
+    crash in between repeats it from here instead of swallowing it as a duplicate."""
 
 
 class Conversation(Base):

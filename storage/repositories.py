@@ -717,6 +717,23 @@ class HandledUpdates(_Repository):
         await self.session.flush()
         return True
 
+    async def keep_outcome(self, update_id: int, sealed: str) -> None:
+        """Keep the (sealed) outcome of an update just recorded by :meth:`first_time`."""
+        row = await self.session.get(HandledUpdate, update_id)
+        if row is not None:
+            row.outcome = sealed
+
+    async def outcome(self, update_id: int) -> str | None:
+        """The kept outcome of a handled update not yet carried out in the chat."""
+        row = await self.session.get(HandledUpdate, update_id)
+        return row.outcome if row is not None else None
+
+    async def answered(self, update_id: int) -> None:
+        """The outcome was carried out in the chat: it need not be repeated, nor kept."""
+        await self.session.execute(
+            update(HandledUpdate).where(HandledUpdate.update_id == update_id).values(outcome=None)
+        )
+
     async def forget_before(self, moment: datetime) -> None:
         await self.session.execute(delete(HandledUpdate).where(HandledUpdate.handled_at < moment))
 
