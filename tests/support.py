@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from bot.sealing import outbox_sealer
 from flows import accounts
 from flows.buttons import StaffAction, signed
 from flows.desk import Desk
@@ -20,7 +21,6 @@ from flows.verification import ACTIVATION_CODE, SHORT_CODE, stored_code_matches
 from storage.db import create_engine
 from storage.migrate import upgrade
 from storage.models import Customer, OneTimeCode, OutboxMessage
-from storage.sealing import FernetSealer
 from storage.uow import Store
 
 START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -29,8 +29,8 @@ TEST_KEY = b"balie-tests-secret-key-0123456789"
 TEST_HASHER = KeyedHasher(TEST_KEY)
 """The server key of the tests' desks, so a test can check what the store keeps."""
 
-TEST_SEALER = FernetSealer(TEST_HASHER.derived_keys("outbox-seal"))
-"""Seals the tests' sensitive outbox bodies (as ``bot.sealing.outbox_sealer`` would)."""
+TEST_SEALER = outbox_sealer(TEST_HASHER)
+"""Seals the tests' sensitive outbox bodies under that key, as the server does."""
 
 
 def code_matches(row: OneTimeCode, code: str, hasher: KeyedHasher = TEST_HASHER) -> bool:

@@ -18,6 +18,7 @@ from bot.notifications.errors import DeliveryError
 from bot.notifications.sink import LocalSink
 from bot.notifications.sms import TwilioSms
 from bot.notifications.worker import REDACTED_BODY, Backoff, OutboxWorker, build_senders
+from bot.sealing import outbox_sealer
 from bot.settings import Settings
 from flows.domain import DeliveryChannel, OutboxStatus
 from flows.events import Button, Reply
@@ -26,7 +27,7 @@ from flows.outbox_payload import BUTTONS, EDIT, TOPIC
 from storage.db import create_engine
 from storage.models import Base, OutboxMessage, StaffMessage
 from storage.repositories import NoSealer
-from storage.sealing import FernetSealer, is_sealed
+from storage.sealing import is_sealed
 from storage.uow import Store
 from tests.fakes.smtp_server import SmtpServer, free_port
 from tests.fakes.twilio_api import FakeTwilio
@@ -331,7 +332,7 @@ async def test_an_old_key_still_opens_a_lost_one_fails_and_the_chat_is_told(
         row_id = await add_row(
             store, clock, DeliveryChannel.SMS, "+31612345678", sensitive=True, notify_chat=4242
         )
-        restarted = Store(store.engine, sealer=FernetSealer(hasher.derived_keys("outbox-seal")))
+        restarted = Store(store.engine, sealer=outbox_sealer(hasher))
         worker = OutboxWorker(restarted, email=sink.email, sms=sink.sms, chat=None, clock=clock)
         await worker.deliver_due()
         done = await row(store, row_id)
