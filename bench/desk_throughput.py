@@ -24,10 +24,12 @@ from sqlalchemy import select
 
 from bot.notifications.sink import LocalSink
 from bot.notifications.worker import OutboxWorker
+from bot.sealing import outbox_sealer
 from flows import accounts
 from flows.desk import Desk
 from flows.domain import Role
 from flows.events import Event, Sender
+from flows.keys import KeyedHasher
 from flows.ports import SystemClock
 from flows.turn import DeskPolicy
 from storage.db import create_engine
@@ -67,7 +69,7 @@ async def _code_for(store: Store, address: str) -> str:
             )
         ).first()
     assert body is not None
-    match = CODE.search(body)
+    match = CODE.search(store.opened(body))  # the code's mail is sealed in the store
     assert match
     return match.group(1)
 
@@ -98,10 +100,11 @@ async def main(people: int, concurrency: int, url: str | None) -> None:
                 await connection.exec_driver_sql("CREATE SCHEMA public")
             await engine.dispose()
         await upgrade(database_url)
-        store = Store(create_engine(database_url))
+        hasher = KeyedHasher.ephemeral()
+        store = Store(create_engine(database_url), sealer=outbox_sealer(hasher))
         clock = SystemClock()
         await _seed(store, clock)
-        desk = Desk(store, DeskPolicy(), clock)
+        desk = Desk(store, DeskPolicy(), clock, hasher)
 
         latencies: list[float] = []
         gate = asyncio.Semaphore(concurrency)

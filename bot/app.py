@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 from bot.notifications.sink import OnDelivery
 from bot.notifications.worker import OutboxWorker, build_senders
 from bot.ops import Heartbeat, Metrics, OpsEndpoints, StepObserver
-from bot.sealing import Sealer
+from bot.sealing import Sealer, outbox_sealer
 from bot.secret_key import load_hasher
 from bot.settings import Settings
 from flows.desk import Desk
@@ -35,6 +35,12 @@ def sink_path(settings: Settings) -> Path:
     return Path("data") / "sink.jsonl"
 
 
+def open_store(settings: Settings, hasher: KeyedHasher) -> Store:
+    """The store on ``settings.database_url``, sealing sensitive outbox bodies under a key
+    derived from the server key (every process that queues or delivers a code uses this)."""
+    return Store(create_engine(settings.database_url), sealer=outbox_sealer(hasher))
+
+
 @dataclass
 class Balie:
     settings: Settings
@@ -55,7 +61,7 @@ class Balie:
         elif not await migrate.is_current(settings.database_url):
             raise SchemaNotCurrent("the store's schema is not current: run `balie db upgrade`")
         clock = clock or SystemClock()
-        store = Store(create_engine(settings.database_url))
+        store = open_store(settings, hasher)
         policy = DeskPolicy(
             default_language=settings.default_language,
             channel=channel,

@@ -39,6 +39,7 @@ from storage.models import (
     StaffMessage,
     UndeliverableAddress,
 )
+from storage.sealing import Sealer, seal_text
 
 
 class _Repository:
@@ -389,7 +390,18 @@ class Lease:
     token: str
 
 
+class NoSealer(Exception):
+    """A sensitive row was queued in a store that was given no sealer: it is not kept."""
+
+
 class Outbox(_Repository):
+    """The outbox. A sensitive row (its body holds a code) keeps its body sealed under the
+    store's :class:`~storage.sealing.Sealer` (``Store.opened`` gives it back in clear)."""
+
+    def __init__(self, session: AsyncSession, sealer: Sealer | None = None) -> None:
+        super().__init__(session)
+        self._sealer = sealer
+
     async def add(
         self,
         channel: DeliveryChannel,
@@ -404,7 +416,13 @@ class Outbox(_Repository):
         notify_chat: int | None = None,
     ) -> OutboxMessage:
         """Queue a message. ``expires_at``: not sent after this (a code's own expiry);
-        ``notify_chat``: the chat told to ask again when it cannot be sent."""
+        ``notify_chat``: the chat told to ask again when it cannot be sent. A ``sensitive``
+        body is sealed before it reaches the session (and so the database file or its WAL);
+        the returned row holds it sealed too."""
+        if sensitive:
+            if self._sealer is None:
+                raise NoSealer("a sensitive outbox row needs a store with a sealer")
+            body = seal_text(self._sealer, body)
         message = OutboxMessage(
             channel=channel,
             recipient=recipient,

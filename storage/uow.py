@@ -27,17 +27,18 @@ from storage.repositories import (
     StaffMessages,
     UndeliverableAddresses,
 )
+from storage.sealing import Sealer, open_text
 
 
 class Transaction:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, sealer: Sealer | None = None) -> None:
         self.session = session
         self.organizations = Organizations(session)
         self.people = People(session)
         self.chat_links = ChatLinks(session)
         self.requests = RegistrationRequests(session)
         self.codes = Codes(session)
-        self.outbox = Outbox(session)
+        self.outbox = Outbox(session, sealer)
         self.staff_messages = StaffMessages(session)
         self.audit = AuditLog(session)
         self.conversations = Conversations(session)
@@ -53,16 +54,27 @@ class Transaction:
 
 
 class Store:
-    """Hands out transactions on one engine; the only owner of commit and rollback."""
+    """Hands out transactions on one engine; the only owner of commit and rollback.
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    ``sealer`` seals what the store keeps but must not show (a code's mail or SMS body in the
+    outbox, see :mod:`storage.sealing`); its keys are never in the store. A store without one
+    refuses to queue such a row.
+    """
+
+    def __init__(self, engine: AsyncEngine, sealer: Sealer | None = None) -> None:
         self.engine = engine
+        self.sealer = sealer
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    def opened(self, stored: str) -> str:
+        """The clear text of a stored outbox body, sealed or not (outside a transaction: the
+        worker opens a body right before it is delivered)."""
+        return open_text(self.sealer, stored)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         async with self._sessions() as session, session.begin():
-            yield Transaction(session)
+            yield Transaction(session, self.sealer)
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from bot.sealing import outbox_sealer
 from flows import accounts
 from flows.buttons import StaffAction, signed
 from flows.desk import Desk
@@ -24,8 +25,12 @@ from storage.uow import Store
 
 START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
-TEST_HASHER = KeyedHasher(b"balie-tests-secret-key-0123456789")
+TEST_KEY = b"balie-tests-secret-key-0123456789"
+TEST_HASHER = KeyedHasher(TEST_KEY)
 """The server key of the tests' desks, so a test can check what the store keeps."""
+
+TEST_SEALER = outbox_sealer(TEST_HASHER)
+"""Seals the tests' sensitive outbox bodies under that key, as the server does."""
 
 
 def code_matches(row: OneTimeCode, code: str, hasher: KeyedHasher = TEST_HASHER) -> bool:
@@ -54,7 +59,7 @@ class FakeClock:
 
 async def migrated_store(database_url: str) -> Store:
     await upgrade(database_url)
-    return Store(create_engine(database_url))
+    return Store(create_engine(database_url), sealer=TEST_SEALER)
 
 
 def sqlite_url(tmp_path: Path) -> str:
@@ -192,11 +197,17 @@ class DeskDriver:
         return await self.desk.handle(Event(user, self.sender(user), EventKind.UNSUPPORTED))
 
     async def outbox(self, channel: DeliveryChannel | None = None) -> list[OutboxMessage]:
+        """The rows queued so far, oldest first, each body in clear (a sensitive one is
+        sealed in the store); detached copies, as a channel would read them."""
         async with self.store.transaction() as tx:
             query = select(OutboxMessage).order_by(OutboxMessage.id)
             if channel is not None:
                 query = query.where(OutboxMessage.channel == channel)
-            return list((await tx.session.scalars(query)).all())
+            rows = list((await tx.session.scalars(query)).all())
+            tx.session.expunge_all()  # a view: nothing changed below goes back to the store
+        for row in rows:
+            row.body = self.store.opened(row.body)
+        return rows
 
     async def last_code(self, destination: str) -> str:
         messages = [m for m in await self.outbox() if m.recipient == destination]

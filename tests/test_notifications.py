@@ -11,23 +11,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from bot.notifications.email import SmtpMailer
 from bot.notifications.errors import DeliveryError
 from bot.notifications.sink import LocalSink
 from bot.notifications.sms import TwilioSms
 from bot.notifications.worker import REDACTED_BODY, Backoff, OutboxWorker, build_senders
+from bot.sealing import outbox_sealer
 from bot.settings import Settings
 from flows.domain import DeliveryChannel, OutboxStatus
 from flows.events import Button, Reply
+from flows.keys import KeyedHasher
 from flows.outbox_payload import BUTTONS, EDIT, TOPIC
 from storage.db import create_engine
 from storage.models import Base, OutboxMessage, StaffMessage
+from storage.repositories import NoSealer
+from storage.sealing import is_sealed
 from storage.uow import Store
 from tests.fakes.smtp_server import SmtpServer, free_port
 from tests.fakes.twilio_api import FakeTwilio
-from tests.support import FakeClock
+from tests.support import TEST_KEY, TEST_SEALER, FakeClock
 
 CODE_BODY = "Je code is 482913 — tot zo!"
 FROM_NUMBER = "+3197010203040"
@@ -62,7 +66,7 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'outbox.sqlite3'}")
     async with engine.begin() as connection:
         await connection.run_sync(Base.metadata.create_all)
-    store = Store(engine)
+    store = Store(engine, sealer=TEST_SEALER)
     yield store
     await store.close()
 
@@ -187,7 +191,9 @@ async def test_smtp_down_keeps_the_row_pending_then_delivers_when_it_is_up(
     assert waiting.last_error and waiting.last_error.startswith("SMTP")
     assert "482913" not in waiting.last_error
     assert "482913" not in caplog.text
-    assert waiting.body == CODE_BODY  # still needed for the next attempt
+    # Still needed for the next attempt, and sealed until then.
+    assert is_sealed(waiting.body) and CODE_BODY not in waiting.body
+    assert store.opened(waiting.body) == CODE_BODY
 
     assert await worker.deliver_due() == 0  # not due yet: no second attempt
     assert (await row(store, row_id)).attempts == 1
@@ -256,6 +262,85 @@ async def test_smtp_mailer_classifies_errors(smtp: SmtpServer) -> None:
     with pytest.raises(DeliveryError) as down:
         await SmtpMailer(smtp_settings(free_port())).send("eva@kantoor.example", "s", "b")
     assert not down.value.permanent
+
+
+# -- sealed at rest ---------------------------------------------------------------------------
+
+
+async def test_a_sensitive_body_is_sealed_in_the_file_and_opened_only_to_deliver(
+    tmp_path: Path, store: Store, clock: FakeClock, smtp: SmtpServer, sink: LocalSink
+) -> None:
+    code_id = await add_row(
+        store, clock, DeliveryChannel.EMAIL, "eva@kantoor.example", subject="Code", sensitive=True
+    )
+    plain_id = await add_row(store, clock, DeliveryChannel.EMAIL, "piet@kantoor.example", "Hoi")
+    async with store.transaction() as tx:
+        stored = dict((await tx.session.execute(text("SELECT id, body FROM outbox"))).all())
+    assert is_sealed(stored[code_id]) and "482913" not in stored[code_id]
+    assert store.opened(stored[code_id]) == CODE_BODY
+    assert stored[plain_id] == "Hoi"  # only a code is sealed
+    assert b"482913" not in _store_bytes(tmp_path)  # neither in the file nor in its WAL
+
+    worker = OutboxWorker(
+        store, email=SmtpMailer(smtp_settings(smtp.port)), sms=sink.sms, chat=None, clock=clock
+    )
+    assert await worker.deliver_due() == 2
+    (mail,) = smtp.mail.messages_to("eva@kantoor.example")
+    assert mail.get_content().strip() == CODE_BODY
+    assert (await row(store, code_id)).body == REDACTED_BODY
+
+
+def _store_bytes(folder: Path) -> bytes:
+    """The SQLite file and its WAL, as someone who took them would read them."""
+    return b"".join(path.read_bytes() for path in folder.glob("outbox.sqlite3*") if path.is_file())
+
+
+async def test_a_store_without_a_sealer_refuses_a_sensitive_row(
+    tmp_path: Path, store: Store, clock: FakeClock
+) -> None:
+    unsealed = Store(create_engine(f"sqlite+aiosqlite:///{tmp_path / 'outbox.sqlite3'}"))
+    try:
+        with pytest.raises(NoSealer):
+            await add_row(unsealed, clock, DeliveryChannel.SMS, "+31612345678", sensitive=True)
+        await add_row(unsealed, clock, DeliveryChannel.SMS, "+31612345678", "Welkom")
+    finally:
+        await unsealed.close()
+
+
+async def test_a_code_kept_in_clear_by_an_earlier_version_is_still_delivered(
+    store: Store, clock: FakeClock, sink: LocalSink
+) -> None:
+    row_id = await add_row(store, clock, DeliveryChannel.SMS, "+31612345678", "plain")
+    async with store.transaction() as tx:
+        found = await tx.outbox.get(row_id)
+        assert found is not None
+        found.body, found.sensitive = CODE_BODY, True  # as an earlier version kept it
+    worker = OutboxWorker(store, email=sink.email, sms=sink.sms, chat=None, clock=clock)
+    assert await worker.deliver_due() == 1
+    assert CODE_BODY in sink.path.read_text(encoding="utf-8")
+    assert (await row(store, row_id)).body == REDACTED_BODY
+
+
+async def test_an_old_key_still_opens_a_lost_one_fails_and_the_chat_is_told(
+    store: Store, clock: FakeClock, sink: LocalSink
+) -> None:
+    new_key = b"a-new-server-key-0123456789abcdef"
+    for hasher, expected in (
+        (KeyedHasher(new_key, [TEST_KEY]), OutboxStatus.SENT),  # rotated, the old key kept
+        (KeyedHasher(new_key), OutboxStatus.FAILED),  # the old key lost
+    ):
+        row_id = await add_row(
+            store, clock, DeliveryChannel.SMS, "+31612345678", sensitive=True, notify_chat=4242
+        )
+        restarted = Store(store.engine, sealer=outbox_sealer(hasher))
+        worker = OutboxWorker(restarted, email=sink.email, sms=sink.sms, chat=None, clock=clock)
+        await worker.deliver_due()
+        done = await row(store, row_id)
+        assert done.status is expected and done.body == REDACTED_BODY
+    assert done.last_error == "sealed under a key this server no longer has"
+    async with store.transaction() as tx:
+        told = [r for r in await tx.outbox.latest() if r.recipient == "4242"]
+    assert len(told) == 1 and told[0].channel is DeliveryChannel.TELEGRAM
 
 
 # -- SMS --------------------------------------------------------------------------------------
@@ -446,7 +531,9 @@ async def test_two_workers_deliver_each_row_exactly_once(
         await add_row(store, clock, DeliveryChannel.EMAIL, address, subject="Hallo")
 
     # A second engine on the same file stands in for a second process.
-    other = Store(create_engine(f"sqlite+aiosqlite:///{tmp_path / 'outbox.sqlite3'}"))
+    other = Store(
+        create_engine(f"sqlite+aiosqlite:///{tmp_path / 'outbox.sqlite3'}"), sealer=TEST_SEALER
+    )
     try:
         mailer = SmtpMailer(smtp_settings(smtp.port))
         workers = [

@@ -12,7 +12,7 @@ from flows.domain import DeliveryChannel, OutboxStatus
 from storage.db import create_engine
 from storage.migrate import upgrade
 from storage.uow import Store
-from tests.support import START, DeskDriver, FakeClock, texts_of
+from tests.support import START, TEST_SEALER, DeskDriver, FakeClock, texts_of
 from tests.test_cli import balie, database_url, query
 
 CODE = "Uw code is 482913"
@@ -42,7 +42,7 @@ async def _fill(store: Store) -> dict[str, int]:
 def test_balie_outbox_list_and_retry(tmp_path: Path) -> None:
     async def prepare() -> dict[str, int]:
         await upgrade(database_url(tmp_path))
-        store = Store(create_engine(database_url(tmp_path)))
+        store = Store(create_engine(database_url(tmp_path)), sealer=TEST_SEALER)
         try:
             return await _fill(store)
         finally:

@@ -38,6 +38,7 @@ from flows.ports import ChatPort, Clock
 from flows.texts import Texts
 from storage.models import OutboxMessage
 from storage.repositories import Lease
+from storage.sealing import CannotUnseal
 from storage.uow import Store, Transaction
 
 REDACTED_BODY = "[redacted after delivery]"
@@ -102,6 +103,7 @@ class _Job:
     recipient: str
     subject: str | None
     body: str
+    """As the store keeps it: a sensitive row's body stays sealed until it is delivered."""
     lease: Lease
     attempts: int
     """Attempts so far, this one included."""
@@ -318,12 +320,22 @@ class OutboxWorker:
             return True, None
         return True, f"address refused before ({marked.reason})"[:_MAX_ERROR_LENGTH]
 
+    def _opened(self, job: _Job) -> str:
+        """The body in clear, opened only now, right before it is handed to a provider."""
+        try:
+            return self._store.opened(job.body)
+        except CannotUnseal:
+            # The server key changed without keeping the old one: nobody can read this code.
+            raise DeliveryError(
+                "sealed under a key this server no longer has", permanent=True
+            ) from None
+
     async def _deliver(self, job: _Job) -> _StaffRecord | None:
         if job.channel is DeliveryChannel.EMAIL:
-            await self._email.send(job.recipient, job.subject or "", job.body)
+            await self._email.send(job.recipient, job.subject or "", self._opened(job))
             return None
         if job.channel is DeliveryChannel.SMS:
-            await self._sms.send(job.recipient, job.body)
+            await self._sms.send(job.recipient, self._opened(job))
             return None
         if job.channel is DeliveryChannel.TELEGRAM:
             return await self._deliver_chat(job)
@@ -334,7 +346,7 @@ class OutboxWorker:
             raise DeliveryError("no chat channel is running")
         try:
             chat_id = int(job.recipient)
-            reply = Reply(job.body, keyboard_from_payload(job.payload))
+            reply = Reply(self._opened(job), keyboard_from_payload(job.payload))
         except (ValueError, KeyError, TypeError):
             raise DeliveryError("malformed chat id or buttons", permanent=True) from None
         topic = job.payload.get(TOPIC)
