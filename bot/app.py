@@ -92,6 +92,8 @@ class Balie:
             chat=chat,
             clock=self.clock,
             poll_seconds=self.settings.outbox_poll_seconds,
+            delivery_timeout=self.settings.outbox_delivery_timeout,
+            lease=timedelta(seconds=self.settings.outbox_lease),
             default_language=self.settings.default_language,
             chat_name=chat_name,
             on_pass=self.worker_heartbeat.beat,

@@ -81,6 +81,11 @@ class Settings(BaseSettings):
 
     default_language: Language = Language.NL
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    outbox_delivery_timeout: float = Field(default=30.0, gt=0, le=600)
+    """Seconds one delivery (an SMTP session, a Twilio call) may take."""
+    outbox_lease: float = Field(default=120.0, gt=0, le=3600)
+    """Seconds a claimed message stays hidden from other workers; at least 1.5 times the
+    delivery timeout. A worker that dies leaves its message to come back after this."""
 
     code_requests_per_hour: int = Field(default=3, ge=1, le=100)
     """Activation and reset codes one chat, or one account, may ask for in an hour."""
@@ -167,6 +172,14 @@ class Settings(BaseSettings):
         if not WEBHOOK_SECRET_PATTERN.fullmatch(value.get_secret_value()):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
         return value
+
+    @model_validator(mode="after")
+    def _lease_outlasts_delivery(self) -> Settings:
+        if self.outbox_lease < 1.5 * self.outbox_delivery_timeout:
+            raise ValueError(
+                "BALIE_OUTBOX_LEASE must be at least 1.5 times BALIE_OUTBOX_DELIVERY_TIMEOUT"
+            )
+        return self
 
     @model_validator(mode="after")
     def _logins_complete(self) -> Settings:

@@ -101,6 +101,9 @@ def prepared(tmp_path: Path, tg: FakeBotApi, smtp: SmtpServer) -> dict[str, str]
         "BALIE_SMTP_HOST": "127.0.0.1",
         "BALIE_SMTP_PORT": str(smtp.port),
         "BALIE_SMTP_STARTTLS": "false",
+        # A message claimed by a killed worker comes back after 15 s, not the default 120 s.
+        "BALIE_OUTBOX_DELIVERY_TIMEOUT": "10",
+        "BALIE_OUTBOX_LEASE": "15",
     }
     demo = subprocess.run(
         [*BALIE, "demo"], env=env, cwd=tmp_path, capture_output=True, text=True, check=False

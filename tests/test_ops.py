@@ -115,3 +115,12 @@ def test_logs_never_hold_a_full_address_or_number() -> None:
     message = record.getMessage()
     assert "eva.jansen@kantoor.example" not in message and "e•••@kantoor.example" in message
     assert "+31612345678" not in message and "outbox #7" in message
+
+
+def test_the_outbox_lease_must_outlast_a_delivery() -> None:
+    from bot.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError, match=r"BALIE_OUTBOX_LEASE must be at least 1\.5 times"):
+        load_settings(outbox_lease=20, outbox_delivery_timeout=30)
+    settings = load_settings(outbox_lease=15, outbox_delivery_timeout=10)
+    assert (settings.outbox_lease, settings.outbox_delivery_timeout) == (15, 10)
