@@ -596,11 +596,11 @@ async def test_two_worker_processes_with_a_slow_smtp_server_send_each_message_on
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # one control run
 async def test_without_the_fence_the_same_run_sends_twice(database_url: str, store: Store) -> None:
     """The control: the old outbox (no token check) doubles messages in the same setting,
     so the test above would catch it."""
-    if not database_url.startswith("postgresql"):
-        pytest.skip("one control run is enough (PostgreSQL)")
+    assert database_url.startswith("postgresql")
     figures, _ = await _two_processes(database_url, store, "--unfenced")
     assert figures.duplicates >= 1
 
