@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from bot import telegram_sender
 from bot.notifications.sink import OnDelivery
 from bot.notifications.worker import OutboxWorker, build_senders
 from bot.ops import Heartbeat, Metrics, OpsEndpoints, StepObserver
@@ -16,7 +17,7 @@ from bot.secret_key import load_hasher
 from bot.settings import Settings
 from flows.desk import Desk
 from flows.keys import KeyedHasher
-from flows.ports import ChatPort, Clock, SystemClock
+from flows.ports import ChatPort, Clock, SharedPace, SystemClock
 from flows.turn import DeskPolicy
 from storage import migrate
 from storage.db import create_engine
@@ -51,6 +52,8 @@ class Balie:
     metrics: Metrics
     worker_heartbeat: Heartbeat
     """The outbox worker beats once per pass; /healthz reports it stalled when it stops."""
+    shared_pace: SharedPace | None = None
+    """Telegram's limits shared with the bot's other workers (Redis or the store)."""
 
     @classmethod
     async def open(cls, settings: Settings, *, channel: str, clock: Clock | None = None) -> Balie:
@@ -76,7 +79,8 @@ class Balie:
         )
         metrics = Metrics()
         desk = Desk(store, policy, clock, hasher, StepObserver(metrics, hasher), Sealer(hasher))
-        return cls(settings, store, desk, clock, hasher, metrics, Heartbeat(clock))
+        shared = telegram_sender.shared_pace(settings, store) if channel == "telegram" else None
+        return cls(settings, store, desk, clock, hasher, metrics, Heartbeat(clock), shared)
 
     def outbox_worker(
         self,
@@ -105,4 +109,6 @@ class Balie:
         return OpsEndpoints(self.store, self.metrics, self.worker_heartbeat)
 
     async def close(self) -> None:
+        if self.shared_pace is not None:
+            await self.shared_pace.aclose()
         await self.store.close()

@@ -29,6 +29,7 @@ from bot.runtimes import (
 from bot.settings import Settings
 from bot.telegram_sender import OutboxKeeper
 from bot.webhook import Feed, with_webhook_secret
+from flows.ports import SharedPace
 from handlers.ptb_adapter import PacedRateLimiter, PtbChat, add_handlers, set_command_menu
 from handlers.telegram_common import ALLOWED_UPDATES
 
@@ -39,7 +40,11 @@ CONCURRENT_UPDATES = 32
 own updates in order."""
 
 
-def ptb_application(settings: Settings, on_flood: Callable[[], None] = lambda: None) -> Application:
+def ptb_application(
+    settings: Settings,
+    on_flood: Callable[[], None] = lambda: None,
+    shared: SharedPace | None = None,
+) -> Application:
     assert settings.telegram_token is not None
     api = settings.telegram_api_url
     return (
@@ -49,7 +54,7 @@ def ptb_application(settings: Settings, on_flood: Callable[[], None] = lambda: N
         .base_file_url(f"{api}/file/bot")
         # Every call but getUpdates through the same pacer as aiogram's (not AIORateLimiter:
         # see the README's "One sender for Telegram").
-        .rate_limiter(PacedRateLimiter(telegram_sender.pacer(settings, on_flood)))
+        .rate_limiter(PacedRateLimiter(telegram_sender.pacer(settings, on_flood, shared)))
         .concurrent_updates(CONCURRENT_UPDATES)
         .build()
     )
@@ -63,9 +68,11 @@ async def run_ptb(settings: Settings, stop: asyncio.Event | None = None) -> None
         settings = with_webhook_secret(settings)
     stop = stop or stop_on_signals()
     app = await Balie.open(settings, channel="telegram")
-    application = ptb_application(settings, app.metrics.telegram_429.inc)
+    application = ptb_application(settings, app.metrics.telegram_429.inc, app.shared_pace)
     worker = app.outbox_worker(PtbChat(application.bot))
-    keeper = OutboxKeeper(app.store, app.clock, on_kept=worker.notify)
+    keeper = OutboxKeeper(
+        app.store, app.clock, on_kept=worker.notify, everyone_keeps=app.shared_pace is not None
+    )
     add_handlers(application, app.desk, on_handled=worker.notify, keeper=keeper)
     log.info(startup_line(settings, "python-telegram-bot", telegram.__version__, worker))
     try:

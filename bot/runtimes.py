@@ -27,6 +27,7 @@ from bot.settings import Runtime, Settings
 from bot.telegram_sender import OutboxKeeper
 from bot.webhook import Feed, StoreInbox, WebhookServer, webhook_path, with_webhook_secret
 from flows.directory import chat_identities
+from flows.ports import SharedPace
 from handlers.aiogram_adapter import (
     AiogramChat,
     InArrivalOrder,
@@ -146,12 +147,16 @@ async def set_menus_in_bulk(app: Balie, apply: Callable[[CommandMenu], Awaitable
         return await set_command_menus(app.store, app.settings.default_language, apply)
 
 
-def aiogram_bot(settings: Settings, on_flood: Callable[[], None] = lambda: None) -> Bot:
+def aiogram_bot(
+    settings: Settings,
+    on_flood: Callable[[], None] = lambda: None,
+    shared: SharedPace | None = None,
+) -> Bot:
     """The bot, with every Bot API call paced by one :class:`~handlers.telegram_pacing.Pacer`
     (a session request middleware)."""
     assert settings.telegram_token is not None
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
-    session.middleware(PacedRequests(telegram_sender.pacer(settings, on_flood)))
+    session.middleware(PacedRequests(telegram_sender.pacer(settings, on_flood, shared)))
     return Bot(settings.telegram_token.get_secret_value(), session=session)
 
 
@@ -163,11 +168,13 @@ async def run_aiogram(settings: Settings, stop: asyncio.Event | None = None) -> 
         settings = with_webhook_secret(settings)
     stop = stop or stop_on_signals()
     app = await Balie.open(settings, channel="telegram")
-    bot = aiogram_bot(settings, app.metrics.telegram_429.inc)
+    bot = aiogram_bot(settings, app.metrics.telegram_429.inc, app.shared_pace)
     worker = app.outbox_worker(AiogramChat(bot))
     dispatcher = Dispatcher()
     dispatcher.update.outer_middleware(InArrivalOrder())
-    keeper = OutboxKeeper(app.store, app.clock, on_kept=worker.notify)
+    keeper = OutboxKeeper(
+        app.store, app.clock, on_kept=worker.notify, everyone_keeps=app.shared_pace is not None
+    )
     dispatcher.include_router(build_router(app.desk, on_handled=worker.notify, keeper=keeper))
     log.info(startup_line(settings, "aiogram", aiogram.__version__, worker))
     try:

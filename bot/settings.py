@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     """Messages one private chat may get at once before its rate applies."""
     telegram_rate_per_group: int = Field(default=20, ge=0)
     """Messages per minute to one group chat; 0: no limit."""
+    redis_url: SecretStr | None = None
+    """Set (``redis://host:6379/0``): the workers of one bot share Telegram's limits through
+    Redis; unset: through the store on PostgreSQL, and in-process on SQLite (one process)."""
     telegram_max_wait: float = Field(default=15.0, ge=0, le=300)
     """The longest flood-control pause a message waits out; a reply that would wait
     longer is kept in the outbox and sent after the pause."""
@@ -162,6 +165,15 @@ class Settings(BaseSettings):
             return None
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with https:// (or http:// for a local Bot API server)")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
     @field_validator("webhook_secret")

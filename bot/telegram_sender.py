@@ -14,10 +14,12 @@ from sqlalchemy import select
 from bot.settings import Settings
 from flows.domain import DeliveryChannel, OutboxStatus
 from flows.events import Reply
-from flows.outbox_payload import BUTTONS, keyboard_to_payload
-from flows.ports import Clock
+from flows.outbox_payload import BUTTONS, ChatAction, action_payload, keyboard_to_payload
+from flows.ports import Clock, SharedPace
 from handlers.telegram_pacing import Limits, Pacer
 from storage.models import OutboxMessage
+from storage.pace import StorePace
+from storage.redis_pace import RedisPace
 from storage.uow import Store
 
 
@@ -31,28 +33,62 @@ def limits(settings: Settings) -> Limits:
     )
 
 
-def pacer(settings: Settings, on_flood: Callable[[], None] = lambda: None) -> Pacer:
-    """One per bot: every Bot API call of a runtime goes through it."""
-    return Pacer(limits(settings), on_flood)
+def pacer(
+    settings: Settings,
+    on_flood: Callable[[], None] = lambda: None,
+    shared: SharedPace | None = None,
+) -> Pacer:
+    """One per bot and process: every Bot API call of a runtime goes through it; with
+    ``shared``, it takes its turns together with the bot's other workers."""
+    return Pacer(limits(settings), on_flood, shared)
+
+
+def shared_pace(settings: Settings, store: Store) -> SharedPace | None:
+    """Where the bot's workers meet to share Telegram's limits: Redis when
+    ``BALIE_REDIS_URL`` is set, else the store on PostgreSQL. On SQLite (one process by
+    design) the pacer alone keeps the limits."""
+    bot_id = bot_namespace(settings)
+    if settings.redis_url is not None:
+        return RedisPace(settings.redis_url.get_secret_value(), bot_id)
+    if store.engine.dialect.name == "postgresql":
+        return StorePace(store.engine, bot_id)
+    return None
+
+
+def bot_namespace(settings: Settings) -> str:
+    """The bot's numeric id (the token's part before the colon): two bots on one store or
+    Redis keep their limits apart; never the secret part."""
+    token = settings.telegram_token.get_secret_value() if settings.telegram_token else ""
+    return token.split(":", 1)[0] if ":" in token else ""
 
 
 class OutboxKeeper:
     """A :class:`ReplyKeeper` that puts replies into the store's outbox (channel TELEGRAM),
     which the outbox worker delivers in order once Telegram allows it.
 
-    A chat whose replies were kept is remembered (in this process) until the outbox holds
-    no pending Telegram row for it any more, so a later reply cannot overtake them; only
-    chats so remembered cost a look into the store.
+    A later reply never overtakes kept ones: it goes behind them while the outbox holds a
+    pending Telegram row for its chat. A single process remembers which chats it kept rows
+    for, so only those cost a look into the store; with workers that share the bot
+    (``everyone_keeps``: the pace is shared), any of them may have kept rows, so every reply
+    looks (one indexed query).
     """
 
-    def __init__(self, store: Store, clock: Clock, on_kept: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        on_kept: Callable[[], None],
+        *,
+        everyone_keeps: bool = False,
+    ) -> None:
         self._store = store
         self._clock = clock
         self._on_kept = on_kept
+        self._everyone_keeps = everyone_keeps
         self._chats: set[int] = set()
 
     async def holding(self, chat_id: int) -> bool:
-        if chat_id not in self._chats:
+        if chat_id not in self._chats and not self._everyone_keeps:
             return False
         async with self._store.transaction() as tx:
             waiting = await tx.session.scalar(
@@ -83,5 +119,21 @@ class OutboxKeeper:
                     sensitive=True,  # a reply may quote what the person typed: redact once sent
                 )
                 row.next_attempt_at = due
+        self._chats.add(chat_id)
+        self._on_kept()
+
+    async def keep_action(
+        self, chat_id: int, action: ChatAction, message_id: int, retry_after: float | None
+    ) -> None:
+        now = self._clock.now()
+        async with self._store.transaction() as tx:
+            row = await tx.outbox.add(
+                DeliveryChannel.TELEGRAM,
+                str(chat_id),
+                "",
+                now,
+                payload=action_payload(action, message_id),
+            )
+            row.next_attempt_at = now + timedelta(seconds=retry_after or 0)
         self._chats.add(chat_id)
         self._on_kept()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from enum import StrEnum
 from typing import Any
 
 from flows.events import Button, Keyboard, Reply
@@ -13,6 +14,20 @@ TOPIC = "topic"
 EDIT = "edit"
 """True: edit the message sent earlier for (topic, recipient) instead of sending a new one."""
 BUTTONS = "buttons"
+ACTION = "action"
+"""Set: the row is not a message but an action on ``MESSAGE_ID`` (a :class:`ChatAction`)."""
+MESSAGE_ID = "message_id"
+
+
+class ChatAction(StrEnum):
+    """What a kept action row does to a message already in the chat."""
+
+    CLEAR_BUTTONS = "clear buttons"
+    DELETE = "delete a message"
+
+
+def action_payload(action: ChatAction, message_id: int) -> dict[str, Any]:
+    return {ACTION: action.value, MESSAGE_ID: message_id}
 
 
 def keyboard_to_payload(keyboard: Keyboard) -> list[list[dict[str, str]]]:

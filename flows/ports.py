@@ -69,3 +69,37 @@ class ChatPort(Protocol):
     async def edit(self, chat_id: int, message_id: int, reply: Reply) -> None:
         """Replace a sent message's text and buttons in place."""
         ...
+
+    async def clear_buttons(self, chat_id: int, message_id: int) -> None:
+        """Remove a sent message's buttons (a message already without any is fine)."""
+        ...
+
+    async def delete(self, chat_id: int, message_id: int) -> None:
+        """Delete a message (e.g. one in which a person typed a password)."""
+        ...
+
+
+@dataclass(frozen=True)
+class PaceSlot:
+    """One limit a Bot API call counts against: at most one call per ``interval`` seconds
+    on ``key``, after a burst of ``burst`` calls (the generic cell rate algorithm)."""
+
+    key: str
+    interval: float
+    burst: int = 1
+
+
+class SharedPace(Protocol):
+    """Telegram's limits counted across every worker of one bot (the store or Redis), so
+    two replicas together keep to what one may send."""
+
+    async def reserve(self, slots: tuple[PaceSlot, ...]) -> float:
+        """Take the next free slot on each key; seconds to wait before the call may go (a
+        pause set by :meth:`pause` included)."""
+        ...
+
+    async def pause(self, key: str, seconds: float) -> None:
+        """Telegram said "retry after": no call on ``key`` for ``seconds``, in any worker."""
+        ...
+
+    async def aclose(self) -> None: ...

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot, F, Router
@@ -42,6 +43,8 @@ from bot.notifications.errors import DeliveryError
 from flows.desk import Desk
 from flows.events import Event, Reply
 from handlers.telegram_common import (
+    ALREADY_DELETED,
+    NOT_MODIFIED,
     CommandMenu,
     ReplyKeeper,
     button_event,
@@ -104,7 +107,8 @@ def markup(reply: Reply) -> InlineKeyboardMarkup | None:
 
 
 class _Actions:
-    """:class:`handlers.telegram_common.UpdateActions` on one aiogram update."""
+    """:class:`handlers.telegram_common.UpdateActions` on one aiogram update: interactive
+    calls (the person is waiting), made by the same :class:`AiogramChat` as the outbox's."""
 
     def __init__(
         self,
@@ -113,7 +117,7 @@ class _Actions:
         message: Message | None = None,
         query: CallbackQuery | None = None,
     ) -> None:
-        self.bot = bot
+        self._calls = AiogramChat(bot, in_bulk=False)
         self._chat_id = chat_id
         self.message = message
         self.query = query
@@ -122,37 +126,31 @@ class _Actions:
     def chat_id(self) -> int:
         return self._chat_id
 
+    @property
+    def pressed_message_id(self) -> int | None:
+        pressed = self.query.message if self.query is not None else None
+        # An inaccessible (too old) message cannot be edited.
+        return pressed.message_id if isinstance(pressed, Message) else None
+
+    @property
+    def sent_message_id(self) -> int | None:
+        return self.message.message_id if self.message is not None else None
+
     async def answer_callback(self, notice: str | None) -> None:
         if self.query is not None:
-            try:
+            with as_delivery_errors():
                 await self.query.answer(notice)
-            except Exception as exc:
-                raise delivery_error(exc) from None
 
     async def clear_buttons(self) -> None:
-        pressed = self.query.message if self.query is not None else None
-        if not isinstance(pressed, Message):
-            return
-        try:
-            await pressed.edit_reply_markup(reply_markup=None)
-        except TelegramBadRequest as exc:
-            if "not modified" not in str(exc):  # already without buttons is fine
-                raise delivery_error(exc) from None
-        except Exception as exc:
-            raise delivery_error(exc) from None
+        if self.pressed_message_id is not None:
+            await self._calls.clear_buttons(self._chat_id, self.pressed_message_id)
 
     async def delete_message(self) -> None:
-        if self.message is not None:
-            try:
-                await self.message.delete()
-            except Exception as exc:
-                raise delivery_error(exc) from None
+        if self.sent_message_id is not None:
+            await self._calls.delete(self._chat_id, self.sent_message_id)
 
     async def send(self, reply: Reply) -> None:
-        try:
-            await self.bot.send_message(self._chat_id, reply.text, reply_markup=markup(reply))
-        except Exception as exc:
-            raise delivery_error(exc) from None
+        await self._calls.send(self._chat_id, reply)
 
 
 class InArrivalOrder(BaseMiddleware):
@@ -268,37 +266,50 @@ def retry_of(exc: Exception) -> Retry | None:
 
 
 class AiogramChat:
-    """The outbox's way into Telegram through aiogram (a :class:`flows.ports.ChatPort`);
-    its calls are bulk: they yield to replies to people who are typing."""
+    """Bot API calls on messages by id, through aiogram: the outbox's way into Telegram (a
+    :class:`flows.ports.ChatPort`, whose calls are bulk: they yield to replies to people who
+    are typing) and, with ``in_bulk=False``, the replies' way."""
 
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Bot, *, in_bulk: bool = True) -> None:
         self.bot = bot
+        self._in_bulk = in_bulk
 
     async def send(self, chat_id: int, reply: Reply) -> int:
-        try:
-            with bulk():
-                message = await self.bot.send_message(
-                    chat_id, reply.text, reply_markup=markup(reply)
-                )
-        except Exception as exc:
-            raise delivery_error(exc) from None
+        with self._priority(), as_delivery_errors():
+            message = await self.bot.send_message(chat_id, reply.text, reply_markup=markup(reply))
         return message.message_id
 
     async def edit(self, chat_id: int, message_id: int, reply: Reply) -> None:
-        try:
-            with bulk():
-                await self.bot.edit_message_text(
-                    text=reply.text,
-                    chat_id=chat_id,
-                    message_id=message_id,
-                    reply_markup=markup(reply),
-                )
-        except TelegramBadRequest as exc:
-            if "not modified" in str(exc):
-                return
+        with self._priority(), as_delivery_errors(unless=NOT_MODIFIED):
+            await self.bot.edit_message_text(
+                text=reply.text, chat_id=chat_id, message_id=message_id, reply_markup=markup(reply)
+            )
+
+    async def clear_buttons(self, chat_id: int, message_id: int) -> None:
+        with self._priority(), as_delivery_errors(unless=NOT_MODIFIED):
+            await self.bot.edit_message_reply_markup(
+                chat_id=chat_id, message_id=message_id, reply_markup=None
+            )
+
+    async def delete(self, chat_id: int, message_id: int) -> None:
+        with self._priority(), as_delivery_errors(unless=ALREADY_DELETED):
+            await self.bot.delete_message(chat_id, message_id)
+
+    def _priority(self) -> AbstractContextManager[None]:
+        return bulk() if self._in_bulk else nullcontext()
+
+
+@contextmanager
+def as_delivery_errors(unless: str | None = None) -> Iterator[None]:
+    """A failed Bot API call as a :class:`DeliveryError`; a bad request whose text contains
+    ``unless`` means the call's effect is there already and is not an error."""
+    try:
+        yield
+    except TelegramBadRequest as exc:
+        if unless is None or unless not in str(exc).lower():
             raise delivery_error(exc) from None
-        except Exception as exc:
-            raise delivery_error(exc) from None
+    except Exception as exc:
+        raise delivery_error(exc) from None
 
 
 def delivery_error(exc: Exception) -> DeliveryError:

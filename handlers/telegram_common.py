@@ -19,12 +19,17 @@ from flows.desk import Desk
 from flows.directory import chat_identities
 from flows.domain import RELEASING_ROLES, Language, Role
 from flows.events import Event, EventKind, Outcome, Reply, Sender
+from flows.outbox_payload import ChatAction
 from storage.uow import Store
 
 log = logging.getLogger("balie.telegram")
 
 ALLOWED_UPDATES = ("message", "callback_query")
 """The update types the desk reads; everything else is not even fetched."""
+
+NOT_MODIFIED = "message is not modified"
+"""A bad request meaning the edit's effect is there already (no buttons left to clear)."""
+ALREADY_DELETED = "message to delete not found"
 
 
 def sender(
@@ -101,6 +106,16 @@ class UpdateActions(Protocol):
     @property
     def chat_id(self) -> int: ...
 
+    @property
+    def pressed_message_id(self) -> int | None:
+        """The message whose button was pressed (None: not a press, or too old to edit)."""
+        ...
+
+    @property
+    def sent_message_id(self) -> int | None:
+        """The message the person sent (None: a button press)."""
+        ...
+
     async def answer_callback(self, notice: str | None) -> None:
         """Answer the pressed button (a toast with ``notice``, or just stop its spinner)."""
         ...
@@ -129,6 +144,12 @@ class ReplyKeeper(Protocol):
         """Keep ``replies`` in order, to be sent no earlier than ``retry_after`` from now."""
         ...
 
+    async def keep_action(
+        self, chat_id: int, action: ChatAction, message_id: int, retry_after: float | None
+    ) -> None:
+        """Keep a button clear or a deletion that failed for now, to be done when allowed."""
+        ...
+
 
 async def handle_update(
     desk: Desk,
@@ -154,9 +175,11 @@ async def perform(
         await _attempt("answer a button", actions, actions.answer_callback(outcome.callback_notice))
         # Clearing a message without buttons is an edit Telegram refuses as "not modified".
         if outcome.clear_pressed_buttons and event.pressed_had_buttons:
-            await _attempt("clear buttons", actions, actions.clear_buttons())
+            await _attempt_or_keep(
+                ChatAction.CLEAR_BUTTONS, actions.pressed_message_id, actions, keeper
+            )
     elif outcome.delete_message:
-        await _attempt("delete a message", actions, actions.delete_message())
+        await _attempt_or_keep(ChatAction.DELETE, actions.sent_message_id, actions, keeper)
     await _send_replies(actions, outcome.replies, keeper)
 
 
@@ -183,6 +206,27 @@ async def _send_replies(
             )
             await keeper.keep(actions.chat_id, replies[index:], exc.retry_after)
             return
+
+
+async def _attempt_or_keep(
+    action: ChatAction, message_id: int | None, actions: UpdateActions, keeper: ReplyKeeper | None
+) -> None:
+    """Clear the pressed buttons or delete the sent message (a typed password); when
+    Telegram cannot be reached or asks to wait, the action is kept and done later, so stale
+    decision buttons and a typed secret do not stay in the chat."""
+    if message_id is None:
+        return
+    try:
+        if action is ChatAction.CLEAR_BUTTONS:
+            await actions.clear_buttons()
+        else:
+            await actions.delete_message()
+    except DeliveryError as exc:
+        if exc.permanent or exc.undeliverable or keeper is None:
+            log.warning("could not %s in chat %s: %s", action.value, actions.chat_id, exc.reason)
+            return
+        log.info("%s in chat %s kept for later: %s", action.value, actions.chat_id, exc.reason)
+        await keeper.keep_action(actions.chat_id, action, message_id, exc.retry_after)
 
 
 async def _attempt(what: str, actions: UpdateActions, action: Awaitable[None]) -> None:

@@ -17,6 +17,11 @@ and python-telegram-bot keep to the same limits in the same way:
 A call is counted from when it is let through until its answer arrived, so the Bot API
 server, which counts when a request reaches it, never sees more than the limits, however
 long each request takes on the way (see :class:`_Budget`).
+
+With several workers for one bot (replicas, or a webhook server beside a second outbox
+worker), each worker's pacer also takes its turn from a :class:`~flows.ports.SharedPace`
+(the store, or Redis with ``BALIE_REDIS_URL``): the workers then keep to the limits
+together, and a 429 one of them met pauses that chat (or the bot) in all of them.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import NamedTuple, TypeVar
+
+from flows.ports import PaceSlot, SharedPace
 
 log = logging.getLogger("balie.telegram.pacing")
 
@@ -104,6 +111,14 @@ class Retry(NamedTuple):
 
 Classify = Callable[[Exception], Retry | None]
 """A framework's exception -> how to retry it, or None: not retried, raised to the caller."""
+
+BOT_KEY = "bot"
+"""The shared pace key of the bot as a whole."""
+
+
+def chat_key(chat_id: int) -> str:
+    return f"chat:{chat_id}"
+
 
 _NOT_PACED = frozenset(
     {"getupdates", "setwebhook", "deletewebhook", "getwebhookinfo", "close", "logout"}
@@ -264,10 +279,15 @@ class Pacer:
     """The pacing core shared by both runtimes; see the module docstring."""
 
     def __init__(
-        self, limits: Limits | None = None, on_flood: Callable[[], None] = lambda: None
+        self,
+        limits: Limits | None = None,
+        on_flood: Callable[[], None] = lambda: None,
+        shared: SharedPace | None = None,
     ) -> None:
         self.limits = limits or Limits()
         self._on_flood_met = on_flood
+        self._shared = shared
+        """Other workers' calls for this bot; None: this process is the bot's only sender."""
         """Told of every 429 (the operators' metrics count them)."""
         rate = self.limits.global_per_second
         # Whole calls per second: a fractional limit is met by a longer period.
@@ -326,6 +346,7 @@ class Pacer:
         network_failures = floods = 0
         while True:
             await self._wait_for_turn(chat, in_chat)
+            await self._wait_for_shared_turn(chat, in_chat)
             await self._budget.acquire(current_priority())
             try:
                 result = await call()
@@ -338,7 +359,7 @@ class Pacer:
                 if retry.flood:
                     self.figures.floods += 1
                     floods += 1
-                    self._on_flood(chat, retry.after)
+                    await self._share_pause(self._on_flood(chat, retry.after), retry.after)
                     if floods >= self.limits.flood_attempts:
                         self.figures.deferred += 1
                         raise Deferred(retry.after) from None
@@ -375,9 +396,55 @@ class Pacer:
                 return
             await asyncio.sleep(wait)
 
-    def _on_flood(self, chat: _Chat | None, seconds: float) -> None:
+    async def _wait_for_shared_turn(self, chat: _Chat | None, in_chat: bool) -> None:
+        """Take this call's turn among all workers of the bot; a store or Redis that cannot
+        be reached leaves only this process's pacing (logged), it never stops a reply."""
+        if self._shared is None:
+            return
+        try:
+            wait = await self._shared.reserve(self._slots(chat, in_chat))
+        except Exception as exc:
+            log.warning("shared pacing unavailable, pacing this worker alone: %s", type(exc))
+            return
+        if wait > self.limits.max_wait:
+            self.figures.deferred += 1
+            raise Deferred(wait)
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    def _slots(self, chat: _Chat | None, in_chat: bool) -> tuple[PaceSlot, ...]:
+        """The bot's key and the chat's, each with its rate (interval 0: no limit, but a
+        pause another worker met still holds)."""
+        limits = self.limits
+        rate = limits.global_per_second
+        slots = [PaceSlot(BOT_KEY, 1.0 / rate if rate else 0.0)]
+        if chat is not None:
+            if not in_chat:
+                slots.append(PaceSlot(chat_key(chat.chat_id), 0.0))
+            elif chat.chat_id < 0:
+                per_minute = limits.group_per_minute
+                slots.append(
+                    PaceSlot(chat_key(chat.chat_id), 60.0 / per_minute if per_minute else 0)
+                )
+            else:
+                rate = limits.chat_per_second
+                slots.append(
+                    PaceSlot(chat_key(chat.chat_id), 1.0 / rate if rate else 0.0, limits.chat_burst)
+                )
+        return tuple(slots)
+
+    async def _share_pause(self, key: str, seconds: float) -> None:
+        if self._shared is None:
+            return
+        try:
+            await self._shared.pause(key, seconds)
+        except Exception as exc:
+            log.warning("could not share a flood pause with other workers: %s", type(exc))
+
+    def _on_flood(self, chat: _Chat | None, seconds: float) -> str:
         """A 429 pauses its chat; the whole bot when it has no chat, or when another chat was
-        told to wait within the last second (then the bot as a whole is over its limit)."""
+        told to wait within the last second (then the bot as a whole is over its limit).
+        Returns the paused key (:data:`BOT_KEY` or the chat's)."""
         self._on_flood_met()
         now = asyncio.get_running_loop().time()
         chat_id = chat.chat_id if chat else None
@@ -391,11 +458,11 @@ class Pacer:
             seconds,
             "the whole bot" if whole_bot else f"chat {chat_id}",
         )
-        if whole_bot:
+        if whole_bot or chat is None:
             self._budget.pause(seconds)
-        else:
-            assert chat is not None
-            chat.paused_until = max(chat.paused_until, now + seconds)
+            return BOT_KEY
+        chat.paused_until = max(chat.paused_until, now + seconds)
+        return chat_key(chat.chat_id)
 
     def _backoff(self, failures: int) -> float:
         """Full jitter: a random wait up to first_backoff * 2^(failures-1)."""

@@ -63,6 +63,12 @@ class TerminalChannel:
         self._print(f"--- chat {chat_id}: message {message_id} updated ---")
         self._show(chat_id, reply)
 
+    async def clear_buttons(self, chat_id: int, message_id: int) -> None:
+        self._buttons.pop(chat_id, None)
+
+    async def delete(self, chat_id: int, message_id: int) -> None:
+        return None  # a terminal cannot take back what it printed
+
     async def on_delivery(
         self, channel: DeliveryChannel, recipient: str, subject: str | None, body: str
     ) -> None:

@@ -7,10 +7,11 @@
 #      (skipped when BALIE_TEST_POSTGRES_URL is already set: that server is used as is)
 #      On failure: with CI=true the run fails; otherwise a warning is printed, the
 #      variable stays unset and the PostgreSQL tests skip.
-#   4. python -m pytest "$@"             (arguments go to pytest)
+#   4. scripts/redis.sh start             -> BALIE_TEST_REDIS_URL (the same rules as PostgreSQL)
+#   5. python -m pytest "$@"             (arguments go to pytest)
 #
-# Exits non-zero as soon as a step fails. The PostgreSQL server is stopped on exit
-# only when this script started it. Set BALIE_SKIP_LINT=1 to skip step 2 (local use).
+# Exits non-zero as soon as a step fails. The PostgreSQL and Redis servers are stopped on
+# exit only when this script started them. Set BALIE_SKIP_LINT=1 to skip step 2 (local use).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -31,12 +32,16 @@ fi
 
 step "postgres"
 started_pg=""
-stop_pg() {
+started_redis=""
+stop_servers() {
     if [[ -n "$started_pg" ]]; then
         bash scripts/postgres.sh stop || true
     fi
+    if [[ -n "$started_redis" ]]; then
+        bash scripts/redis.sh stop || true
+    fi
 }
-trap stop_pg EXIT
+trap stop_servers EXIT
 
 if [[ -n "${BALIE_TEST_POSTGRES_URL:-}" ]]; then
     export BALIE_TEST_POSTGRES_URL
@@ -58,6 +63,29 @@ else
     else
         unset BALIE_TEST_POSTGRES_URL
         echo "WARNING: could not start PostgreSQL (see above): the PostgreSQL tests will SKIP." >&2
+    fi
+fi
+
+step "redis"
+if [[ -n "${BALIE_TEST_REDIS_URL:-}" ]]; then
+    export BALIE_TEST_REDIS_URL
+    echo "using BALIE_TEST_REDIS_URL from the environment: $BALIE_TEST_REDIS_URL"
+elif bash scripts/redis.sh status >/dev/null 2>&1; then
+    BALIE_TEST_REDIS_URL="$(bash scripts/redis.sh url)"
+    export BALIE_TEST_REDIS_URL
+    echo "using the running test server: $BALIE_TEST_REDIS_URL"
+else
+    started_redis=1
+    if redis_url="$(bash scripts/redis.sh start)"; then
+        BALIE_TEST_REDIS_URL="$(tail -n1 <<<"$redis_url")"
+        export BALIE_TEST_REDIS_URL
+        echo "started the test server: $BALIE_TEST_REDIS_URL"
+    elif [[ "${CI:-}" == true ]]; then
+        echo "ERROR: scripts/redis.sh start failed, and CI=true: the Redis tests must run." >&2
+        exit 1
+    else
+        unset BALIE_TEST_REDIS_URL
+        echo "WARNING: could not start Redis (see above): the Redis tests will SKIP." >&2
     fi
 fi
 

@@ -12,7 +12,9 @@ from sqlalchemy import (
     Date,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -236,6 +238,11 @@ class OutboxMessage(Base):
     """A notification written in the same transaction as its cause; the worker delivers it."""
 
     __tablename__ = "outbox"
+    __table_args__ = (
+        # The worker's claim (due pending rows) and "does this chat have rows waiting?".
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_recipient_waiting", "channel", "recipient", "status"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[DeliveryChannel] = mapped_column(_enum(DeliveryChannel))
@@ -258,6 +265,11 @@ class OutboxMessage(Base):
     """A message worth nothing after this (a code's own expiry): it is not sent then."""
     notify_chat: Mapped[int | None] = mapped_column(BigInteger)
     """The chat that asked for this message; told to ask again when it cannot be sent."""
+    organization_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="SET NULL"), index=True
+    )
+    """Whose message this is, for that organization's ``/outbox``; None: the deployment's
+    (a reply to someone not yet known to any organization)."""
 
 
 class UndeliverableAddress(Base):
@@ -429,3 +441,16 @@ class InboxUpdate(Base):
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     received_at: Mapped[datetime]
+
+
+class TelegramPace(Base):
+    """Telegram's limits shared by every worker of the bot (when no Redis is configured):
+    per key (the bot, a chat) the next free moment of the cell rate algorithm and a pause a
+    429 asked for, both in seconds since the epoch on the database server's clock."""
+
+    __tablename__ = "telegram_pace"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    tat: Mapped[float] = mapped_column(Float)
+    """The "theoretical arrival time" after the last slot handed out."""
+    paused_until: Mapped[float] = mapped_column(Float)

@@ -38,7 +38,7 @@ def clock() -> FakeClock:
 POSTGRES_URL_VARIABLE = "BALIE_TEST_POSTGRES_URL"
 
 
-async def _fresh_postgres() -> str:
+async def fresh_postgres() -> str:
     """A database of this test process on the test server, emptied; skip (or fail in CI)
     without a server. One database per process: parallel test runs do not collide."""
     url = os.environ.get(POSTGRES_URL_VARIABLE)
@@ -69,7 +69,29 @@ async def _fresh_postgres() -> str:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database: a real SQLite file, and a database on the real PostgreSQL server."""
-    return sqlite_url(tmp_path) if request.param == "sqlite" else await _fresh_postgres()
+    return sqlite_url(tmp_path) if request.param == "sqlite" else await fresh_postgres()
+
+
+REDIS_URL_VARIABLE = "BALIE_TEST_REDIS_URL"
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The real Redis server that scripts/redis.sh starts, on a database of its own, emptied
+    before and after; skip (or fail in CI) without a server."""
+    url = os.environ.get(REDIS_URL_VARIABLE)
+    if not url:
+        reason = f"{REDIS_URL_VARIABLE} is not set: start a server with scripts/redis.sh"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the Redis tests, but {reason}")
+        pytest.skip(reason)
+    from redis import Redis
+
+    own = url.rsplit("/", 1)[0] + f"/{1 + os.getpid() % 15}"  # parallel runs apart
+    with Redis.from_url(own) as client:
+        client.flushdb()
+        yield own
+        client.flushdb()
 
 
 @pytest.fixture

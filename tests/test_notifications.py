@@ -23,7 +23,7 @@ from bot.settings import Settings
 from flows.domain import DeliveryChannel, OutboxStatus
 from flows.events import Button, Reply
 from flows.keys import KeyedHasher
-from flows.outbox_payload import BUTTONS, EDIT, TOPIC
+from flows.outbox_payload import BUTTONS, EDIT, TOPIC, ChatAction, action_payload
 from storage.db import create_engine
 from storage.models import Base, OutboxMessage, StaffMessage
 from storage.repositories import NoSealer
@@ -46,6 +46,7 @@ class RecordingChat:
     def __init__(self) -> None:
         self.sent: list[tuple[int, int, Reply]] = []
         self.edited: list[tuple[int, int, Reply]] = []
+        self.actions: list[tuple[str, int, int]] = []
         self._next_id = 700
 
     async def send(self, chat_id: int, reply: Reply) -> int:
@@ -55,6 +56,12 @@ class RecordingChat:
 
     async def edit(self, chat_id: int, message_id: int, reply: Reply) -> None:
         self.edited.append((chat_id, message_id, reply))
+
+    async def clear_buttons(self, chat_id: int, message_id: int) -> None:
+        self.actions.append(("clear", chat_id, message_id))
+
+    async def delete(self, chat_id: int, message_id: int) -> None:
+        self.actions.append(("delete", chat_id, message_id))
 
 
 def make_settings(**values: Any) -> Settings:
@@ -480,6 +487,38 @@ async def test_chat_message_is_recorded_and_a_later_edit_edits_it(
     assert len(chat.sent) == 1
     assert (await row(store, edit_id)).status is OutboxStatus.SENT
     assert (await row(store, unknown_id)).status is OutboxStatus.SENT  # nothing to edit
+
+
+async def test_kept_actions_clear_buttons_and_delete_messages_in_order(
+    store: Store, clock: FakeClock, sink: LocalSink
+) -> None:
+    """A button clear or a deletion (a typed password) that could not be done at once is an
+    outbox row; the worker does it, in order with the chat's messages."""
+    chat = RecordingChat()
+    worker = OutboxWorker(store, email=sink.email, sms=sink.sms, chat=chat, clock=clock)
+    clear = await add_row(
+        store,
+        clock,
+        DeliveryChannel.TELEGRAM,
+        "5001",
+        "",
+        payload=action_payload(ChatAction.CLEAR_BUTTONS, 41),
+    )
+    delete = await add_row(
+        store,
+        clock,
+        DeliveryChannel.TELEGRAM,
+        "5001",
+        "",
+        payload=action_payload(ChatAction.DELETE, 42),
+    )
+    await add_row(store, clock, DeliveryChannel.TELEGRAM, "5001", "Your password is set.")
+    for _ in range(3):
+        assert await worker.deliver_due() == 1
+    assert chat.actions == [("clear", 5001, 41), ("delete", 5001, 42)]
+    assert [r.text for _, _, r in chat.sent] == ["Your password is set."]
+    assert (await row(store, clear)).status is OutboxStatus.SENT
+    assert (await row(store, delete)).status is OutboxStatus.SENT
 
 
 async def test_chat_rows_wait_while_no_chat_channel_runs(

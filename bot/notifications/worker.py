@@ -33,7 +33,15 @@ from bot.notifications.sms import TwilioSms
 from bot.settings import Settings
 from flows.domain import DeliveryChannel, Language, OutboxStatus
 from flows.events import Reply
-from flows.outbox_payload import EDIT, TOPIC, content_digest, keyboard_from_payload
+from flows.outbox_payload import (
+    ACTION,
+    EDIT,
+    MESSAGE_ID,
+    TOPIC,
+    ChatAction,
+    content_digest,
+    keyboard_from_payload,
+)
 from flows.ports import ChatPort, Clock
 from flows.texts import Texts
 from storage.models import OutboxMessage
@@ -346,9 +354,12 @@ class OutboxWorker:
             raise DeliveryError("no chat channel is running")
         try:
             chat_id = int(job.recipient)
+            if job.payload.get(ACTION):
+                await self._act_in_chat(chat_id, job.payload)
+                return None
             reply = Reply(self._opened(job), keyboard_from_payload(job.payload))
         except (ValueError, KeyError, TypeError):
-            raise DeliveryError("malformed chat id or buttons", permanent=True) from None
+            raise DeliveryError("malformed chat id, buttons or action", permanent=True) from None
         topic = job.payload.get(TOPIC)
         if job.payload.get(EDIT):
             if not topic:
@@ -369,6 +380,15 @@ class OutboxWorker:
         if not topic:
             return None
         return _StaffRecord(str(topic), chat_id, message_id, content_digest(reply))
+
+    async def _act_in_chat(self, chat_id: int, payload: dict[str, Any]) -> None:
+        """A kept action: clear a message's buttons, or delete a message."""
+        assert self._chat is not None
+        action, message_id = ChatAction(payload[ACTION]), int(payload[MESSAGE_ID])
+        if action is ChatAction.CLEAR_BUTTONS:
+            await self._chat.clear_buttons(chat_id, message_id)
+        else:
+            await self._chat.delete(chat_id, message_id)
 
     # -- outcomes ---------------------------------------------------------------------------
 

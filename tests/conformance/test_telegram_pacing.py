@@ -15,6 +15,7 @@ from sqlalchemy import select
 from bench.broadcast import broadcast
 from bot.settings import Runtime
 from flows.domain import DeliveryChannel, OutboxStatus
+from flows.outbox_payload import ChatAction, action_payload
 from storage.models import OutboxMessage
 from tests.conformance.harness import Env, T, TelegramDriver, replace_settings
 from tests.fakes.bot_api import FakeBotApi, FloodLimits
@@ -211,3 +212,31 @@ async def test_a_broadcast_within_the_limits_meets_no_429(runtime: Runtime) -> N
     figures = await broadcast(100, 100.0, runtime)
     print(figures.line())
     assert (figures.delivered, figures.floods, figures.duplicates) == (100, 0, 0)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_a_button_clear_that_must_wait_is_kept_and_done_later(
+    runtime: Runtime, env: Env
+) -> None:
+    """A stale button's message loses its buttons even when Telegram says "wait" longer than
+    BALIE_TELEGRAM_MAX_WAIT: the clear is kept in the outbox and done after the pause, and
+    the reply goes behind it."""
+    tg = env.telegram
+    driver = _driver(env, runtime, telegram_max_wait=0.5)
+    await driver.start()
+    try:
+        await driver.user_says(USER, "/start")
+        await _in_order(tg, USER, [T("welcome")])
+        tg.flood_next("editMessageReplyMarkup", retry_after=2)
+        await driver.user_presses_forged(USER, "no-such-button")
+        await tg.wait_for_message(USER, T("stale_button"))
+        pressed = tg.messages[USER][0]
+        await tg.wait_until(lambda: not pressed.inline_keyboard, timeout=10)
+        rows = await _kept_rows(env, USER, 2)
+    finally:
+        await driver.stop()
+    assert [row.status for row in rows] == [OutboxStatus.SENT, OutboxStatus.SENT]
+    assert rows[0].payload == action_payload(ChatAction.CLEAR_BUTTONS, pressed.message_id)
+    clears = [m for m, p in tg.calls if m.lower() == "editmessagereplymarkup"]
+    print(f"kept button clear ({runtime}): attempts {len(clears)}, 429s {len(tg.floods)}")
+    assert (len(clears), len(tg.floods)) == (2, 1)
