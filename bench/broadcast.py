@@ -7,6 +7,11 @@ outbox worker and the pacer, and the local Bot API server answers 429 to any cal
 second for the bot or over the per-chat limit. It asserts nothing.
 
     .venv/bin/python -m bench.broadcast [--chats 1000] [--rate 30] [--runtime aiogram|ptb]
+        [--workers 2 --database-url postgresql+asyncpg://... [--redis-url redis://...]]
+
+With ``--workers N`` (on PostgreSQL: SQLite is one process by design) N runtimes share the
+store's outbox and Telegram's limits (through the store, or Redis with ``--redis-url``), as
+replicas of one bot would.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from tests.conformance.harness import run_runtime
 from tests.fakes.bot_api import TEST_TOKEN, FakeBotApi, FloodLimits
 
 NOTICE = "The desk is closed on Friday 27 December."
+BENCH_KEY = "bench-only-secret-key-0123456789abcdef"
+"""A server key for a throwaway store (PostgreSQL refuses to start without one)."""
 FIRST_CHAT = 100_000
 
 
@@ -52,12 +59,20 @@ class Figures:
 
 
 async def broadcast(
-    chats: int, rate: float, runtime: Runtime = Runtime.AIOGRAM, workdir: Path | None = None
+    chats: int,
+    rate: float,
+    runtime: Runtime = Runtime.AIOGRAM,
+    workdir: Path | None = None,
+    *,
+    workers: int = 1,
+    database_url: str | None = None,
+    redis_url: str | None = None,
 ) -> Figures:
-    """Queue one notice for each of ``chats`` chats, run the runtime until all arrived."""
+    """Queue one notice for each of ``chats`` chats, run ``workers`` runtimes on the store
+    (a SQLite file unless ``database_url``) until all arrived."""
     with tempfile.TemporaryDirectory() as scratch:
         folder = workdir or Path(scratch)
-        url = f"sqlite+aiosqlite:///{folder / 'broadcast.sqlite3'}"
+        url = database_url or f"sqlite+aiosqlite:///{folder / 'broadcast.sqlite3'}"
         await upgrade(url)
         await _queue_notices(url, chats)
         limits = FloodLimits(per_second=int(rate), chat_per_second=1.0, chat_burst=1)
@@ -65,6 +80,8 @@ async def broadcast(
             settings = Settings(  # type: ignore[call-arg]
                 _env_file=None,
                 database_url=url,
+                secret_key=BENCH_KEY,
+                redis_url=redis_url,
                 telegram_token=TEST_TOKEN,
                 telegram_api_url=tg.base_url,
                 runtime=runtime,
@@ -72,12 +89,14 @@ async def broadcast(
                 outbox_poll_seconds=0.05,
             )
             stop = asyncio.Event()
-            task = asyncio.create_task(run_runtime(runtime, settings, stop))
+            tasks = [
+                asyncio.create_task(run_runtime(runtime, settings, stop)) for _ in range(workers)
+            ]
             try:
                 await tg.wait_until(lambda: _delivered(tg) >= chats, timeout=chats / rate * 3 + 30)
             finally:
                 stop.set()
-                await asyncio.wait_for(task, 30)
+                await asyncio.wait_for(asyncio.gather(*tasks), 30)
             return _figures(tg, chats)
 
 
@@ -116,9 +135,23 @@ def main() -> None:
     parser.add_argument("--chats", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=30.0, help="BALIE_TELEGRAM_RATE_GLOBAL")
     parser.add_argument("--runtime", choices=[r.value for r in Runtime], default="aiogram")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--database-url", help="an empty PostgreSQL database for --workers")
+    parser.add_argument("--redis-url", help="share the limits through Redis, not the store")
     args = parser.parse_args()
+    if args.workers > 1 and not args.database_url:
+        parser.error("--workers needs --database-url (PostgreSQL)")
     started = time.monotonic()
-    figures = asyncio.run(broadcast(args.chats, args.rate, Runtime(args.runtime)))
+    figures = asyncio.run(
+        broadcast(
+            args.chats,
+            args.rate,
+            Runtime(args.runtime),
+            workers=args.workers,
+            database_url=args.database_url,
+            redis_url=args.redis_url,
+        )
+    )
     print(figures.line())
     print(
         f"floor {args.chats / args.rate:.1f} s ({args.chats} / {args.rate:g} a second); "

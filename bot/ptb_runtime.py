@@ -70,9 +70,7 @@ async def run_ptb(settings: Settings, stop: asyncio.Event | None = None) -> None
     app = await Balie.open(settings, channel="telegram")
     application = ptb_application(settings, app.metrics.telegram_429.inc, app.shared_pace)
     worker = app.outbox_worker(PtbChat(application.bot))
-    keeper = OutboxKeeper(
-        app.store, app.clock, on_kept=worker.notify, everyone_keeps=app.shared_pace is not None
-    )
+    keeper = OutboxKeeper(app.store, app.clock, on_kept=worker.notify)
     add_handlers(application, app.desk, on_handled=worker.notify, keeper=keeper)
     log.info(startup_line(settings, "python-telegram-bot", telegram.__version__, worker))
     try:

@@ -67,29 +67,16 @@ class OutboxKeeper:
     which the outbox worker delivers in order once Telegram allows it.
 
     A later reply never overtakes kept ones: it goes behind them while the outbox holds a
-    pending Telegram row for its chat. A single process remembers which chats it kept rows
-    for, so only those cost a look into the store; with workers that share the bot
-    (``everyone_keeps``: the pace is shared), any of them may have kept rows, so every reply
-    looks (one indexed query).
+    pending Telegram row for its chat. The outbox is asked for every reply (one query on an
+    index), so this holds across restarts and for rows another worker kept.
     """
 
-    def __init__(
-        self,
-        store: Store,
-        clock: Clock,
-        on_kept: Callable[[], None],
-        *,
-        everyone_keeps: bool = False,
-    ) -> None:
+    def __init__(self, store: Store, clock: Clock, on_kept: Callable[[], None]) -> None:
         self._store = store
         self._clock = clock
         self._on_kept = on_kept
-        self._everyone_keeps = everyone_keeps
-        self._chats: set[int] = set()
 
     async def holding(self, chat_id: int) -> bool:
-        if chat_id not in self._chats and not self._everyone_keeps:
-            return False
         async with self._store.transaction() as tx:
             waiting = await tx.session.scalar(
                 select(OutboxMessage.id)
@@ -100,10 +87,7 @@ class OutboxKeeper:
                 )
                 .limit(1)
             )
-        if waiting is None:
-            self._chats.discard(chat_id)
-            return False
-        return True
+        return waiting is not None
 
     async def keep(self, chat_id: int, replies: Sequence[Reply], retry_after: float | None) -> None:
         now = self._clock.now()
@@ -119,7 +103,6 @@ class OutboxKeeper:
                     sensitive=True,  # a reply may quote what the person typed: redact once sent
                 )
                 row.next_attempt_at = due
-        self._chats.add(chat_id)
         self._on_kept()
 
     async def keep_action(
@@ -135,5 +118,4 @@ class OutboxKeeper:
                 payload=action_payload(action, message_id),
             )
             row.next_attempt_at = now + timedelta(seconds=retry_after or 0)
-        self._chats.add(chat_id)
         self._on_kept()

@@ -18,6 +18,7 @@ import hmac
 import json
 import logging
 import secrets
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -103,16 +104,42 @@ def webhook_path(url: str) -> str:
     return urlsplit(url).path or "/"
 
 
+def chat_of_update(update: dict[str, Any]) -> int | None:
+    """The chat an update (Bot API JSON) belongs to: a message's chat, or the chat of the
+    message whose button was pressed (the presser's own chat when that is not known)."""
+    message = update.get("message")
+    query = update.get("callback_query")
+    try:
+        if isinstance(message, dict):
+            return int(message["chat"]["id"])
+        if isinstance(query, dict):
+            pressed = query.get("message")
+            if isinstance(pressed, dict) and "chat" in pressed:
+                return int(pressed["chat"]["id"])
+            return int(query["from"]["id"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return None
+
+
 class InboxProcessing:
     """Processes kept updates as tasks, each forgotten from the inbox once handled; what a
     crash left is handled first, and :meth:`drain` waits for everything accepted. Shared by
-    the webhook server and the polling loop (:mod:`bot.polling`)."""
+    the webhook server and the polling loop (:mod:`bot.polling`).
+
+    Chats run side by side, but a chat's own updates are handled (and answered) one after
+    another in the order they were accepted: each task's first step is its chat's lock, and
+    tasks reach it in the order they were created. Neither framework promises that order
+    once it runs updates concurrently (python-telegram-bot's ``concurrent_updates``)."""
 
     def __init__(self, feed: Feed, inbox: StoreInbox, name: str) -> None:
         self._feed = feed
         self._inbox = inbox
         self._name = name
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._chat_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
     @property
     def inbox(self) -> StoreInbox:
@@ -140,6 +167,17 @@ class InboxProcessing:
             await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
 
     async def _process(self, update: dict[str, Any]) -> None:
+        chat_id = chat_of_update(update)
+        if chat_id is None:
+            await self._handle(update)
+            return
+        lock = self._chat_locks.get(chat_id)
+        if lock is None:
+            lock = self._chat_locks[chat_id] = asyncio.Lock()
+        async with lock:
+            await self._handle(update)
+
+    async def _handle(self, update: dict[str, Any]) -> None:
         try:
             await self._feed(update)
         except Exception as exc:

@@ -112,6 +112,11 @@ class Retry(NamedTuple):
 Classify = Callable[[Exception], Retry | None]
 """A framework's exception -> how to retry it, or None: not retried, raised to the caller."""
 
+SHARED_HEADROOM = 1.1
+"""Workers that share the bot-wide rate space their slots 10% wider: between a slot and the
+request's arrival at Telegram each process adds its own delay, and a slot spacing of exactly
+1/rate let a 31st request into one second now and then (seen in the two-worker broadcast)."""
+
 BOT_KEY = "bot"
 """The shared pace key of the bot as a whole."""
 
@@ -417,7 +422,7 @@ class Pacer:
         pause another worker met still holds)."""
         limits = self.limits
         rate = limits.global_per_second
-        slots = [PaceSlot(BOT_KEY, 1.0 / rate if rate else 0.0)]
+        slots = [PaceSlot(BOT_KEY, SHARED_HEADROOM / rate if rate else 0.0)]
         if chat is not None:
             if not in_chat:
                 slots.append(PaceSlot(chat_key(chat.chat_id), 0.0))

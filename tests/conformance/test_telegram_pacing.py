@@ -13,11 +13,13 @@ import pytest
 from sqlalchemy import select
 
 from bench.broadcast import broadcast
+from bot import telegram_sender
 from bot.settings import Runtime
 from flows.domain import DeliveryChannel, OutboxStatus
 from flows.outbox_payload import ChatAction, action_payload
 from storage.models import OutboxMessage
 from tests.conformance.harness import Env, T, TelegramDriver, replace_settings
+from tests.conftest import fresh_postgres
 from tests.fakes.bot_api import FakeBotApi, FloodLimits
 
 RUNTIMES = [Runtime.AIOGRAM, Runtime.PTB]
@@ -240,3 +242,30 @@ async def test_a_button_clear_that_must_wait_is_kept_and_done_later(
     clears = [m for m, p in tg.calls if m.lower() == "editmessagereplymarkup"]
     print(f"kept button clear ({runtime}): attempts {len(clears)}, 429s {len(tg.floods)}")
     assert (len(clears), len(tg.floods)) == (2, 1)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("through", ["store", "redis"])
+async def test_two_workers_share_the_limits_and_meet_no_429(
+    through: str, request: pytest.FixtureRequest
+) -> None:
+    """Two runtimes on one PostgreSQL store (replicas of one bot) broadcast together within
+    30 a second overall: they share the limits through the store or Redis."""
+    redis_url = request.getfixturevalue("redis_url") if through == "redis" else None
+    figures = await broadcast(
+        150, 30.0, workers=2, database_url=await fresh_postgres(), redis_url=redis_url
+    )
+    print(f"two workers, limits shared through {through}: {figures.line()}")
+    assert (figures.delivered, figures.floods, figures.duplicates) == (150, 0, 0)
+
+
+@pytest.mark.postgres
+async def test_two_workers_that_do_not_share_the_limits_meet_429s(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The control: each worker alone keeps to 30 a second, together they send 60."""
+    monkeypatch.setattr(telegram_sender, "shared_pace", lambda settings, store: None)
+    figures = await broadcast(150, 30.0, workers=2, database_url=await fresh_postgres())
+    print(f"two workers, nothing shared: {figures.line()}")
+    assert (figures.delivered, figures.duplicates) == (150, 0)
+    assert figures.floods > 0
