@@ -17,7 +17,7 @@ from flows.events import Reply
 from flows.outbox_payload import BUTTONS, keyboard_to_payload
 from flows.ports import Clock
 from handlers.telegram_pacing import Limits, Pacer
-from storage.models import OutboxMessage
+from storage.orm import outbox
 from storage.uow import Store
 
 
@@ -56,11 +56,11 @@ class OutboxKeeper:
             return False
         async with self._store.transaction() as tx:
             waiting = await tx.session.scalar(
-                select(OutboxMessage.id)
+                select(outbox.c.id)
                 .where(
-                    OutboxMessage.channel == DeliveryChannel.TELEGRAM,
-                    OutboxMessage.recipient == str(chat_id),
-                    OutboxMessage.status == OutboxStatus.PENDING,
+                    outbox.c.channel == DeliveryChannel.TELEGRAM,
+                    outbox.c.recipient == str(chat_id),
+                    outbox.c.status == OutboxStatus.PENDING,
                 )
                 .limit(1)
             )

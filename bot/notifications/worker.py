@@ -33,10 +33,10 @@ from bot.notifications.sms import TwilioSms
 from bot.settings import Settings
 from flows.domain import DeliveryChannel, Language, OutboxStatus
 from flows.events import Reply
+from flows.model import OutboxMessage
 from flows.outbox_payload import EDIT, TOPIC, content_digest, keyboard_from_payload
 from flows.ports import ChatPort, Clock
 from flows.texts import Texts
-from storage.models import OutboxMessage
 from storage.repositories import Lease
 from storage.sealing import CannotUnseal
 from storage.uow import Store, Transaction

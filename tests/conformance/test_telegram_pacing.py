@@ -15,7 +15,7 @@ from sqlalchemy import select
 from bench.broadcast import broadcast
 from bot.settings import Runtime
 from flows.domain import DeliveryChannel, OutboxStatus
-from storage.models import OutboxMessage
+from flows.model import OutboxMessage
 from tests.conformance.harness import Env, T, TelegramDriver, replace_settings
 from tests.fakes.bot_api import FakeBotApi, FloodLimits
 
