@@ -69,3 +69,12 @@ class ChatPort(Protocol):
     async def edit(self, chat_id: int, message_id: int, reply: Reply) -> None:
         """Replace a sent message's text and buttons in place."""
         ...
+
+
+class OutboxDelivery(Protocol):
+    """Delivers what the outbox holds now (:class:`bot.notifications.worker.OutboxWorker`);
+    the terminal channel runs it after each line, so its replies appear in order."""
+
+    async def deliver_due(self) -> int:
+        """Deliver the due rows; returns how many were sent (0: nothing left)."""
+        ...
