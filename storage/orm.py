@@ -433,6 +433,73 @@ webhook_inbox = Table(
 )
 
 
+def _loaded(target: type, via: Column[Any] | None = None) -> Any:
+    """A link to one ``target`` row, loaded with its own row (``via``: which foreign key,
+    where the table has more than one to ``target``)."""
+    return relationship(target, foreign_keys=None if via is None else [via], lazy="selectin")
+
+
+_PLAIN: tuple[tuple[type, Table], ...] = (
+    (PersonOffice, person_offices),
+    (OneTimeCode, one_time_codes),
+    (OutboxMessage, outbox),
+    (UndeliverableAddress, undeliverable_addresses),
+    (StaffMessage, staff_messages),
+    (AuditEntry, audit_log),
+    (HandledUpdate, handled_updates),
+    (Conversation, conversations),
+    (RateEvent, rate_events),
+    (InboxUpdate, webhook_inbox),
+)
+"""Classes whose rows link to no other record."""
+
+_requests = registration_requests.c
+_offboards = offboard_requests.c
+_LINKED: tuple[tuple[type, Table, dict[str, Any]], ...] = (
+    (Organization, organizations, {"offices": relationship(Office, back_populates="organization")}),
+    (Office, offices, {"organization": relationship(Organization, back_populates="offices")}),
+    (
+        Person,
+        people,
+        {
+            "organization": _loaded(Organization),
+            "offices": relationship(Office, secondary=person_offices, lazy="selectin"),
+        },
+    ),
+    (ChatLink, chat_links, {"person": _loaded(Person)}),
+    (
+        RegistrationRequest,
+        registration_requests,
+        {
+            "organization": _loaded(Organization),
+            "person": _loaded(Person, _requests.person_id),
+            "decided_by": _loaded(Person, _requests.decided_by_id),
+        },
+    ),
+    (
+        OffboardRequest,
+        offboard_requests,
+        {
+            "organization": _loaded(Organization),
+            "subject": _loaded(Person, _offboards.subject_person_id),
+            "requested_by": _loaded(Person, _offboards.requested_by_id),
+            "decided_by": _loaded(Person, _offboards.decided_by_id),
+        },
+    ),
+    (Customer, customers, {"organization": _loaded(Organization)}),
+    (
+        ActivationRequest,
+        activation_requests,
+        {
+            "organization": _loaded(Organization),
+            "customer": _loaded(Customer),
+            "decided_by": _loaded(Person),
+        },
+    ),
+    (Letter, letters, {"organization": _loaded(Organization), "customer": _loaded(Customer)}),
+)
+"""Classes with links to other records, and how each link is loaded."""
+
 mapper = registry(metadata=metadata)
 
 
@@ -440,98 +507,10 @@ def start_mappers() -> None:
     """Map every class of :mod:`flows.model` onto its table; calling it again does nothing."""
     if mapper.mappers:
         return
-    mapper.map_imperatively(
-        Organization,
-        organizations,
-        properties={
-            "offices": relationship(Office, back_populates="organization"),
-        },
-    )
-    mapper.map_imperatively(
-        Office,
-        offices,
-        properties={
-            "organization": relationship(Organization, back_populates="offices"),
-        },
-    )
-    mapper.map_imperatively(
-        Person,
-        people,
-        properties={
-            "organization": relationship(Organization, lazy="selectin"),
-            "offices": relationship(Office, secondary=person_offices, lazy="selectin"),
-        },
-    )
-    mapper.map_imperatively(PersonOffice, person_offices)
-    mapper.map_imperatively(
-        ChatLink,
-        chat_links,
-        properties={
-            "person": relationship(Person, lazy="selectin"),
-        },
-    )
-    mapper.map_imperatively(
-        RegistrationRequest,
-        registration_requests,
-        properties={
-            "organization": relationship(Organization, lazy="selectin"),
-            "person": relationship(
-                Person, foreign_keys=[registration_requests.c.person_id], lazy="selectin"
-            ),
-            "decided_by": relationship(
-                Person, foreign_keys=[registration_requests.c.decided_by_id], lazy="selectin"
-            ),
-        },
-    )
-    mapper.map_imperatively(
-        OffboardRequest,
-        offboard_requests,
-        properties={
-            "organization": relationship(Organization, lazy="selectin"),
-            "subject": relationship(
-                Person, foreign_keys=[offboard_requests.c.subject_person_id], lazy="selectin"
-            ),
-            "requested_by": relationship(
-                Person, foreign_keys=[offboard_requests.c.requested_by_id], lazy="selectin"
-            ),
-            "decided_by": relationship(
-                Person, foreign_keys=[offboard_requests.c.decided_by_id], lazy="selectin"
-            ),
-        },
-    )
-    mapper.map_imperatively(OneTimeCode, one_time_codes)
-    mapper.map_imperatively(OutboxMessage, outbox)
-    mapper.map_imperatively(UndeliverableAddress, undeliverable_addresses)
-    mapper.map_imperatively(StaffMessage, staff_messages)
-    mapper.map_imperatively(AuditEntry, audit_log)
-    mapper.map_imperatively(HandledUpdate, handled_updates)
-    mapper.map_imperatively(Conversation, conversations)
-    mapper.map_imperatively(
-        Customer,
-        customers,
-        properties={
-            "organization": relationship(Organization, lazy="selectin"),
-        },
-    )
-    mapper.map_imperatively(
-        ActivationRequest,
-        activation_requests,
-        properties={
-            "organization": relationship(Organization, lazy="selectin"),
-            "customer": relationship(Customer, lazy="selectin"),
-            "decided_by": relationship(Person, lazy="selectin"),
-        },
-    )
-    mapper.map_imperatively(
-        Letter,
-        letters,
-        properties={
-            "organization": relationship(Organization, lazy="selectin"),
-            "customer": relationship(Customer, lazy="selectin"),
-        },
-    )
-    mapper.map_imperatively(RateEvent, rate_events)
-    mapper.map_imperatively(InboxUpdate, webhook_inbox)
+    for cls, table in _PLAIN:
+        mapper.map_imperatively(cls, table)
+    for cls, table, properties in _LINKED:
+        mapper.map_imperatively(cls, table, properties=properties)
 
 
 def relation(cls: type, name: str) -> QueryableAttribute[Any]:
