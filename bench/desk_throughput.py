@@ -30,11 +30,11 @@ from flows.desk import Desk
 from flows.domain import Role
 from flows.events import Event, Sender
 from flows.keys import KeyedHasher
+from flows.model import OutboxMessage
 from flows.ports import SystemClock
 from flows.turn import DeskPolicy
 from storage.db import create_engine
 from storage.migrate import upgrade
-from storage.models import OutboxMessage
 from storage.uow import Store
 
 CODE = re.compile(r"\b(\d{6})\b")

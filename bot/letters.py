@@ -32,8 +32,8 @@ from fpdf.enums import XPos, YPos
 from flows import accounts
 from flows.activation_codes import formatted, issue
 from flows.keys import KeyedHasher
+from flows.model import Customer, Letter
 from flows.texts import DESK_TIMEZONE
-from storage.models import Customer, Letter
 from storage.uow import Store, Transaction
 
 PDF_ENCODING = "windows-1252"

@@ -9,15 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
-from sqlalchemy import select
-
 from bot.settings import Settings
-from flows.domain import DeliveryChannel, OutboxStatus
+from flows.domain import DeliveryChannel
 from flows.events import Reply
 from flows.outbox_payload import BUTTONS, ChatAction, action_payload, keyboard_to_payload
 from flows.ports import Clock, SharedPace
 from handlers.telegram_pacing import Limits, Pacer
-from storage.models import OutboxMessage
 from storage.pace import StorePace
 from storage.redis_pace import RedisPace
 from storage.uow import Store
@@ -78,16 +75,7 @@ class OutboxKeeper:
 
     async def holding(self, chat_id: int) -> bool:
         async with self._store.transaction() as tx:
-            waiting = await tx.session.scalar(
-                select(OutboxMessage.id)
-                .where(
-                    OutboxMessage.channel == DeliveryChannel.TELEGRAM,
-                    OutboxMessage.recipient == str(chat_id),
-                    OutboxMessage.status == OutboxStatus.PENDING,
-                )
-                .limit(1)
-            )
-        return waiting is not None
+            return await tx.outbox.waiting_for(DeliveryChannel.TELEGRAM, str(chat_id))
 
     async def keep(self, chat_id: int, replies: Sequence[Reply], retry_after: float | None) -> None:
         now = self._clock.now()

@@ -10,10 +10,10 @@ from flows.approval import parse_lookup_contact
 from flows.contacts import Contact, Refusal, parse_email, parse_mobile
 from flows.domain import AccountStatus, DeliveryChannel, Language, PasswordPolicyName, Role
 from flows.keys import KeyedHasher
+from flows.model import Organization, Person, RegistrationRequest
+from flows.store import Transaction
 from flows.texts import CATALOG
 from flows.turn import DeskPolicy
-from storage.models import Organization, Person, RegistrationRequest
-from storage.uow import Transaction
 
 
 class AccountError(Exception):

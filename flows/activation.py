@@ -29,9 +29,9 @@ from flows.contacts import Contact, Refusal, parse_email
 from flows.domain import ActivationRoute, ActivationStatus, CodePurpose, ConversationState
 from flows.events import Keyboard
 from flows.masking import mask_email
+from flows.model import ActivationRequest, Customer, Organization
 from flows.turn import Turn
 from flows.verification import ACTIVATION_CODE, CodeService, Failure, fingerprint
-from storage.models import ActivationRequest, Customer, Organization
 
 MAX_FIELD = 64
 DUTCH_POSTCODE = re.compile(r"^(\d{4})\s*([A-Za-z]{2})$")

@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 
 from flows.domain import CodePurpose
 from flows.keys import KeyedHasher
+from flows.model import Customer
+from flows.store import Transaction
 from flows.turn import DeskPolicy
 from flows.verification import ACTIVATION_CODE, CodeService, IssuedCode, Target
-from storage.models import Customer
-from storage.uow import Transaction
 
 ALPHABET = ACTIVATION_CODE.alphabet
 LENGTH = ACTIVATION_CODE.length

@@ -25,10 +25,10 @@ from flows.domain import (
 )
 from flows.events import Button, EventKind, Keyboard
 from flows.keys import KeyedHasher
+from flows.model import OffboardRequest, Organization, Person, RegistrationRequest
+from flows.store import Transaction
 from flows.texts import Texts
 from flows.turn import DeskPolicy, Turn
-from storage.models import OffboardRequest, Organization, Person, RegistrationRequest
-from storage.uow import Transaction
 
 
 def _topic(request: RegistrationRequest) -> str:

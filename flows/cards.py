@@ -17,11 +17,11 @@ from flows.buttons import ButtonSigner, signer
 from flows.domain import DeliveryChannel, Language
 from flows.events import Keyboard
 from flows.keys import KeyedHasher
+from flows.model import Person
 from flows.outbox_payload import BUTTONS, EDIT, TOPIC, keyboard_to_payload
+from flows.store import Transaction
 from flows.texts import Texts
 from flows.turn import DeskPolicy
-from storage.models import Person
-from storage.uow import Transaction
 
 Recipients = Sequence[tuple[Person, int]]
 """(person, their Telegram chat id) pairs."""

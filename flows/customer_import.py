@@ -21,8 +21,8 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from flows.accounts import AccountError
-from storage.models import Customer, Organization
-from storage.uow import Transaction
+from flows.model import Customer, Organization
+from flows.store import Transaction
 
 COLUMNS = (
     "customer_number",

@@ -33,9 +33,9 @@ from flows.domain import (
 from flows.events import Event, EventKind, Keyboard, Outcome, Reply
 from flows.keys import KeyedHasher
 from flows.ports import Clock, DeskObserver, NoObserver, Sealing, StepRecord, SystemClock
+from flows.store import Store, Transaction
 from flows.texts import Texts, parse_language
 from flows.turn import DeskPolicy, Turn
-from storage.uow import Store, Transaction
 
 log = logging.getLogger("balie.desk")
 

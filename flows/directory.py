@@ -5,11 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-
 from flows.domain import DeliveryChannel, OutboxStatus, Role
-from storage.models import ChatLink, OutboxMessage, Person
-from storage.uow import Store
+from flows.store import Store
 
 
 @dataclass(frozen=True)
@@ -22,12 +19,9 @@ class ChatIdentity:
 
 async def chat_identities(store: Store) -> list[ChatIdentity]:
     async with store.transaction() as tx:
-        rows = await tx.session.execute(
-            select(ChatLink.telegram_user_id, Person).join(Person).order_by(Person.id)
-        )
         return [
-            ChatIdentity(int(user_id), person.name, person.role, person.organization.name)
-            for user_id, person in rows
+            ChatIdentity(user_id, person.name, person.role, person.organization.name)
+            for user_id, person in await tx.chat_links.identities()
         ]
 
 
@@ -59,10 +53,8 @@ class OutboxLine:
 
 async def recent_outbox(store: Store, limit: int = 15) -> list[OutboxLine]:
     async with store.transaction() as tx:
-        rows = await tx.session.scalars(
-            select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
-        )
+        rows = await tx.outbox.recent(limit)
         return [
             OutboxLine(m.id, m.created_at, m.channel, m.recipient, m.status, m.attempts, m.subject)
-            for m in reversed(rows.all())
+            for m in reversed(rows)
         ]

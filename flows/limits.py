@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from storage.uow import Transaction
+from flows.store import Transaction
 
 
 @dataclass(frozen=True)

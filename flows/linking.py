@@ -20,11 +20,11 @@ from enum import StrEnum
 from flows.domain import DeliveryChannel, Language
 from flows.events import Button, EventKind
 from flows.keys import KeyedHasher, message
+from flows.model import Customer, Person
 from flows.outbox_payload import BUTTONS, keyboard_to_payload
+from flows.store import Transaction
 from flows.texts import Texts
 from flows.turn import DeskPolicy, Turn
-from storage.models import Customer, Person
-from storage.uow import Transaction
 
 _UNDO = re.compile(r"^u:([pc])(\d{1,12}):(\d{1,16}):([A-Za-z0-9_-]{12})$")
 _SIGNATURE_LABEL = "undo_link"

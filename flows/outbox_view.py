@@ -12,10 +12,10 @@ from datetime import datetime
 
 from flows.domain import DeliveryChannel, OutboxStatus
 from flows.masking import mask_addresses, mask_email
+from flows.model import OutboxMessage
 from flows.release import _acting_staff, _refuse_caller
+from flows.store import Transaction
 from flows.turn import Turn
-from storage.models import OutboxMessage
-from storage.uow import Transaction
 
 GIVEN_UP = (OutboxStatus.DEAD, OutboxStatus.FAILED)
 

@@ -28,11 +28,11 @@ from flows.buttons import Menu, MenuChoice, encode
 from flows.contacts import Contact, Refusal, parse_email, parse_mobile
 from flows.domain import CodePurpose, ConversationState, DeliveryChannel
 from flows.events import Keyboard
+from flows.model import Customer
 from flows.passwords import PasswordHasher, PasswordPolicy, check
 from flows.texts import Texts
 from flows.turn import Turn
 from flows.verification import SHORT_CODE, CodeService, Failure, Target, fingerprint
-from storage.models import Customer
 
 RESET_ATTEMPTS = 5
 

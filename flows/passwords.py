@@ -28,7 +28,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flows.domain import Language, PasswordPolicyName
 
 if TYPE_CHECKING:
-    from storage.models import Organization
+    from flows.model import Organization
 
 MIN_LENGTH = 8
 """NIST SP 800-63B: at least 8 characters."""

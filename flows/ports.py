@@ -103,3 +103,12 @@ class SharedPace(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+class OutboxDelivery(Protocol):
+    """Delivers what the outbox holds now (:class:`bot.notifications.worker.OutboxWorker`);
+    the terminal channel runs it after each line, so its replies appear in order."""
+
+    async def deliver_due(self) -> int:
+        """Deliver the due rows; returns how many were sent (0: nothing left)."""
+        ...

@@ -32,10 +32,10 @@ from flows.domain import (
     effective_status,
 )
 from flows.events import EventKind, Keyboard, Reply
+from flows.model import Organization, Person, RegistrationRequest
 from flows.texts import Texts
 from flows.turn import Turn
 from flows.verification import SHORT_CODE, CodeService, Failure, Target
-from storage.models import Organization, Person, RegistrationRequest
 
 MAX_NAME_LENGTH = 100
 

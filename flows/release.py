@@ -23,10 +23,10 @@ from flows.domain import (
 )
 from flows.events import Button, EventKind, Keyboard
 from flows.keys import KeyedHasher
+from flows.model import ActivationRequest, Customer, Letter, Person
+from flows.store import Transaction
 from flows.texts import Texts
 from flows.turn import DeskPolicy, Turn
-from storage.models import ActivationRequest, Customer, Letter, Person
-from storage.uow import Transaction
 
 
 def _topic(request: ActivationRequest) -> str:
@@ -296,7 +296,7 @@ async def _carry_out(
     now: datetime,
 ) -> None:
     if request.route is ActivationRoute.LETTER:
-        tx.session.add(
+        await tx.letters.queue(
             Letter(
                 organization_id=request.organization_id,
                 customer_id=customer.id,
@@ -305,7 +305,6 @@ async def _carry_out(
                 created_at=now,
             )
         )
-        await tx.session.flush()
         if request.telegram_user_id:
             texts = await _requester_texts(tx, request, customer)
             await tx.outbox.add(

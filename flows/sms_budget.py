@@ -14,8 +14,8 @@ from datetime import datetime
 
 from flows import cards, limits
 from flows.domain import DeliveryChannel
+from flows.store import Transaction
 from flows.turn import DeskPolicy
-from storage.uow import Transaction
 
 _ALL = "all"
 

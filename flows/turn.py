@@ -9,9 +9,9 @@ from typing import Any
 from flows.domain import ConversationState, Language
 from flows.events import Button, Event, Keyboard, Outcome, Reply
 from flows.keys import KeyedHasher
+from flows.model import Conversation
+from flows.store import Transaction
 from flows.texts import Texts
-from storage.models import Conversation
-from storage.uow import Transaction
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,9 @@ from enum import StrEnum
 from flows import limits
 from flows.domain import CodePurpose
 from flows.keys import KeyedHasher, message
+from flows.model import OneTimeCode
+from flows.store import Transaction
 from flows.turn import DeskPolicy, Turn
-from storage.models import OneTimeCode
-from storage.uow import Transaction
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from aiogram.types import (
     Update,
 )
 
-from bot.notifications.errors import DeliveryError
+from flows.delivery import DeliveryError
 from flows.desk import Desk
 from flows.events import Event, Reply
 from handlers.telegram_common import (

@@ -36,7 +36,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.notifications.errors import DeliveryError
+from flows.delivery import DeliveryError
 from flows.desk import Desk
 from flows.events import Event, Reply
 from handlers.telegram_common import (

@@ -13,14 +13,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.notifications.errors import DeliveryError
 from flows.commands import command_menu
+from flows.delivery import DeliveryError
 from flows.desk import Desk
 from flows.directory import chat_identities
 from flows.domain import RELEASING_ROLES, Language, Role
 from flows.events import Event, EventKind, Outcome, Reply, Sender
 from flows.outbox_payload import ChatAction
-from storage.uow import Store
+from flows.store import Store
 
 log = logging.getLogger("balie.telegram")
 

@@ -13,12 +13,12 @@ import sys
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from bot.notifications.worker import OutboxWorker
 from flows.desk import Desk
 from flows.directory import chat_identities, find_identity, recent_outbox
 from flows.domain import DeliveryChannel
 from flows.events import Event, EventKind, Keyboard, Outcome, Reply, Sender
-from storage.uow import Store
+from flows.ports import OutboxDelivery
+from flows.store import Store
 
 GUEST_USER_ID = 1
 """The terminal's own end user, like a Telegram user id that no staff member has."""
@@ -48,7 +48,7 @@ class TerminalChannel:
     _buttons: dict[int, Keyboard] = field(default_factory=dict)
     """Per user id: the buttons of the last message with buttons they were shown."""
     _next_message_id: int = 1
-    worker: OutboxWorker | None = None
+    worker: OutboxDelivery | None = None
 
     # -- ChatPort: how the outbox reaches a chat that is not typing ---------------------------
 

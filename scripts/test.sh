@@ -2,7 +2,7 @@
 # Balie's single test command (CI runs it through .ci/run).
 #
 #   1. scripts/setup.sh                   (.venv with Balie and its dev tools)
-#   2. ruff check, ruff format --check, mypy
+#   2. ruff check, ruff format --check, mypy, lint-imports (the layers in pyproject.toml)
 #   3. scripts/postgres.sh start          -> BALIE_TEST_POSTGRES_URL
 #      (skipped when BALIE_TEST_POSTGRES_URL is already set: that server is used as is)
 #      On failure: with CI=true the run fails; otherwise a warning is printed, the
@@ -28,6 +28,8 @@ if [[ -z "${BALIE_SKIP_LINT:-}" ]]; then
     .venv/bin/ruff format --check .
     step "mypy"
     .venv/bin/mypy
+    step "lint-imports"
+    .venv/bin/lint-imports
 fi
 
 step "postgres"

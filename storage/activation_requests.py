@@ -9,7 +9,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows.domain import ActivationStatus
-from storage.models import ActivationRequest
+from flows.model import ActivationRequest
+from storage.orm import activation_requests
 
 
 class ActivationRequests:
@@ -24,7 +25,7 @@ class ActivationRequests:
     async def get(self, request_id: int) -> ActivationRequest | None:
         result = await self.session.scalars(
             select(ActivationRequest)
-            .where(ActivationRequest.id == request_id)
+            .where(activation_requests.c.id == request_id)
             .execution_options(populate_existing=True)
         )
         return result.first()
@@ -32,8 +33,8 @@ class ActivationRequests:
     async def by_number(self, organization_id: int, number: int) -> ActivationRequest | None:
         result = await self.session.scalars(
             select(ActivationRequest).where(
-                ActivationRequest.organization_id == organization_id,
-                ActivationRequest.number == number,
+                activation_requests.c.organization_id == organization_id,
+                activation_requests.c.number == number,
             )
         )
         return result.first()
@@ -42,12 +43,12 @@ class ActivationRequests:
         self, organization_id: int, status: ActivationStatus, since: datetime | None = None
     ) -> Sequence[ActivationRequest]:
         query = select(ActivationRequest).where(
-            ActivationRequest.organization_id == organization_id,
-            ActivationRequest.status == status,
+            activation_requests.c.organization_id == organization_id,
+            activation_requests.c.status == status,
         )
         if since is not None:
-            query = query.where(ActivationRequest.created_at >= since)
-        return (await self.session.scalars(query.order_by(ActivationRequest.number))).all()
+            query = query.where(activation_requests.c.created_at >= since)
+        return (await self.session.scalars(query.order_by(activation_requests.c.number))).all()
 
     async def decide(
         self,
@@ -68,8 +69,8 @@ class ActivationRequests:
         result = await self.session.execute(
             update(ActivationRequest)
             .where(
-                ActivationRequest.id == request_id,
-                ActivationRequest.status == ActivationStatus.AWAITING_RELEASE,
+                activation_requests.c.id == request_id,
+                activation_requests.c.status == ActivationStatus.AWAITING_RELEASE,
             )
             .values(**values)
             .execution_options(synchronize_session=False)

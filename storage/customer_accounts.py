@@ -12,7 +12,8 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows.domain import DeliveryChannel
-from storage.models import Customer
+from flows.model import Customer
+from storage.orm import customers
 
 
 class CustomerAccounts:
@@ -28,36 +29,37 @@ class CustomerAccounts:
         """Customers with this number whose postcode and house number match (normalized)."""
         result = await self.session.scalars(
             select(Customer).where(
-                Customer.customer_number == customer_number,
-                func.upper(func.replace(Customer.postcode, " ", "")) == postcode.replace(" ", ""),
-                func.lower(func.replace(Customer.house_number, " ", "")) == house_number,
+                customers.c.customer_number == customer_number,
+                func.upper(func.replace(customers.c.postcode, " ", ""))
+                == postcode.replace(" ", ""),
+                func.lower(func.replace(customers.c.house_number, " ", "")) == house_number,
             )
         )
         return result.all()
 
     async def with_number(self, customer_number: str) -> Sequence[Customer]:
         result = await self.session.scalars(
-            select(Customer).where(Customer.customer_number == customer_number.strip())
+            select(Customer).where(customers.c.customer_number == customer_number.strip())
         )
         return result.all()
 
     async def accounts_for(self, channel: DeliveryChannel, value: str) -> Sequence[Customer]:
         """Activated accounts this address or number speaks for: their own, or (for an
         account under administration) the administrator's address."""
-        own = Customer.email if channel is DeliveryChannel.EMAIL else Customer.phone
+        own = customers.c.email if channel is DeliveryChannel.EMAIL else customers.c.phone
         condition = own == value
         if channel is DeliveryChannel.EMAIL:
             condition = or_(
                 condition,
                 and_(
-                    Customer.under_administration.is_(True),
-                    func.lower(Customer.administrator_email) == value,
+                    customers.c.under_administration.is_(True),
+                    func.lower(customers.c.administrator_email) == value,
                 ),
             )
         result = await self.session.scalars(
             select(Customer)
-            .where(condition, Customer.account_active.is_(True))
-            .order_by(Customer.id)
+            .where(condition, customers.c.account_active.is_(True))
+            .order_by(customers.c.id)
         )
         return result.all()
 
@@ -65,7 +67,7 @@ class CustomerAccounts:
         """This chat now acts for this account only."""
         await self.session.execute(
             update(Customer)
-            .where(Customer.telegram_user_id == telegram_user_id, Customer.id != customer.id)
+            .where(customers.c.telegram_user_id == telegram_user_id, customers.c.id != customer.id)
             .values(telegram_user_id=None)
             .execution_options(synchronize_session=False)
         )

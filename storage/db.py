@@ -11,9 +11,12 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from storage.orm import start_mappers
+
 
 def create_engine(database_url: str, *, foreign_keys: bool = True, **kwargs: Any) -> AsyncEngine:
     """The async engine; ``foreign_keys=False`` is for SQLite migrations only (see env.py)."""
+    start_mappers()
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         return create_async_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)

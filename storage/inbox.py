@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import InboxUpdate
+from flows.model import InboxUpdate
+from storage.orm import webhook_inbox
 
 
 class Inbox:
@@ -21,9 +22,11 @@ class Inbox:
             await self.session.flush()
 
     async def forget(self, update_id: int) -> None:
-        await self.session.execute(delete(InboxUpdate).where(InboxUpdate.update_id == update_id))
+        await self.session.execute(
+            delete(InboxUpdate).where(webhook_inbox.c.update_id == update_id)
+        )
 
     async def waiting(self) -> list[dict[str, Any]]:
         """Updates kept but not handled, oldest first (a crash or kill left them)."""
-        rows = await self.session.scalars(select(InboxUpdate).order_by(InboxUpdate.update_id))
+        rows = await self.session.scalars(select(InboxUpdate).order_by(webhook_inbox.c.update_id))
         return [row.payload for row in rows]

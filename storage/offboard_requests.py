@@ -8,7 +8,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows.domain import OffboardStatus
-from storage.models import OffboardRequest
+from flows.model import OffboardRequest
+from storage.orm import offboard_requests
 
 
 class OffboardRequests:
@@ -23,7 +24,7 @@ class OffboardRequests:
     async def get(self, request_id: int) -> OffboardRequest | None:
         result = await self.session.scalars(
             select(OffboardRequest)
-            .where(OffboardRequest.id == request_id)
+            .where(offboard_requests.c.id == request_id)
             .execution_options(populate_existing=True)
         )
         return result.first()
@@ -31,8 +32,8 @@ class OffboardRequests:
     async def pending_for(self, subject_person_id: int) -> OffboardRequest | None:
         result = await self.session.scalars(
             select(OffboardRequest).where(
-                OffboardRequest.subject_person_id == subject_person_id,
-                OffboardRequest.status == OffboardStatus.PENDING,
+                offboard_requests.c.subject_person_id == subject_person_id,
+                offboard_requests.c.status == OffboardStatus.PENDING,
             )
         )
         return result.first()
@@ -44,8 +45,8 @@ class OffboardRequests:
         result = await self.session.execute(
             update(OffboardRequest)
             .where(
-                OffboardRequest.id == request_id,
-                OffboardRequest.status == OffboardStatus.PENDING,
+                offboard_requests.c.id == request_id,
+                offboard_requests.c.status == OffboardStatus.PENDING,
             )
             .values(status=verdict, decided_by_id=decided_by_id, decided_at=now)
             .execution_options(synchronize_session=False)

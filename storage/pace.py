@@ -17,9 +17,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from flows.ports import PaceSlot
-from storage.models import TelegramPace
+from storage.orm import telegram_pace
 
-_TABLE: Table = TelegramPace.__table__  # type: ignore[assignment]
+_TABLE: Table = telegram_pace
 _PRUNE_EVERY = 1000
 """Reservations between two sweeps of keys that no longer hold anyone back."""
 

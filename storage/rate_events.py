@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import RateEvent
+from flows.model import RateEvent
+from storage.orm import rate_events
 
 
 class RateEvents:
@@ -18,8 +19,8 @@ class RateEvents:
         """How many events ``key`` has after ``since``, and when the oldest of them was."""
         count, oldest = (
             await self.session.execute(
-                select(func.count(RateEvent.id), func.min(RateEvent.at)).where(
-                    RateEvent.key == key, RateEvent.at > since
+                select(func.count(rate_events.c.id), func.min(rate_events.c.at)).where(
+                    rate_events.c.key == key, rate_events.c.at > since
                 )
             )
         ).one()
@@ -34,4 +35,4 @@ class RateEvents:
         await self.session.flush()
 
     async def forget_before(self, moment: datetime) -> None:
-        await self.session.execute(delete(RateEvent).where(RateEvent.at < moment))
+        await self.session.execute(delete(RateEvent).where(rate_events.c.at < moment))

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased, selectinload
+from sqlalchemy.orm import selectinload
 
 from flows.domain import (
     AccountStatus,
@@ -22,8 +22,7 @@ from flows.domain import (
     RequestStatus,
     Role,
 )
-from flows.outbox_payload import EDIT, TOPIC
-from storage.models import (
+from flows.model import (
     AuditEntry,
     ChatLink,
     Conversation,
@@ -38,6 +37,24 @@ from storage.models import (
     RegistrationRequest,
     StaffMessage,
     UndeliverableAddress,
+)
+from flows.outbox_payload import EDIT, TOPIC
+from storage.orm import (
+    audit_log,
+    chat_links,
+    conversations,
+    customers,
+    handled_updates,
+    letters,
+    offices,
+    one_time_codes,
+    organizations,
+    outbox,
+    people,
+    registration_requests,
+    relation,
+    staff_messages,
+    undeliverable_addresses,
 )
 from storage.sealing import Sealer, seal_text
 
@@ -56,7 +73,7 @@ class _Repository:
 class Organizations(_Repository):
     async def by_partner_id(self, partner_id: str) -> Organization | None:
         result = await self.session.scalars(
-            select(Organization).where(func.lower(Organization.partner_id) == partner_id.lower())
+            select(Organization).where(func.lower(organizations.c.partner_id) == partner_id.lower())
         )
         return result.first()
 
@@ -80,9 +97,9 @@ class Organizations(_Repository):
         """Atomic per-organization sequence: safe with several workers on one store."""
         result = await self.session.execute(
             update(Organization)
-            .where(Organization.id == organization_id)
-            .values(last_request_number=Organization.last_request_number + 1)
-            .returning(Organization.last_request_number)
+            .where(organizations.c.id == organization_id)
+            .values(last_request_number=organizations.c.last_request_number + 1)
+            .returning(organizations.c.last_request_number)
         )
         return int(result.scalar_one())
 
@@ -90,7 +107,9 @@ class Organizations(_Repository):
         """The office with this name, created on first mention."""
         office = (
             await self.session.scalars(
-                select(Office).where(Office.organization_id == organization_id, Office.name == name)
+                select(Office).where(
+                    offices.c.organization_id == organization_id, offices.c.name == name
+                )
             )
         ).first()
         if office is None:
@@ -107,9 +126,9 @@ class People(_Repository):
     async def by_contact(
         self, organization_id: int, channel: DeliveryChannel, value: str
     ) -> Person | None:
-        column = Person.email if channel is DeliveryChannel.EMAIL else Person.phone
+        column = people.c.email if channel is DeliveryChannel.EMAIL else people.c.phone
         result = await self.session.scalars(
-            select(Person).where(Person.organization_id == organization_id, column == value)
+            select(Person).where(people.c.organization_id == organization_id, column == value)
         )
         return result.first()
 
@@ -146,37 +165,37 @@ class People(_Repository):
     async def deciders_with_chats(self, organization_id: int) -> list[tuple[Person, int]]:
         """Managers (and admins) of the organization that have a linked Telegram chat."""
         rows = await self.session.execute(
-            select(Person, ChatLink.telegram_user_id)
-            .join(ChatLink, ChatLink.person_id == Person.id)
+            select(Person, chat_links.c.telegram_user_id)
+            .join(ChatLink, chat_links.c.person_id == people.c.id)
             .where(
-                Person.organization_id == organization_id,
-                Person.role.in_([Role.MANAGER, Role.ADMIN]),
-                Person.status == AccountStatus.ACTIVE,
+                people.c.organization_id == organization_id,
+                people.c.role.in_([Role.MANAGER, Role.ADMIN]),
+                people.c.status == AccountStatus.ACTIVE,
             )
-            .order_by(Person.id)
+            .order_by(people.c.id)
         )
         return [(person, int(user_id)) for person, user_id in rows]
 
     async def desk_with_chats(self, organization_id: int) -> list[tuple[Person, int]]:
         """Desk staff, managers and admins of the organization that have a linked chat."""
         rows = await self.session.execute(
-            select(Person, ChatLink.telegram_user_id)
-            .join(ChatLink, ChatLink.person_id == Person.id)
+            select(Person, chat_links.c.telegram_user_id)
+            .join(ChatLink, chat_links.c.person_id == people.c.id)
             .where(
-                Person.organization_id == organization_id,
-                Person.role.in_([Role.STAFF, Role.MANAGER, Role.ADMIN]),
-                Person.status == AccountStatus.ACTIVE,
+                people.c.organization_id == organization_id,
+                people.c.role.in_([Role.STAFF, Role.MANAGER, Role.ADMIN]),
+                people.c.status == AccountStatus.ACTIVE,
             )
-            .order_by(Person.id)
+            .order_by(people.c.id)
         )
         return [(person, int(user_id)) for person, user_id in rows]
 
     async def employees(self, organization_id: int) -> Sequence[Person]:
         result = await self.session.scalars(
             select(Person)
-            .where(Person.organization_id == organization_id, Person.role == Role.EMPLOYEE)
-            .options(selectinload(Person.offices))
-            .order_by(Person.name)
+            .where(people.c.organization_id == organization_id, people.c.role == Role.EMPLOYEE)
+            .options(selectinload(relation(Person, "offices")))
+            .order_by(people.c.name)
         )
         return result.all()
 
@@ -186,26 +205,34 @@ class People(_Repository):
 
 
 class ChatLinks(_Repository):
+    async def identities(self) -> list[tuple[int, Person]]:
+        """Every linked chat with its account, in the accounts' order (for operators)."""
+        rows = await self.session.execute(
+            select(chat_links.c.telegram_user_id, Person).join(Person).order_by(people.c.id)
+        )
+        return [(int(user_id), person) for user_id, person in rows]
+
     async def person_for(self, telegram_user_id: int) -> Person | None:
         link = await self.session.get(ChatLink, telegram_user_id)
         return None if link is None else await self.session.get(Person, link.person_id)
 
     async def chat_for(self, person_id: int) -> int | None:
         result = await self.session.scalars(
-            select(ChatLink.telegram_user_id).where(ChatLink.person_id == person_id)
+            select(chat_links.c.telegram_user_id).where(chat_links.c.person_id == person_id)
         )
         return result.first()
 
     async def unlink(self, telegram_user_id: int) -> None:
         await self.session.execute(
-            delete(ChatLink).where(ChatLink.telegram_user_id == telegram_user_id)
+            delete(ChatLink).where(chat_links.c.telegram_user_id == telegram_user_id)
         )
 
     async def link(self, telegram_user_id: int, person_id: int, now: datetime) -> None:
         """Link the chat to the account, replacing any older link of either."""
         for existing in await self.session.scalars(
             select(ChatLink).where(
-                (ChatLink.telegram_user_id == telegram_user_id) | (ChatLink.person_id == person_id)
+                (chat_links.c.telegram_user_id == telegram_user_id)
+                | (chat_links.c.person_id == person_id)
             )
         ):
             await self.session.delete(existing)
@@ -219,9 +246,9 @@ class ChatLinks(_Repository):
 class RegistrationRequests(_Repository):
     def _select(self) -> Any:
         return select(RegistrationRequest).options(
-            selectinload(RegistrationRequest.person),
-            selectinload(RegistrationRequest.decided_by),
-            selectinload(RegistrationRequest.organization),
+            selectinload(relation(RegistrationRequest, "person")),
+            selectinload(relation(RegistrationRequest, "decided_by")),
+            selectinload(relation(RegistrationRequest, "organization")),
         )
 
     async def add(self, request: RegistrationRequest) -> RegistrationRequest:
@@ -232,7 +259,7 @@ class RegistrationRequests(_Repository):
     async def get(self, request_id: int) -> RegistrationRequest | None:
         result = await self.session.scalars(
             self._select()
-            .where(RegistrationRequest.id == request_id)
+            .where(registration_requests.c.id == request_id)
             .execution_options(populate_existing=True)
         )
         return result.first()
@@ -240,8 +267,8 @@ class RegistrationRequests(_Repository):
     async def by_number(self, organization_id: int, number: int) -> RegistrationRequest | None:
         result = await self.session.scalars(
             self._select().where(
-                RegistrationRequest.organization_id == organization_id,
-                RegistrationRequest.number == number,
+                registration_requests.c.organization_id == organization_id,
+                registration_requests.c.number == number,
             )
         )
         return result.first()
@@ -249,8 +276,8 @@ class RegistrationRequests(_Repository):
     async def open_for_person(self, person_id: int) -> RegistrationRequest | None:
         result = await self.session.scalars(
             self._select().where(
-                RegistrationRequest.person_id == person_id,
-                RegistrationRequest.status == RequestStatus.PENDING,
+                registration_requests.c.person_id == person_id,
+                registration_requests.c.status == RequestStatus.PENDING,
             )
         )
         return result.first()
@@ -258,8 +285,8 @@ class RegistrationRequests(_Repository):
     async def open_for_chat(self, telegram_user_id: int) -> RegistrationRequest | None:
         result = await self.session.scalars(
             self._select().where(
-                RegistrationRequest.telegram_user_id == telegram_user_id,
-                RegistrationRequest.status == RequestStatus.PENDING,
+                registration_requests.c.telegram_user_id == telegram_user_id,
+                registration_requests.c.status == RequestStatus.PENDING,
             )
         )
         return result.first()
@@ -268,10 +295,10 @@ class RegistrationRequests(_Repository):
         result = await self.session.scalars(
             self._select()
             .where(
-                RegistrationRequest.organization_id == organization_id,
-                RegistrationRequest.status == RequestStatus.PENDING,
+                registration_requests.c.organization_id == organization_id,
+                registration_requests.c.status == RequestStatus.PENDING,
             )
-            .order_by(RegistrationRequest.number)
+            .order_by(registration_requests.c.number)
         )
         return result.all()
 
@@ -287,8 +314,8 @@ class RegistrationRequests(_Repository):
         result = await self.session.execute(
             update(RegistrationRequest)
             .where(
-                RegistrationRequest.id == request_id,
-                RegistrationRequest.status == RequestStatus.PENDING,
+                registration_requests.c.id == request_id,
+                registration_requests.c.status == RequestStatus.PENDING,
             )
             .values(status=verdict, decided_by_id=decided_by_id, decided_at=now, reason=reason)
             .execution_options(synchronize_session=False)
@@ -310,11 +337,11 @@ class Codes(_Repository):
         result = await self.session.scalars(
             select(OneTimeCode)
             .where(
-                OneTimeCode.code_hash.in_(list(digests)),
-                OneTimeCode.purpose == purpose,
-                OneTimeCode.used_at.is_(None),
+                one_time_codes.c.code_hash.in_(list(digests)),
+                one_time_codes.c.purpose == purpose,
+                one_time_codes.c.used_at.is_(None),
             )
-            .order_by(OneTimeCode.id.desc())
+            .order_by(one_time_codes.c.id.desc())
         )
         return result.first()
 
@@ -323,21 +350,21 @@ class Codes(_Repository):
         result = await self.session.scalars(
             select(OneTimeCode)
             .where(
-                OneTimeCode.subject == subject,
-                OneTimeCode.purpose == purpose,
-                OneTimeCode.used_at.is_(None),
-                OneTimeCode.burned.is_(False),
+                one_time_codes.c.subject == subject,
+                one_time_codes.c.purpose == purpose,
+                one_time_codes.c.used_at.is_(None),
+                one_time_codes.c.burned.is_(False),
             )
-            .order_by(OneTimeCode.id.desc())
+            .order_by(one_time_codes.c.id.desc())
         )
         return result.first()
 
     async def sent_since(self, subject: str, purpose: CodePurpose, since: datetime) -> int:
         result = await self.session.scalar(
-            select(func.count(OneTimeCode.id)).where(
-                OneTimeCode.subject == subject,
-                OneTimeCode.purpose == purpose,
-                OneTimeCode.created_at >= since,
+            select(func.count(one_time_codes.c.id)).where(
+                one_time_codes.c.subject == subject,
+                one_time_codes.c.purpose == purpose,
+                one_time_codes.c.created_at >= since,
             )
         )
         return int(result or 0)
@@ -345,10 +372,10 @@ class Codes(_Repository):
     async def sent_to_since(self, destination: str, purpose: CodePurpose, since: datetime) -> int:
         """Codes sent to one address or number from any chat: stops bombing someone's phone."""
         result = await self.session.scalar(
-            select(func.count(OneTimeCode.id)).where(
-                OneTimeCode.destination == destination,
-                OneTimeCode.purpose == purpose,
-                OneTimeCode.created_at >= since,
+            select(func.count(one_time_codes.c.id)).where(
+                one_time_codes.c.destination == destination,
+                one_time_codes.c.purpose == purpose,
+                one_time_codes.c.created_at >= since,
             )
         )
         return int(result or 0)
@@ -357,11 +384,11 @@ class Codes(_Repository):
         self, subject: str, purpose: CodePurpose, destination: str | None = None
     ) -> datetime | None:
         """When the subject's newest code (to ``destination``, when given) was made."""
-        query = select(func.max(OneTimeCode.created_at)).where(
-            OneTimeCode.subject == subject, OneTimeCode.purpose == purpose
+        query = select(func.max(one_time_codes.c.created_at)).where(
+            one_time_codes.c.subject == subject, one_time_codes.c.purpose == purpose
         )
         if destination is not None:
-            query = query.where(OneTimeCode.destination == destination)
+            query = query.where(one_time_codes.c.destination == destination)
         value = await self.session.scalar(query)
         if isinstance(value, str):  # SQLite hands back text for an aggregate
             value = datetime.fromisoformat(value)
@@ -373,9 +400,9 @@ class Codes(_Repository):
         await self.session.execute(
             update(OneTimeCode)
             .where(
-                OneTimeCode.subject == subject,
-                OneTimeCode.purpose == purpose,
-                OneTimeCode.used_at.is_(None),
+                one_time_codes.c.subject == subject,
+                one_time_codes.c.purpose == purpose,
+                one_time_codes.c.used_at.is_(None),
             )
             .values(burned=True)
             .execution_options(synchronize_session=False)
@@ -460,29 +487,29 @@ class Outbox(_Repository):
         recipient on the same channel is pending (retrying, or held by a worker), so a claim
         takes at most one row per recipient.
         """
-        earlier = aliased(OutboxMessage)
+        earlier = outbox.alias()
         waits_for_earlier = (
-            select(earlier.id)
+            select(earlier.c.id)
             .where(
-                earlier.channel == OutboxMessage.channel,
-                earlier.recipient == OutboxMessage.recipient,
-                earlier.status == OutboxStatus.PENDING,
-                earlier.id < OutboxMessage.id,
+                earlier.c.channel == outbox.c.channel,
+                earlier.c.recipient == outbox.c.recipient,
+                earlier.c.status == OutboxStatus.PENDING,
+                earlier.c.id < outbox.c.id,
             )
             .exists()
         )
         query = (
             select(OutboxMessage)
             .where(
-                OutboxMessage.status == OutboxStatus.PENDING,
-                OutboxMessage.next_attempt_at <= now,
+                outbox.c.status == OutboxStatus.PENDING,
+                outbox.c.next_attempt_at <= now,
                 ~waits_for_earlier,
             )
-            .order_by(OutboxMessage.id)
+            .order_by(outbox.c.id)
             .limit(limit)
         )
         if channels is not None:
-            query = query.where(OutboxMessage.channel.in_(list(channels)))
+            query = query.where(outbox.c.channel.in_(list(channels)))
         if not self._is_sqlite:
             query = query.with_for_update(skip_locked=True)
         messages = list((await self.session.scalars(query)).all())
@@ -502,9 +529,9 @@ class Outbox(_Repository):
         (it may be on its way with its buttons): the caller edits it as usual.
         """
         query = select(OutboxMessage).where(
-            OutboxMessage.status == OutboxStatus.PENDING,
-            OutboxMessage.channel == DeliveryChannel.TELEGRAM,
-            OutboxMessage.recipient == recipient,
+            outbox.c.status == OutboxStatus.PENDING,
+            outbox.c.channel == DeliveryChannel.TELEGRAM,
+            outbox.c.recipient == recipient,
         )
         if not self._is_sqlite:
             query = query.with_for_update()  # waits for a claim in progress, then sees it
@@ -522,10 +549,10 @@ class Outbox(_Repository):
     def _held(self, lease: Lease, now: datetime) -> Any:
         """The rows of ``lease`` while it is live: its token, still pending, not expired."""
         return (
-            (OutboxMessage.id == lease.message_id)
-            & (OutboxMessage.lease_token == lease.token)
-            & (OutboxMessage.status == OutboxStatus.PENDING)
-            & (OutboxMessage.lease_expires_at > now)
+            (outbox.c.id == lease.message_id)
+            & (outbox.c.lease_token == lease.token)
+            & (outbox.c.status == OutboxStatus.PENDING)
+            & (outbox.c.lease_expires_at > now)
         )
 
     async def renew(self, lease: Lease, now: datetime, duration: timedelta) -> bool:
@@ -559,9 +586,7 @@ class Outbox(_Repository):
 
     async def counts_by_status(self) -> dict[str, int]:
         rows = await self.session.execute(
-            select(OutboxMessage.status, func.count(OutboxMessage.id)).group_by(
-                OutboxMessage.status
-            )
+            select(outbox.c.status, func.count(outbox.c.id)).group_by(outbox.c.status)
         )
         counts = dict.fromkeys((status.value for status in OutboxStatus), 0)
         counts.update({OutboxStatus(status).value: int(count) for status, count in rows})
@@ -569,14 +594,27 @@ class Outbox(_Repository):
 
     async def recent(self, limit: int = 20) -> Sequence[OutboxMessage]:
         result = await self.session.scalars(
-            select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+            select(OutboxMessage).order_by(outbox.c.id.desc()).limit(limit)
         )
         return result.all()
+
+    async def waiting_for(self, channel: DeliveryChannel, recipient: str) -> bool:
+        """Whether a message to ``recipient`` is still pending (on an index: cheap)."""
+        found = await self.session.scalar(
+            select(outbox.c.id)
+            .where(
+                outbox.c.channel == channel,
+                outbox.c.recipient == recipient,
+                outbox.c.status == OutboxStatus.PENDING,
+            )
+            .limit(1)
+        )
+        return found is not None
 
     async def counts(self) -> dict[OutboxStatus, int]:
         """How many rows are in each state (every state, zero included)."""
         result = await self.session.execute(
-            select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+            select(outbox.c.status, func.count()).group_by(outbox.c.status)
         )
         found = {OutboxStatus(status): int(count) for status, count in result.all()}
         return {status: found.get(status, 0) for status in OutboxStatus}
@@ -585,9 +623,9 @@ class Outbox(_Repository):
         self, statuses: Collection[OutboxStatus] | None = None, limit: int = 20
     ) -> Sequence[OutboxMessage]:
         """The newest rows (in ``statuses`` when given), newest first."""
-        query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+        query = select(OutboxMessage).order_by(outbox.c.id.desc()).limit(limit)
         if statuses is not None:
-            query = query.where(OutboxMessage.status.in_(list(statuses)))
+            query = query.where(outbox.c.status.in_(list(statuses)))
         return (await self.session.scalars(query)).all()
 
     async def requeue(self, message: OutboxMessage, now: datetime) -> None:
@@ -625,7 +663,8 @@ class UndeliverableAddresses(_Repository):
     async def find(self, channel: DeliveryChannel, address: str) -> UndeliverableAddress | None:
         result = await self.session.scalars(
             select(UndeliverableAddress).where(
-                UndeliverableAddress.channel == channel, UndeliverableAddress.address == address
+                undeliverable_addresses.c.channel == channel,
+                undeliverable_addresses.c.address == address,
             )
         )
         return result.first()
@@ -633,17 +672,18 @@ class UndeliverableAddresses(_Repository):
     async def forget(self, channel: DeliveryChannel, address: str) -> bool:
         result = await self.session.execute(
             delete(UndeliverableAddress).where(
-                UndeliverableAddress.channel == channel, UndeliverableAddress.address == address
+                undeliverable_addresses.c.channel == channel,
+                undeliverable_addresses.c.address == address,
             )
         )
         return _rowcount(result) > 0
 
     async def count(self) -> int:
-        return int(await self.session.scalar(select(func.count(UndeliverableAddress.id))) or 0)
+        return int(await self.session.scalar(select(func.count(undeliverable_addresses.c.id))) or 0)
 
     async def latest(self, limit: int = 5) -> Sequence[UndeliverableAddress]:
         result = await self.session.scalars(
-            select(UndeliverableAddress).order_by(UndeliverableAddress.id.desc()).limit(limit)
+            select(UndeliverableAddress).order_by(undeliverable_addresses.c.id.desc()).limit(limit)
         )
         return result.all()
 
@@ -678,8 +718,8 @@ class StaffMessages(_Repository):
     async def find(self, topic: str, chat_id: int) -> StaffMessage | None:
         result = await self.session.scalars(
             select(StaffMessage)
-            .where(StaffMessage.topic == topic, StaffMessage.chat_id == chat_id)
-            .order_by(StaffMessage.id.desc())
+            .where(staff_messages.c.topic == topic, staff_messages.c.chat_id == chat_id)
+            .order_by(staff_messages.c.id.desc())
         )
         return result.first()
 
@@ -713,16 +753,16 @@ class AuditLog(_Repository):
 
     async def any_of(self, action: str, channel: str) -> bool:
         found = await self.session.scalar(
-            select(AuditEntry.id)
-            .where(AuditEntry.action == action, AuditEntry.channel == channel)
+            select(audit_log.c.id)
+            .where(audit_log.c.action == action, audit_log.c.channel == channel)
             .limit(1)
         )
         return found is not None
 
     async def entries(self, action: str | None = None) -> Sequence[AuditEntry]:
-        query = select(AuditEntry).order_by(AuditEntry.id)
+        query = select(AuditEntry).order_by(audit_log.c.id)
         if action is not None:
-            query = query.where(AuditEntry.action == action)
+            query = query.where(audit_log.c.action == action)
         return (await self.session.scalars(query)).all()
 
 
@@ -749,11 +789,15 @@ class HandledUpdates(_Repository):
     async def answered(self, update_id: int) -> None:
         """The outcome was carried out in the chat: it need not be repeated, nor kept."""
         await self.session.execute(
-            update(HandledUpdate).where(HandledUpdate.update_id == update_id).values(outcome=None)
+            update(HandledUpdate)
+            .where(handled_updates.c.update_id == update_id)
+            .values(outcome=None)
         )
 
     async def forget_before(self, moment: datetime) -> None:
-        await self.session.execute(delete(HandledUpdate).where(HandledUpdate.handled_at < moment))
+        await self.session.execute(
+            delete(HandledUpdate).where(handled_updates.c.handled_at < moment)
+        )
 
 
 class Conversations(_Repository):
@@ -763,7 +807,7 @@ class Conversations(_Repository):
 
     async def load(self, chat_id: int, now: datetime) -> Conversation:
         """The chat's conversation, locked for this transaction; a new one starts idle."""
-        query = select(Conversation).where(Conversation.chat_id == chat_id)
+        query = select(Conversation).where(conversations.c.chat_id == chat_id)
         if not self._is_sqlite:
             query = query.with_for_update()
         conversation = (await self.session.scalars(query)).first()
@@ -782,7 +826,8 @@ class Customers(_Repository):
     async def by_number(self, organization_id: int, number: str) -> Customer | None:
         result = await self.session.scalars(
             select(Customer).where(
-                Customer.organization_id == organization_id, Customer.customer_number == number
+                customers.c.organization_id == organization_id,
+                customers.c.customer_number == number,
             )
         )
         return result.first()
@@ -794,22 +839,22 @@ class Customers(_Repository):
         address, an E.164 number); a family may share one, so there may be several."""
         conditions = []
         if email:
-            conditions.append(Customer.email == email.lower())
+            conditions.append(customers.c.email == email.lower())
         if phone:
-            conditions.append(Customer.phone == phone)
+            conditions.append(customers.c.phone == phone)
         if not conditions:
             return []
         result = await self.session.scalars(
             select(Customer)
-            .where(Customer.organization_id == organization_id, or_(*conditions))
-            .order_by(Customer.id)
+            .where(customers.c.organization_id == organization_id, or_(*conditions))
+            .order_by(customers.c.id)
         )
         return result.all()
 
     async def all_numbers(self, organization_id: int) -> dict[str, Customer]:
         """Every customer of the organization by customer number (for the import)."""
         result = await self.session.scalars(
-            select(Customer).where(Customer.organization_id == organization_id)
+            select(Customer).where(customers.c.organization_id == organization_id)
         )
         return {customer.customer_number: customer for customer in result}
 
@@ -833,9 +878,9 @@ class Letters(_Repository):
     async def queued(self, organization_id: int | None = None) -> list[Letter]:
         """Queued letters, oldest first, locked for this transaction: two exports running at
         once never put the same letter (with two different codes) in two batches."""
-        query = select(Letter).where(Letter.status == LetterStatus.QUEUED).order_by(Letter.id)
+        query = select(Letter).where(letters.c.status == LetterStatus.QUEUED).order_by(letters.c.id)
         if organization_id is not None:
-            query = query.where(Letter.organization_id == organization_id)
+            query = query.where(letters.c.organization_id == organization_id)
         if not self._is_sqlite:
             query = query.with_for_update(skip_locked=True, of=Letter)
         return list((await self.session.scalars(query)).all())

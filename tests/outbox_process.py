@@ -26,10 +26,10 @@ from bot.notifications.sink import LocalSink
 from bot.notifications.worker import OutboxWorker
 from bot.settings import Settings
 from flows.domain import OutboxStatus
+from flows.model import OutboxMessage
 from flows.ports import SystemClock
 from storage import repositories
 from storage.db import create_engine
-from storage.models import OutboxMessage
 from storage.uow import Store
 from tests.support import TEST_SEALER
 

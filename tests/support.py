@@ -16,11 +16,11 @@ from flows.desk import Desk
 from flows.domain import CodePurpose, DeliveryChannel, OutboxStatus, Role
 from flows.events import Event, EventKind, Outcome, Sender
 from flows.keys import KeyedHasher
+from flows.model import Customer, OneTimeCode, OutboxMessage
 from flows.turn import DeskPolicy
 from flows.verification import ACTIVATION_CODE, SHORT_CODE, stored_code_matches
 from storage.db import create_engine
 from storage.migrate import upgrade
-from storage.models import Customer, OneTimeCode, OutboxMessage
 from storage.uow import Store
 
 START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)

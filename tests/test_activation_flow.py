@@ -17,8 +17,8 @@ from flows.domain import (
     Language,
 )
 from flows.events import Outcome
+from flows.model import ActivationRequest, Customer, Letter, OneTimeCode
 from flows.texts import CATALOG
-from storage.models import ActivationRequest, Customer, Letter, OneTimeCode
 from tests.support import (
     TEST_HASHER,
     DemoOrg,

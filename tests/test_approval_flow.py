@@ -9,7 +9,7 @@ from sqlalchemy import select
 from flows import accounts
 from flows.buttons import Decide, Offboard
 from flows.domain import AccountStatus, DeliveryChannel, OffboardStatus, RequestStatus, Role
-from storage.models import AuditEntry, ChatLink, OffboardRequest, Person, RegistrationRequest
+from flows.model import AuditEntry, ChatLink, OffboardRequest, Person, RegistrationRequest
 from tests.support import DemoOrg, DeskDriver, buttons_of, seed_demo, texts_of
 
 EVA = 7001

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from flows.domain import DeliveryChannel, Language, RequestKind, RequestStatus
+from flows.model import AuditEntry, ChatLink, RegistrationRequest
 from flows.texts import CATALOG
 from flows.turn import DeskPolicy
-from storage.models import AuditEntry, ChatLink, RegistrationRequest
 from tests.support import DemoOrg, DeskDriver, buttons_of, seed_customers, texts_of
 
 ORG = DemoOrg()

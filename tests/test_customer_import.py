@@ -26,7 +26,7 @@ from flows.customer_import import (
     parse_customers,
     read_customers,
 )
-from storage.models import Customer
+from flows.model import Customer
 from storage.uow import Store
 from tests.support import FakeClock
 

@@ -66,11 +66,7 @@ from flows.domain import (
 )
 from flows.events import Event, EventKind, Outcome
 from flows.linking import decode_undo
-from flows.texts import CATALOG
-from flows.verification import ACTIVATION_CODE, SHORT_CODE
-from storage.db import create_engine
-from storage.migrate import upgrade
-from storage.models import (
+from flows.model import (
     ActivationRequest,
     ChatLink,
     Conversation,
@@ -81,6 +77,10 @@ from storage.models import (
     Person,
     RegistrationRequest,
 )
+from flows.texts import CATALOG
+from flows.verification import ACTIVATION_CODE, SHORT_CODE
+from storage.db import create_engine
+from storage.migrate import upgrade
 from storage.sealing import open_text
 from storage.uow import Store
 from tests.support import (

@@ -20,7 +20,7 @@ from bot.letters import export_batch, export_letters, printable, render_batch
 from flows import accounts
 from flows.activation_codes import normalized, subject_of
 from flows.domain import CodePurpose, LetterStatus
-from storage.models import Customer, Letter, OneTimeCode
+from flows.model import Customer, Letter, OneTimeCode
 from storage.uow import Store
 from tests.support import START, TEST_HASHER, code_matches, migrated_store
 

@@ -52,7 +52,7 @@ async def test_the_migrations_make_exactly_the_tables_the_code_maps(database_url
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from storage.models import Base
+    from storage.orm import metadata
 
     await upgrade(database_url)
     engine = create_engine(database_url)
@@ -60,7 +60,7 @@ async def test_the_migrations_make_exactly_the_tables_the_code_maps(database_url
         async with engine.connect() as connection:
             differences = await connection.run_sync(
                 lambda sync: compare_metadata(
-                    MigrationContext.configure(sync, opts={"compare_type": True}), Base.metadata
+                    MigrationContext.configure(sync, opts={"compare_type": True}), metadata
                 )
             )
     finally:

@@ -23,9 +23,10 @@ from bot.settings import Settings
 from flows.domain import DeliveryChannel, OutboxStatus
 from flows.events import Button, Reply
 from flows.keys import KeyedHasher
+from flows.model import OutboxMessage, StaffMessage
 from flows.outbox_payload import BUTTONS, EDIT, TOPIC, ChatAction, action_payload
 from storage.db import create_engine
-from storage.models import Base, OutboxMessage, StaffMessage
+from storage.orm import metadata
 from storage.repositories import NoSealer
 from storage.sealing import is_sealed
 from storage.uow import Store
@@ -72,7 +73,7 @@ def make_settings(**values: Any) -> Settings:
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'outbox.sqlite3'}")
     async with engine.begin() as connection:
-        await connection.run_sync(Base.metadata.create_all)
+        await connection.run_sync(metadata.create_all)
     store = Store(engine, sealer=TEST_SEALER)
     yield store
     await store.close()

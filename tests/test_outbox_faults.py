@@ -36,9 +36,9 @@ from bot.notifications.worker import EXPIRED_REASON, REDACTED_BODY, OutboxWorker
 from bot.settings import Settings
 from flows.domain import ConversationState, DeliveryChannel, Language, OutboxStatus
 from flows.events import Reply
+from flows.model import Conversation, OutboxMessage
 from flows.texts import CATALOG
 from handlers.aiogram_adapter import AiogramChat
-from storage.models import Conversation, OutboxMessage
 from storage.uow import Store
 from tests.fakes.bot_api import TEST_TOKEN, FakeBotApi
 from tests.fakes.smtp_server import SmtpServer, free_port

@@ -7,6 +7,7 @@ from argon2 import PasswordHasher as Argon2Hasher
 from argon2 import extract_parameters
 
 from flows.domain import Language, PasswordPolicyName
+from flows.model import Organization
 from flows.passwords import (
     SPECIALS,
     PasswordHasher,
@@ -18,7 +19,6 @@ from flows.passwords import (
     is_common,
     length,
 )
-from storage.models import Organization
 
 NIST = PasswordPolicy()
 SEED_003 = PasswordPolicy(PasswordPolicyName.UPPER_DIGIT)

@@ -7,7 +7,7 @@ from dataclasses import replace
 from sqlalchemy import select
 
 from flows.domain import AccountStatus, DeliveryChannel, RequestStatus
-from storage.models import OneTimeCode, RegistrationRequest
+from flows.model import OneTimeCode, RegistrationRequest
 from tests.support import TEST_HASHER, DeskDriver, buttons_of, texts_of
 
 USER = 7001

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from bot.sealing import Sealer
 from bot.webhook import StoreInbox
 from flows.keys import KeyedHasher
+from flows.model import InboxUpdate
 from storage.db import create_engine
-from storage.models import InboxUpdate
 from storage.uow import Store
 from tests.support import FakeClock
 

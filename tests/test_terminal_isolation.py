@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from bot.runtimes import RUNTIME_STARTED
 from flows.domain import DeliveryChannel, OutboxStatus
-from storage.models import OutboxMessage
+from flows.model import OutboxMessage
 from tests.support import START, migrated_store
 
 

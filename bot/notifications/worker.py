@@ -33,6 +33,7 @@ from bot.notifications.sms import TwilioSms
 from bot.settings import Settings
 from flows.domain import DeliveryChannel, Language, OutboxStatus
 from flows.events import Reply
+from flows.model import OutboxMessage
 from flows.outbox_payload import (
     ACTION,
     EDIT,
@@ -44,7 +45,6 @@ from flows.outbox_payload import (
 )
 from flows.ports import ChatPort, Clock
 from flows.texts import Texts
-from storage.models import OutboxMessage
 from storage.repositories import Lease
 from storage.sealing import CannotUnseal
 from storage.uow import Store, Transaction

@@ -37,8 +37,7 @@ from bot.settings import Runtime, Settings
 from flows.activation_codes import subject_of
 from flows.domain import CodePurpose, Language
 from flows.keys import KeyedHasher
-from flows.texts import CATALOG
-from storage.models import (
+from flows.model import (
     ActivationRequest,
     AuditEntry,
     ChatLink,
@@ -49,6 +48,7 @@ from storage.models import (
     Person,
     RegistrationRequest,
 )
+from flows.texts import CATALOG
 from storage.uow import Store
 from tests.fakes.bot_api import BotMessage, FakeBotApi
 from tests.fakes.smtp_server import SmtpServer, free_port

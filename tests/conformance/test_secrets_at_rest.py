@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from flows.desk import SECRET_STEPS
-from storage.models import InboxUpdate
+from flows.model import InboxUpdate
 from tests.conformance.harness import Channel, Env, Match, Seen
 from tests.conformance.scenarios import (
     activation_code_by_email_then_password,

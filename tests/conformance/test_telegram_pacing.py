@@ -16,8 +16,8 @@ from bench.broadcast import broadcast
 from bot import telegram_sender
 from bot.settings import Runtime
 from flows.domain import DeliveryChannel, OutboxStatus
+from flows.model import OutboxMessage
 from flows.outbox_payload import ChatAction, action_payload
-from storage.models import OutboxMessage
 from tests.conformance.harness import Env, T, TelegramDriver, replace_settings
 from tests.conftest import fresh_postgres
 from tests.fakes.bot_api import FakeBotApi, FloodLimits

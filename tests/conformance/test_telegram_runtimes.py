@@ -22,8 +22,8 @@ from flows.commands import command_menu
 from flows.desk import Desk
 from flows.domain import Language, Role
 from flows.events import Event, Outcome
+from flows.model import HandledUpdate
 from handlers import telegram_common
-from storage.models import HandledUpdate
 from tests.conformance.harness import Env, T, TelegramDriver, replace_settings, run_runtime
 from tests.conformance.scenarios import EVA_EMAIL, MANAGER, ORG, register_by_email
 from tests.fakes.bot_api import TEST_TOKEN

@@ -1,0 +1,342 @@
+"""The desk's records as plain classes: what the flows read and change, free of any database.
+
+:mod:`storage.orm` maps each class to its table (SQLAlchemy's imperative mapping), so a flow
+step that changes an attribute changes the row when the transaction commits, while this
+module imports nothing but the standard library and :mod:`flows.domain`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+from flows.domain import (
+    AccountStatus,
+    ActivationRoute,
+    ActivationStatus,
+    CodePurpose,
+    ConversationState,
+    DeliveryChannel,
+    LetterStatus,
+    OffboardStatus,
+    OutboxStatus,
+    PasswordPolicyName,
+    RequestKind,
+    RequestStatus,
+    Role,
+)
+
+
+class Entity:
+    """A record built by keyword, like ``Person(name=..., role=...)``.
+
+    A field not given stays unset, so the store fills in its column default when the row is
+    inserted (a dataclass would set it to ``None`` and write NULL instead).
+    """
+
+    _field_names: ClassVar[frozenset[str]] = frozenset()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._field_names = frozenset(
+            name
+            for klass in cls.__mro__
+            for name in getattr(klass, "__annotations__", {})
+            if not name.startswith("_")
+        )
+
+    def __init__(self, **values: Any) -> None:
+        for name, value in values.items():
+            if name not in self._field_names:
+                raise TypeError(f"{type(self).__name__} has no field {name!r}")
+            setattr(self, name, value)
+
+
+class Organization(Entity):
+    id: int
+    name: str
+    partner_id: str
+    last_request_number: int
+    """One sequence for all of the organization's requests (#N), registrations and codes."""
+    created_at: datetime
+    desk_contact: str | None
+    """How people reach the desk (phone, mail, web page), quoted in standard replies."""
+    password_policy: PasswordPolicyName
+    password_min_length: int
+    activation_code_days: int
+    manual_activation: bool
+    """True: every activation code waits for a staff member's release, e-mail ones too."""
+    offices: list[Office]
+
+
+class Office(Entity):
+    id: int
+    organization_id: int
+    name: str
+    organization: Organization
+
+
+class Person(Entity):
+    """An account: an employee, manager, staff member or admin of one organization."""
+
+    id: int
+    organization_id: int
+    name: str
+    email: str | None
+    phone: str | None
+    role: Role
+    status: AccountStatus
+    pre_registered: bool
+    out_of_service_on: date | None
+    language: str | None
+    created_at: datetime
+    organization: Organization
+    offices: list[Office]
+
+
+class PersonOffice(Entity):
+    person_id: int
+    office_id: int
+
+
+class ChatLink(Entity):
+    """Which account a Telegram user is. One Telegram user may act for one account."""
+
+    telegram_user_id: int
+    person_id: int
+    linked_at: datetime
+    person: Person
+
+
+class RegistrationRequest(Entity):
+    """A request that waits for a manager: a new employee, or a staff account's new chat."""
+
+    id: int
+    organization_id: int
+    number: int
+    person_id: int
+    contact: str
+    contact_channel: DeliveryChannel
+    telegram_user_id: int
+    pre_registered: bool
+    status: RequestStatus
+    kind: RequestKind
+    created_at: datetime
+    decided_at: datetime | None
+    decided_by_id: int | None
+    reason: str | None
+    organization: Organization
+    person: Person
+    decided_by: Person | None
+
+
+class OffboardRequest(Entity):
+    """A manager asked to take another manager (or an admin) out of service from
+    ``out_of_service_on``; a different manager of the organization confirms or refuses."""
+
+    id: int
+    organization_id: int
+    subject_person_id: int
+    requested_by_id: int
+    out_of_service_on: date
+    status: OffboardStatus
+    created_at: datetime
+    decided_at: datetime | None
+    decided_by_id: int | None
+    organization: Organization
+    subject: Person
+    requested_by: Person
+    decided_by: Person | None
+
+
+class OneTimeCode(Entity):
+    """A code sent to someone; only its keyed hash (HMAC under the server key) is kept.
+
+    It is bound to its purpose, its subject (an account or a registration draft), the exact
+    destination it was sent to and the organization: it confirms nothing else.
+    """
+
+    id: int
+    purpose: CodePurpose
+    subject: str
+    destination: str
+    organization_id: int | None
+    code_hash: str
+    created_at: datetime
+    expires_at: datetime
+    attempts: int
+    max_attempts: int
+    used_at: datetime | None
+    burned: bool
+
+
+class OutboxMessage(Entity):
+    """A notification written in the same transaction as its cause; the worker delivers it."""
+
+    id: int
+    channel: DeliveryChannel
+    recipient: str
+    subject: str | None
+    body: str
+    payload: dict[str, Any]
+    sensitive: bool
+    status: OutboxStatus
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+    lease_token: str | None
+    """Set by each claim; only the worker holding this token may renew or finish the row."""
+    lease_expires_at: datetime | None
+    """Until when the holder of ``lease_token`` has the row; afterwards another may claim."""
+    expires_at: datetime | None
+    """A message worth nothing after this (a code's own expiry): it is not sent then."""
+    notify_chat: int | None
+    """The chat that asked for this message; told to ask again when it cannot be sent."""
+    organization_id: int | None
+    """Whose message this is, for that organization's ``/outbox``; None: the deployment's
+    (a reply to someone not yet known to any organization)."""
+
+
+class UndeliverableAddress(Entity):
+    """An address or number a provider refused for good (no such mailbox, invalid or
+    unsubscribed number, a chat that blocked the bot): nothing more is sent there."""
+
+    id: int
+    channel: DeliveryChannel
+    address: str
+    reason: str
+    recorded_at: datetime
+
+
+class StaffMessage(Entity):
+    """A Telegram message the bot sent to a staff chat about a subject (e.g. a request)."""
+
+    id: int
+    topic: str
+    chat_id: int
+    message_id: int
+    sent_at: datetime
+    content_digest: str | None
+    """What the message shows now (see ``flows.outbox_payload.content_digest``)."""
+
+
+class AuditEntry(Entity):
+    id: int
+    at: datetime
+    organization_id: int | None
+    actor_person_id: int | None
+    actor: str
+    action: str
+    subject_person_id: int | None
+    channel: str
+    detail: dict[str, Any]
+
+
+class HandledUpdate(Entity):
+    """Telegram update ids already answered: a redelivered update is not handled twice."""
+
+    update_id: int
+    handled_at: datetime
+    outcome: str | None
+    """The outcome, sealed, until the runtime carried it out in the chat (then None): a
+    crash in between repeats it from here instead of swallowing it as a duplicate."""
+
+
+class Conversation(Entity):
+    """Where one chat stands, so a restart or another worker resumes it."""
+
+    chat_id: int
+    state: ConversationState
+    data: dict[str, Any]
+    language: str | None
+    updated_at: datetime
+
+
+class Customer(Entity):
+    """An end user of an organization (tenant, client, parent) with a portal account."""
+
+    id: int
+    organization_id: int
+    customer_number: str
+    name: str
+    email: str | None
+    phone: str | None
+    street: str | None
+    house_number: str | None
+    postcode: str | None
+    city: str | None
+    is_tenant: bool
+    institution_coresident: bool
+    payment_arrangement: bool
+    under_administration: bool
+    administrator_name: str | None
+    administrator_email: str | None
+    blocked: bool
+    account_active: bool
+    password_hash: str | None
+    password_changed_at: datetime | None
+    telegram_user_id: int | None
+    language: str | None
+    created_at: datetime
+    updated_at: datetime
+    organization: Organization
+
+
+class ActivationRequest(Entity):
+    """A request for an activation code; staff release it where a person must decide."""
+
+    id: int
+    organization_id: int
+    number: int
+    customer_id: int | None
+    telegram_user_id: int | None
+    route: ActivationRoute | None
+    destination: str | None
+    """The e-mail address the code goes to; None for a letter."""
+    given_email: str | None
+    status: ActivationStatus
+    reason: str | None
+    """Why it is ineligible or refused: for staff, never shown to an unverified chat."""
+    replaces_code: bool
+    created_at: datetime
+    decided_at: datetime | None
+    decided_by_id: int | None
+    organization: Organization
+    customer: Customer | None
+    decided_by: Person | None
+
+
+class Letter(Entity):
+    """A letter with an activation code, waiting for the print-and-mail export.
+
+    The code itself is made at export time and exists in plain text only in the PDF.
+    """
+
+    id: int
+    organization_id: int
+    customer_id: int
+    activation_request_id: int | None
+    status: LetterStatus
+    created_at: datetime
+    exported_at: datetime | None
+    batch: str | None
+    organization: Organization
+    customer: Customer
+
+
+class RateEvent(Entity):
+    """One counted event (a code request, a wrong attempt) for sliding-window limits."""
+
+    id: int
+    key: str
+    at: datetime
+
+
+class InboxUpdate(Entity):
+    """A webhook update accepted (answered 200) but not yet handled: a crash loses none."""
+
+    update_id: int
+    payload: dict[str, Any]
+    received_at: datetime

@@ -1,0 +1,394 @@
+"""What the core needs from the store: the unit of work and its repositories, as Protocols.
+
+:mod:`storage.uow` implements them over SQLAlchemy; the flows see only these, so they never
+touch a session or a query. A repository never commits: the transaction commits, or rolls
+back, as a whole when its ``async with`` block ends. Only the methods the flows use are here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from flows.domain import (
+    AccountStatus,
+    ActivationStatus,
+    CodePurpose,
+    DeliveryChannel,
+    OffboardStatus,
+    OutboxStatus,
+    RequestStatus,
+    Role,
+)
+from flows.model import (
+    ActivationRequest,
+    Conversation,
+    Customer,
+    Letter,
+    OffboardRequest,
+    Office,
+    OneTimeCode,
+    Organization,
+    OutboxMessage,
+    Person,
+    RegistrationRequest,
+    UndeliverableAddress,
+)
+
+
+class Organizations(Protocol):
+    async def by_partner_id(self, partner_id: str) -> Organization | None: ...
+
+    async def get(self, organization_id: int) -> Organization | None: ...
+
+    async def sole(self) -> Organization | None:
+        """The organization, when the store has exactly one (a single desk's deployment)."""
+        ...
+
+    async def add(self, name: str, partner_id: str, now: datetime) -> Organization: ...
+
+    async def next_request_number(self, organization_id: int) -> int:
+        """Atomic per-organization sequence: safe with several workers on one store."""
+        ...
+
+    async def office(self, organization_id: int, name: str) -> Office:
+        """The office with this name, created on first mention."""
+        ...
+
+
+class People(Protocol):
+    async def by_contact(
+        self, organization_id: int, channel: DeliveryChannel, value: str
+    ) -> Person | None: ...
+
+    async def add(
+        self,
+        *,
+        organization_id: int,
+        name: str,
+        role: Role,
+        status: AccountStatus,
+        now: datetime,
+        email: str | None = None,
+        phone: str | None = None,
+        pre_registered: bool = False,
+        language: str | None = None,
+        offices: Sequence[Office] = (),
+    ) -> Person: ...
+
+    async def deciders_with_chats(self, organization_id: int) -> list[tuple[Person, int]]:
+        """Managers (and admins) of the organization that have a linked Telegram chat."""
+        ...
+
+    async def desk_with_chats(self, organization_id: int) -> list[tuple[Person, int]]:
+        """Desk staff, managers and admins of the organization that have a linked chat."""
+        ...
+
+    async def employees(self, organization_id: int) -> Sequence[Person]: ...
+
+    async def set_out_of_service(self, person: Person, on: date) -> None: ...
+
+
+class ChatLinks(Protocol):
+    async def identities(self) -> list[tuple[int, Person]]:
+        """Every linked chat with its account, in the accounts' order (for operators)."""
+        ...
+
+    async def person_for(self, telegram_user_id: int) -> Person | None: ...
+
+    async def chat_for(self, person_id: int) -> int | None: ...
+
+    async def unlink(self, telegram_user_id: int) -> None: ...
+
+    async def link(self, telegram_user_id: int, person_id: int, now: datetime) -> None:
+        """Link the chat to the account, replacing any older link of either."""
+        ...
+
+
+class RegistrationRequests(Protocol):
+    async def add(self, request: RegistrationRequest) -> RegistrationRequest: ...
+
+    async def get(self, request_id: int) -> RegistrationRequest | None: ...
+
+    async def by_number(self, organization_id: int, number: int) -> RegistrationRequest | None: ...
+
+    async def open_for_person(self, person_id: int) -> RegistrationRequest | None: ...
+
+    async def open_for_chat(self, telegram_user_id: int) -> RegistrationRequest | None: ...
+
+    async def pending(self, organization_id: int) -> Sequence[RegistrationRequest]: ...
+
+    async def decide(
+        self,
+        request_id: int,
+        verdict: RequestStatus,
+        decided_by_id: int | None,
+        now: datetime,
+        reason: str | None,
+    ) -> bool:
+        """Record the verdict only if nobody decided first; True when this call won."""
+        ...
+
+
+class Codes(Protocol):
+    async def add(self, code: OneTimeCode) -> OneTimeCode: ...
+
+    async def get(self, code_id: int) -> OneTimeCode | None: ...
+
+    async def by_digest(self, purpose: CodePurpose, digests: Collection[str]) -> OneTimeCode | None:
+        """The unused code of ``purpose`` whose keyed hash is one of ``digests`` (indexed)."""
+        ...
+
+    async def current(self, subject: str, purpose: CodePurpose) -> OneTimeCode | None:
+        """The newest code for the subject that is neither used nor burned (maybe expired)."""
+        ...
+
+    async def sent_since(self, subject: str, purpose: CodePurpose, since: datetime) -> int: ...
+
+    async def sent_to_since(self, destination: str, purpose: CodePurpose, since: datetime) -> int:
+        """Codes sent to one address or number from any chat: stops bombing someone's phone."""
+        ...
+
+    async def last_sent_at(
+        self, subject: str, purpose: CodePurpose, destination: str | None = None
+    ) -> datetime | None:
+        """When the subject's newest code (to ``destination``, when given) was made."""
+        ...
+
+    async def burn_all(self, subject: str, purpose: CodePurpose) -> None: ...
+
+
+class Outbox(Protocol):
+    async def add(
+        self,
+        channel: DeliveryChannel,
+        recipient: str,
+        body: str,
+        now: datetime,
+        *,
+        subject: str | None = None,
+        payload: dict[str, Any] | None = None,
+        sensitive: bool = False,
+        expires_at: datetime | None = None,
+        notify_chat: int | None = None,
+    ) -> OutboxMessage:
+        """Queue a message. ``expires_at``: not sent after this (a code's own expiry);
+        ``notify_chat``: the chat told to ask again when it cannot be sent. A ``sensitive``
+        body is sealed before it reaches the session (and so the database file or its WAL);
+        the returned row holds it sealed too."""
+        ...
+
+    async def close_unsent_cards(self, topic: str, recipient: str, body: str) -> bool:
+        """Rewrite every Telegram card about ``topic`` for ``recipient`` that is not sent yet
+        into ``body`` without buttons: a decision came first, so the card goes out decided.
+
+        True when there was such a card and no worker had taken it yet: it will arrive in its
+        decided form and needs no edit. False when there was none, or one was already taken
+        (it may be on its way with its buttons): the caller edits it as usual.
+        """
+        ...
+
+    async def get(self, message_id: int) -> OutboxMessage | None: ...
+
+    async def recent(self, limit: int = 20) -> Sequence[OutboxMessage]: ...
+
+    async def counts(self) -> dict[OutboxStatus, int]:
+        """How many rows are in each state (every state, zero included)."""
+        ...
+
+    async def latest(
+        self, statuses: Collection[OutboxStatus] | None = None, limit: int = 20
+    ) -> Sequence[OutboxMessage]:
+        """The newest rows (in ``statuses`` when given), newest first."""
+        ...
+
+    async def requeue(self, message: OutboxMessage, now: datetime) -> None:
+        """An operator's retry: pending, due now, its attempts and any lease forgotten."""
+        ...
+
+
+class AuditLog(Protocol):
+    async def add(
+        self,
+        action: str,
+        *,
+        actor: str,
+        channel: str,
+        now: datetime,
+        organization_id: int | None = None,
+        actor_person_id: int | None = None,
+        subject_person_id: int | None = None,
+        **detail: Any,
+    ) -> None: ...
+
+
+class Conversations(Protocol):
+    async def peek(self, chat_id: int) -> Conversation | None:
+        """The chat's conversation without locking it (for its language, say)."""
+        ...
+
+    async def load(self, chat_id: int, now: datetime) -> Conversation:
+        """The chat's conversation, locked for this transaction; a new one starts idle."""
+        ...
+
+
+class HandledUpdates(Protocol):
+    async def first_time(self, update_id: int, now: datetime) -> bool:
+        """Record the update; False when it was handled before (a redelivery)."""
+        ...
+
+    async def keep_outcome(self, update_id: int, sealed: str) -> None:
+        """Keep the (sealed) outcome of an update just recorded by :meth:`first_time`."""
+        ...
+
+    async def outcome(self, update_id: int) -> str | None:
+        """The kept outcome of a handled update not yet carried out in the chat."""
+        ...
+
+    async def forget_before(self, moment: datetime) -> None: ...
+
+
+class Letters(Protocol):
+    async def queue(self, letter: Letter) -> Letter: ...
+
+
+class Customers(Protocol):
+    async def all_numbers(self, organization_id: int) -> dict[str, Customer]:
+        """Every customer of the organization by customer number (for the import)."""
+        ...
+
+    async def add(self, customer: Customer) -> Customer: ...
+
+
+class RateEvents(Protocol):
+    async def since(self, key: str, since: datetime) -> tuple[int, datetime | None]:
+        """How many events ``key`` has after ``since``, and when the oldest of them was."""
+        ...
+
+    async def add(self, key: str, at: datetime) -> None: ...
+
+    async def forget_before(self, moment: datetime) -> None: ...
+
+
+class ActivationRequests(Protocol):
+    async def add(self, request: ActivationRequest) -> ActivationRequest: ...
+
+    async def get(self, request_id: int) -> ActivationRequest | None: ...
+
+    async def by_number(self, organization_id: int, number: int) -> ActivationRequest | None: ...
+
+    async def with_status(
+        self, organization_id: int, status: ActivationStatus, since: datetime | None = None
+    ) -> Sequence[ActivationRequest]: ...
+
+    async def decide(
+        self,
+        request_id: int,
+        verdict: ActivationStatus,
+        decided_by_id: int,
+        now: datetime,
+        reason: str | None,
+    ) -> bool:
+        """Record the verdict only if nobody decided first; True when this call won."""
+        ...
+
+
+class CustomerAccounts(Protocol):
+    async def get(self, customer_id: int) -> Customer | None: ...
+
+    async def matching_address(
+        self, customer_number: str, postcode: str, house_number: str
+    ) -> Sequence[Customer]:
+        """Customers with this number whose postcode and house number match (normalized)."""
+        ...
+
+    async def with_number(self, customer_number: str) -> Sequence[Customer]: ...
+
+    async def accounts_for(self, channel: DeliveryChannel, value: str) -> Sequence[Customer]:
+        """Activated accounts this address or number speaks for: their own, or (for an
+        account under administration) the administrator's address."""
+        ...
+
+    async def link_chat(self, customer: Customer, telegram_user_id: int) -> None:
+        """This chat now acts for this account only."""
+        ...
+
+
+class OffboardRequests(Protocol):
+    async def add(self, request: OffboardRequest) -> OffboardRequest: ...
+
+    async def get(self, request_id: int) -> OffboardRequest | None: ...
+
+    async def pending_for(self, subject_person_id: int) -> OffboardRequest | None: ...
+
+    async def decide(
+        self, request_id: int, verdict: OffboardStatus, decided_by_id: int, now: datetime
+    ) -> bool:
+        """Record the verdict only if nobody decided first; True when this call won."""
+        ...
+
+
+class UndeliverableAddresses(Protocol):
+    async def forget(self, channel: DeliveryChannel, address: str) -> bool: ...
+
+    async def count(self) -> int: ...
+
+    async def latest(self, limit: int = 5) -> Sequence[UndeliverableAddress]: ...
+
+
+class Transaction(Protocol):
+    @property
+    def organizations(self) -> Organizations: ...
+
+    @property
+    def people(self) -> People: ...
+
+    @property
+    def chat_links(self) -> ChatLinks: ...
+
+    @property
+    def requests(self) -> RegistrationRequests: ...
+
+    @property
+    def codes(self) -> Codes: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
+
+    @property
+    def conversations(self) -> Conversations: ...
+
+    @property
+    def handled_updates(self) -> HandledUpdates: ...
+
+    @property
+    def letters(self) -> Letters: ...
+
+    @property
+    def customers(self) -> Customers: ...
+
+    @property
+    def rate_events(self) -> RateEvents: ...
+
+    @property
+    def activation_requests(self) -> ActivationRequests: ...
+
+    @property
+    def customer_accounts(self) -> CustomerAccounts: ...
+
+    @property
+    def offboard_requests(self) -> OffboardRequests: ...
+
+    @property
+    def undeliverable(self) -> UndeliverableAddresses: ...
+
+
+class Store(Protocol):
+    """Hands out transactions; the only owner of commit and rollback."""
+
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...
