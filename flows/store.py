@@ -173,9 +173,11 @@ class Outbox(Protocol):
         sensitive: bool = False,
         expires_at: datetime | None = None,
         notify_chat: int | None = None,
+        organization_id: int | None = None,
     ) -> OutboxMessage:
         """Queue a message. ``expires_at``: not sent after this (a code's own expiry);
-        ``notify_chat``: the chat told to ask again when it cannot be sent. A ``sensitive``
+        ``notify_chat``: the chat told to ask again when it cannot be sent;
+        ``organization_id``: whose ``/outbox`` shows it. A ``sensitive``
         body is sealed before it reaches the session (and so the database file or its WAL);
         the returned row holds it sealed too."""
         ...
@@ -194,14 +196,19 @@ class Outbox(Protocol):
 
     async def recent(self, limit: int = 20) -> Sequence[OutboxMessage]: ...
 
-    async def counts(self) -> dict[OutboxStatus, int]:
-        """How many rows are in each state (every state, zero included)."""
+    async def counts(self, organization_id: int | None = None) -> dict[OutboxStatus, int]:
+        """How many rows are in each state (every state, zero included): the whole
+        deployment's, or one organization's."""
         ...
 
     async def latest(
-        self, statuses: Collection[OutboxStatus] | None = None, limit: int = 20
+        self,
+        statuses: Collection[OutboxStatus] | None = None,
+        limit: int = 20,
+        organization_id: int | None = None,
     ) -> Sequence[OutboxMessage]:
-        """The newest rows (in ``statuses`` when given), newest first."""
+        """The newest rows (in ``statuses``, of ``organization_id`` when given), newest
+        first."""
         ...
 
     async def requeue(self, message: OutboxMessage, now: datetime) -> None:
@@ -333,9 +340,13 @@ class OffboardRequests(Protocol):
 class UndeliverableAddresses(Protocol):
     async def forget(self, channel: DeliveryChannel, address: str) -> bool: ...
 
-    async def count(self) -> int: ...
+    async def count(self, organization_id: int | None = None) -> int: ...
 
-    async def latest(self, limit: int = 5) -> Sequence[UndeliverableAddress]: ...
+    async def latest(
+        self, limit: int = 5, organization_id: int | None = None
+    ) -> Sequence[UndeliverableAddress]:
+        """The newest marks (only addresses ``organization_id``'s messages went to)."""
+        ...
 
 
 class Transaction(Protocol):

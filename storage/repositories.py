@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -441,9 +441,11 @@ class Outbox(_Repository):
         sensitive: bool = False,
         expires_at: datetime | None = None,
         notify_chat: int | None = None,
+        organization_id: int | None = None,
     ) -> OutboxMessage:
         """Queue a message. ``expires_at``: not sent after this (a code's own expiry);
-        ``notify_chat``: the chat told to ask again when it cannot be sent. A ``sensitive``
+        ``notify_chat``: the chat told to ask again when it cannot be sent;
+        ``organization_id``: whose ``/outbox`` shows it. A ``sensitive``
         body is sealed before it reaches the session (and so the database file or its WAL);
         the returned row holds it sealed too."""
         if sensitive:
@@ -463,6 +465,7 @@ class Outbox(_Repository):
             created_at=now,
             expires_at=expires_at,
             notify_chat=notify_chat,
+            organization_id=organization_id,
         )
         self.session.add(message)
         await self.session.flush()
@@ -611,21 +614,29 @@ class Outbox(_Repository):
         )
         return found is not None
 
-    async def counts(self) -> dict[OutboxStatus, int]:
-        """How many rows are in each state (every state, zero included)."""
-        result = await self.session.execute(
-            select(outbox.c.status, func.count()).group_by(outbox.c.status)
-        )
+    async def counts(self, organization_id: int | None = None) -> dict[OutboxStatus, int]:
+        """How many rows are in each state (every state, zero included): the whole
+        deployment's, or one organization's."""
+        query = select(outbox.c.status, func.count()).group_by(outbox.c.status)
+        if organization_id is not None:
+            query = query.where(outbox.c.organization_id == organization_id)
+        result = await self.session.execute(query)
         found = {OutboxStatus(status): int(count) for status, count in result.all()}
         return {status: found.get(status, 0) for status in OutboxStatus}
 
     async def latest(
-        self, statuses: Collection[OutboxStatus] | None = None, limit: int = 20
+        self,
+        statuses: Collection[OutboxStatus] | None = None,
+        limit: int = 20,
+        organization_id: int | None = None,
     ) -> Sequence[OutboxMessage]:
-        """The newest rows (in ``statuses`` when given), newest first."""
+        """The newest rows (in ``statuses``, of ``organization_id`` when given), newest
+        first."""
         query = select(OutboxMessage).order_by(outbox.c.id.desc()).limit(limit)
         if statuses is not None:
             query = query.where(outbox.c.status.in_(list(statuses)))
+        if organization_id is not None:
+            query = query.where(outbox.c.organization_id == organization_id)
         return (await self.session.scalars(query)).all()
 
     async def requeue(self, message: OutboxMessage, now: datetime) -> None:
@@ -678,14 +689,28 @@ class UndeliverableAddresses(_Repository):
         )
         return _rowcount(result) > 0
 
-    async def count(self) -> int:
-        return int(await self.session.scalar(select(func.count(undeliverable_addresses.c.id))) or 0)
+    async def count(self, organization_id: int | None = None) -> int:
+        query = select(func.count(undeliverable_addresses.c.id))
+        return int(await self.session.scalar(self._of(query, organization_id)) or 0)
 
-    async def latest(self, limit: int = 5) -> Sequence[UndeliverableAddress]:
-        result = await self.session.scalars(
-            select(UndeliverableAddress).order_by(undeliverable_addresses.c.id.desc()).limit(limit)
+    async def latest(
+        self, limit: int = 5, organization_id: int | None = None
+    ) -> Sequence[UndeliverableAddress]:
+        query = select(UndeliverableAddress).order_by(undeliverable_addresses.c.id.desc())
+        return (await self.session.scalars(self._of(query, organization_id).limit(limit))).all()
+
+    @staticmethod
+    def _of(query: Any, organization_id: int | None) -> Any:
+        """Only addresses an organization's own messages went to (None: all of them)."""
+        if organization_id is None:
+            return query
+        return query.where(
+            exists().where(
+                outbox.c.organization_id == organization_id,
+                outbox.c.channel == undeliverable_addresses.c.channel,
+                outbox.c.recipient == undeliverable_addresses.c.address,
+            )
         )
-        return result.all()
 
 
 class StaffMessages(_Repository):
