@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from flows.decisions import Power, acting, refuse
 from flows.domain import DeliveryChannel, OutboxStatus
 from flows.masking import mask_addresses, mask_email
-from flows.release import _acting_staff, _refuse_caller
 from flows.turn import Turn
 from storage.models import OutboxMessage
 from storage.uow import Transaction
@@ -103,9 +103,9 @@ async def retry(tx: Transaction, message_id: int, now: datetime) -> OutboxEntry:
 async def show(turn: Turn, dead_letters: int = 5) -> None:
     """``/outbox`` in a staff chat: counts by state, the last given-up rows, refused
     addresses. Desk staff and managers only; never a body, addresses masked."""
-    person = await _acting_staff(turn, None)
+    person = await acting(turn, Power.RELEASE)
     if person is None:
-        await _refuse_caller(turn, "outbox")
+        await refuse(turn, Power.RELEASE, "outbox")
         return
     texts, tx = turn.texts, turn.tx
     counts = await tx.outbox.counts()
