@@ -371,42 +371,62 @@ async def offboard(turn: Turn) -> None:
     if manager is None:
         await refuse(turn, Power.DECIDE, "offboard")
         return
+    typed = _read_offboard(turn)
+    if typed is None:
+        return
+    contact, day = typed
+    person = await _employee(turn, manager.organization, contact)
+    if person is None:
+        return
+    if person.id == manager.id:
+        await turn.audit(
+            "staff_action_refused",
+            organization_id=manager.organization_id,
+            actor_person_id=manager.id,
+            subject_person_id=person.id,
+            attempted="offboard_self",
+        )
+        turn.say("offboard_self")
+    elif person.role in TWO_PERSON_OFFBOARDING_ROLES:
+        await _ask_second_manager(turn, manager, person, day)
+    else:
+        await _offboard_now(turn, manager, person, day)
+
+
+def _read_offboard(turn: Turn) -> tuple[str, date] | None:
+    """The typed address or number and the date (today when left out); None, and the
+    reason said, when the command does not read."""
     parts = turn.event.text.split()
     if not parts or len(parts) > 2:
         turn.say("offboard_usage")
-        return
-    contact = parse_lookup_contact(parts[0])
+        return None
     try:
         day = date.fromisoformat(parts[1]) if len(parts) == 2 else turn.now.date()
     except ValueError:
         turn.say("offboard_bad_date")
-        return
-    organization = manager.organization
+        return None
+    return parts[0], day
+
+
+async def _employee(turn: Turn, organization: Organization, typed: str) -> Person | None:
+    """The organization's person with the typed address or number; None (said) if none."""
+    contact = parse_lookup_contact(typed)
     person = (
         await turn.tx.people.by_contact(organization.id, contact.channel, contact.value)
         if contact
         else None
     )
     if person is None:
-        turn.say("offboard_unknown", org=organization.name, contact=parts[0][:80])
-        return
-    if person.id == manager.id:
-        await turn.audit(
-            "staff_action_refused",
-            organization_id=organization.id,
-            actor_person_id=manager.id,
-            subject_person_id=person.id,
-            attempted="offboard_self",
-        )
-        turn.say("offboard_self")
-        return
-    if person.role in TWO_PERSON_OFFBOARDING_ROLES:
-        await _ask_second_manager(turn, manager, person, day)
-        return
+        turn.say("offboard_unknown", org=organization.name, contact=typed[:80])
+    return person
+
+
+async def _offboard_now(turn: Turn, manager: Person, person: Person, day: date) -> None:
+    """An employee or desk staff member: one manager's word is enough."""
     await turn.tx.people.set_out_of_service(person, day)
     await turn.audit(
         "employee_offboarded",
-        organization_id=organization.id,
+        organization_id=manager.organization_id,
         actor_person_id=manager.id,
         subject_person_id=person.id,
         date=day.isoformat(),
@@ -487,6 +507,31 @@ async def _ask_second_manager(turn: Turn, manager: Person, person: Person, day: 
         )
         turn.say("offboard_no_second_manager", name=person.name, role=role, org=organization.name)
         return
+    request = await _file_offboard_request(turn, manager, person, day)
+    await cards.push(
+        turn.tx,
+        confirmers,
+        _offboard_topic(request),
+        lambda t: _offboard_card(t, request),
+        lambda t, sign: _offboard_keyboard(t, request, sign),
+        turn.hasher,
+        turn.policy,
+        turn.now,
+    )
+    turn.say(
+        "offboard_needs_second",
+        name=person.name,
+        role=role,
+        date=texts.day(day),
+        org=organization.name,
+    )
+
+
+async def _file_offboard_request(
+    turn: Turn, manager: Person, person: Person, day: date
+) -> OffboardRequest:
+    """Record (and audit) ``manager``'s request to take ``person`` out of service."""
+    organization = manager.organization
     added = await turn.tx.offboard_requests.add(
         OffboardRequest(
             organization_id=organization.id,
@@ -506,23 +551,7 @@ async def _ask_second_manager(turn: Turn, manager: Person, person: Person, day: 
         date=day.isoformat(),
         request_id=request.id,
     )
-    await cards.push(
-        turn.tx,
-        confirmers,
-        _offboard_topic(request),
-        lambda t: _offboard_card(t, request),
-        lambda t, sign: _offboard_keyboard(t, request, sign),
-        turn.hasher,
-        turn.policy,
-        turn.now,
-    )
-    turn.say(
-        "offboard_needs_second",
-        name=person.name,
-        role=role,
-        date=texts.day(day),
-        org=organization.name,
-    )
+    return request
 
 
 @dataclass
