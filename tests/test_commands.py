@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy import select
 
 from flows.commands import COMMANDS, Audience, command_menu, help_text
-from flows.domain import Language, Role
+from flows.desk import SECRET_STEPS
+from flows.domain import ConversationState, Language, Role
 from flows.texts import Texts
 from storage.models import Person
 from tests.support import DemoOrg, DeskDriver, texts_of
@@ -89,3 +90,15 @@ async def test_a_manager_past_the_out_of_service_date_has_no_staff_help_or_comma
     for command in DESK_COMMANDS | MANAGER_COMMANDS:
         reply = texts_of(await desk.send(DemoOrg.manager_chat, f"/{command} 1 reason"))
         assert reply in {EN("staff_not_allowed"), EN("staff_release_not_allowed")}, command
+
+
+@pytest.mark.parametrize("state", sorted(SECRET_STEPS))
+async def test_help_and_cancel_stay_commands_at_a_secret_step(
+    desk: DeskDriver, state: ConversationState
+) -> None:
+    async with desk.store.transaction() as tx:
+        conversation = await tx.conversations.load(END_USER, desk.clock.now())
+        conversation.state = state
+    help_reply = (await desk.send(END_USER, "/help")).replies[0].text
+    assert help_reply == help_text(EN, Audience.EVERYONE)
+    assert texts_of(await desk.send(END_USER, "/cancel")).startswith(EN("cancelled"))
