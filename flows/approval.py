@@ -8,11 +8,14 @@ server's administrator, needs nobody's consent.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from flows import cards, linking, paging
+from flows import cards, decisions, linking, paging
 from flows.buttons import ButtonSigner, Decide, Listing, Offboard, signer
 from flows.contacts import Contact, parse_email, parse_mobile
+from flows.decisions import Power, acting, decide, may_act, number_and_reason, refuse, stale
 from flows.domain import (
     TWO_PERSON_OFFBOARDING_ROLES,
     AccountStatus,
@@ -21,9 +24,8 @@ from flows.domain import (
     RequestKind,
     RequestStatus,
     effective_status,
-    may_decide_registrations,
 )
-from flows.events import Button, EventKind, Keyboard
+from flows.events import Button, Keyboard
 from flows.keys import KeyedHasher
 from flows.model import OffboardRequest, Organization, Person, RegistrationRequest
 from flows.store import Transaction
@@ -99,104 +101,96 @@ async def announce(
     )
 
 
-async def _acting_manager(turn: Turn, organization_id: int | None) -> Person | None:
-    """The caller, if they may decide registrations (for ``organization_id`` when given)."""
-    person = await turn.tx.chat_links.person_for(turn.event.sender.user_id)
-    if person is None:
-        return None
-    status = effective_status(person.status, person.out_of_service_on, turn.now.date())
-    if not may_decide_registrations(person.role, status):
-        return None
-    if organization_id is not None and person.organization_id != organization_id:
-        return None
-    return person
+@dataclass
+class _Request:
+    """A registration or chat-link request, as :func:`decisions.decide` decides it."""
 
+    request: RegistrationRequest
+    hasher: KeyedHasher
+    policy: DeskPolicy
+    power = Power.DECIDE
+    attempted = "decide"
 
-async def _refuse(
-    turn: Turn, action: str, organization_id: int | None = None, **detail: object
-) -> None:
-    caller = await turn.tx.chat_links.person_for(turn.event.sender.user_id)
-    await turn.audit(
-        "staff_action_refused",
-        organization_id=organization_id,
-        actor_person_id=caller.id if caller else None,
-        attempted=action,
-        **detail,
-    )
-    if turn.event.kind is EventKind.BUTTON:
-        turn.outcome.callback_notice = turn.texts("staff_not_allowed")
-    turn.say("staff_not_allowed")
+    @property
+    def organization_id(self) -> int:
+        return self.request.organization_id
 
+    @property
+    def topic(self) -> str:
+        return _topic(self.request)
 
-async def decide_by_button(turn: Turn, action: Decide) -> None:
-    request = await turn.tx.requests.get(action.request_id)
-    if request is None:
-        turn.outcome.callback_notice = turn.texts("stale_button")
-        turn.outcome.clear_pressed_buttons = True
-        return
-    await _decide(turn, request, action.approve, reason=None)
+    def refusal_detail(self) -> dict[str, Any]:
+        return {"number": self.request.number}
 
-
-async def decide_by_command(turn: Turn, approve: bool) -> None:
-    manager = await _acting_manager(turn, None)
-    if manager is None:
-        await _refuse(turn, "approve" if approve else "reject")
-        return
-    number_text, _, reason = turn.event.text.partition(" ")
-    usage = "approve_usage" if approve else "reject_usage"
-    number_text = number_text.lstrip("#")
-    if not number_text.isdigit() or (not approve and not reason.strip()):
-        turn.say(usage)
-        return
-    request = await turn.tx.requests.by_number(manager.organization_id, int(number_text))
-    if request is None:
-        turn.say("staff_request_unknown", number=int(number_text), org=manager.organization.name)
-        return
-    await _decide(turn, request, approve, reason=reason.strip()[:500] or None)
-
-
-async def _decide(
-    turn: Turn, request: RegistrationRequest, approve: bool, reason: str | None
-) -> None:
-    """Exactly one decision wins; the loser is told who decided and when."""
-    manager = await _acting_manager(turn, request.organization_id)
-    if manager is None:
-        await _refuse(turn, "decide", request.organization_id, number=request.number)
-        return
-    if manager.id == request.person_id:
+    async def vetoed(self, turn: Turn, decider: Person) -> bool:
+        if decider.id != self.request.person_id:
+            return False
         # A chat-link request for one's own account: the point is a second person's check.
-        await _refuse(turn, "decide_own", request.organization_id, number=request.number)
-        turn.say("staff_not_own_request")
-        return
-    won = await settle(
-        turn.tx, turn.hasher, turn.policy, request, manager, approve, reason, turn.now
-    )
-    request = await turn.tx.requests.get(request.id) or request
-    texts = turn.texts
-    if not won:
-        notice = texts(
-            "staff_already_decided", number=request.number, outcome=_outcome_line(texts, request)
+        await refuse(
+            turn, Power.DECIDE, "decide_own", self.organization_id, **self.refusal_detail()
         )
-        turn.outcome.clear_pressed_buttons = turn.event.kind is EventKind.BUTTON
-        _answer(turn, notice)
-        return
-    await turn.audit(
-        _AUDIT_ACTIONS[request.kind, approve],
-        organization_id=request.organization_id,
-        actor_person_id=manager.id,
-        subject_person_id=request.person_id,
-        number=request.number,
-        reason=reason,
-    )
-    _answer(
-        turn,
-        texts(
+        turn.say("staff_not_own_request")
+        return True
+
+    async def record(
+        self,
+        tx: Transaction,
+        decider: Person | None,
+        verdict: bool,
+        now: datetime,
+        reason: str | None,
+    ) -> bool:
+        status = RequestStatus.APPROVED if verdict else RequestStatus.REJECTED
+        decider_id = decider.id if decider else None
+        return await tx.requests.decide(self.request.id, status, decider_id, now, reason)
+
+    async def reload(self, tx: Transaction) -> None:
+        self.request = await tx.requests.get(self.request.id) or self.request
+
+    async def carry_out(self, tx: Transaction, now: datetime) -> None:
+        """Approved: the account (or its new chat) is linked; the person is told."""
+        request, person = self.request, self.request.person
+        if request.status is RequestStatus.APPROVED:
+            person.status = AccountStatus.ACTIVE
+            tell = request.kind is RequestKind.CHAT_LINK
+            await linking.link_person(
+                tx, self.hasher, self.policy, person, request.telegram_user_id, now, tell=tell
+            )
+        await _tell_person(tx, request, request.organization, person, self.policy, now)
+
+    async def card_holders(self, tx: Transaction) -> cards.Recipients:
+        return await tx.people.deciders_with_chats(self.organization_id)
+
+    def card(self, texts: Texts) -> str:
+        request = self.request
+        return _request_card(texts, request, request.organization, request.person)
+
+    def outcome(self, texts: Texts) -> str:
+        return _outcome_line(texts, self.request)
+
+    def already(self, texts: Texts) -> str:
+        number = self.request.number
+        return texts("staff_already_decided", number=number, outcome=self.outcome(texts))
+
+    def decided(self, texts: Texts) -> str:
+        request = self.request
+        return texts(
             "staff_decided",
             number=request.number,
             name=request.person.name,
-            outcome=_outcome_line(texts, request),
-        ),
-    )
+            outcome=self.outcome(texts),
+        )
+
+    def audit_entry(self, decider: Person, reason: str | None) -> tuple[str, dict[str, Any]]:
+        request = self.request
+        approved = request.status is RequestStatus.APPROVED
+        return _AUDIT_ACTIONS[request.kind, approved], {
+            "organization_id": request.organization_id,
+            "actor_person_id": decider.id,
+            "subject_person_id": request.person_id,
+            "number": request.number,
+            "reason": reason,
+        }
 
 
 _AUDIT_ACTIONS = {
@@ -205,6 +199,31 @@ _AUDIT_ACTIONS = {
     (RequestKind.CHAT_LINK, True): "chat_link_approved",
     (RequestKind.CHAT_LINK, False): "chat_link_rejected",
 }
+
+
+async def decide_by_button(turn: Turn, action: Decide) -> None:
+    request = await turn.tx.requests.get(action.request_id)
+    if request is None:
+        stale(turn)
+        return
+    await decide(turn, _Request(request, turn.hasher, turn.policy), action.approve, reason=None)
+
+
+async def decide_by_command(turn: Turn, approve: bool) -> None:
+    manager = await acting(turn, Power.DECIDE)
+    if manager is None:
+        await refuse(turn, Power.DECIDE, "approve" if approve else "reject")
+        return
+    typed = number_and_reason(turn.event.text, reason_needed=not approve)
+    if typed is None:
+        turn.say("approve_usage" if approve else "reject_usage")
+        return
+    number, reason = typed
+    request = await turn.tx.requests.by_number(manager.organization_id, number)
+    if request is None:
+        turn.say("staff_request_unknown", number=number, org=manager.organization.name)
+        return
+    await decide(turn, _Request(request, turn.hasher, turn.policy), approve, reason)
 
 
 async def settle(
@@ -220,34 +239,8 @@ async def settle(
     """Record the verdict if nobody decided first, and carry it out: the account (or its new
     chat) is linked, the person told, every manager's card closed. False: decided already.
     ``decided_by`` None is an admin in the CLI."""
-    verdict = RequestStatus.APPROVED if approve else RequestStatus.REJECTED
-    decider_id = decided_by.id if decided_by else None
-    if not await tx.requests.decide(request.id, verdict, decider_id, now, reason):
-        return False
-    request = await tx.requests.get(request.id) or request
-    person, organization = request.person, request.organization
-    if approve:
-        person.status = AccountStatus.ACTIVE
-        await linking.link_person(
-            tx,
-            hasher,
-            policy,
-            person,
-            request.telegram_user_id,
-            now,
-            tell=request.kind is RequestKind.CHAT_LINK,
-        )
-    await _tell_person(tx, request, organization, person, policy, now)
-    await _update_manager_cards(tx, request, organization, person, policy, now)
-    return True
-
-
-def _answer(turn: Turn, text: str) -> None:
-    """A button press gets a toast (the card itself is edited); a command gets a message."""
-    if turn.event.kind is EventKind.BUTTON:
-        turn.outcome.callback_notice = text
-    else:
-        turn.say_text(text)
+    case = _Request(request, hasher, policy)
+    return await decisions.settle(tx, case, decided_by, approve, reason, policy, now)
 
 
 async def _tell_person(
@@ -287,31 +280,11 @@ async def _tell_person(
     )
 
 
-async def _update_manager_cards(
-    tx: Transaction,
-    request: RegistrationRequest,
-    organization: Organization,
-    person: Person,
-    policy: DeskPolicy,
-    now: datetime,
-) -> None:
-    """Edit every manager's copy in place: the outcome, who decided and when; no buttons."""
-    await cards.close(
-        tx,
-        await tx.people.deciders_with_chats(organization.id),
-        _topic(request),
-        lambda texts: _request_card(texts, request, organization, person),
-        lambda texts: _outcome_line(texts, request),
-        policy,
-        now,
-    )
-
-
 async def list_pending(turn: Turn, number: int = 1) -> None:
     """``/pending`` (or its page ``number``): a page of open requests, then their cards."""
-    manager = await _acting_manager(turn, None)
+    manager = await acting(turn, Power.DECIDE)
     if manager is None:
-        await _refuse(turn, "pending")
+        await refuse(turn, Power.DECIDE, "pending")
         return
     requests = await turn.tx.requests.pending(manager.organization_id)
     texts = turn.texts
@@ -354,9 +327,9 @@ def status_label(texts: Texts, person: Person, today: date) -> str:
 
 async def list_employees(turn: Turn, number: int = 1) -> None:
     """``/employees`` (or its page ``number``)."""
-    manager = await _acting_manager(turn, None)
+    manager = await acting(turn, Power.DECIDE)
     if manager is None:
-        await _refuse(turn, "employees")
+        await refuse(turn, Power.DECIDE, "employees")
         return
     employees = await turn.tx.people.employees(manager.organization_id)
     texts = turn.texts
@@ -394,46 +367,66 @@ def parse_lookup_contact(text: str) -> Contact | None:
 
 async def offboard(turn: Turn) -> None:
     """``/offboard CONTACT [YYYY-MM-DD]``: seed 000's out-of-service date, set in chat."""
-    manager = await _acting_manager(turn, None)
+    manager = await acting(turn, Power.DECIDE)
     if manager is None:
-        await _refuse(turn, "offboard")
+        await refuse(turn, Power.DECIDE, "offboard")
         return
+    typed = _read_offboard(turn)
+    if typed is None:
+        return
+    contact, day = typed
+    person = await _employee(turn, manager.organization, contact)
+    if person is None:
+        return
+    if person.id == manager.id:
+        await turn.audit(
+            "staff_action_refused",
+            organization_id=manager.organization_id,
+            actor_person_id=manager.id,
+            subject_person_id=person.id,
+            attempted="offboard_self",
+        )
+        turn.say("offboard_self")
+    elif person.role in TWO_PERSON_OFFBOARDING_ROLES:
+        await _ask_second_manager(turn, manager, person, day)
+    else:
+        await _offboard_now(turn, manager, person, day)
+
+
+def _read_offboard(turn: Turn) -> tuple[str, date] | None:
+    """The typed address or number and the date (today when left out); None, and the
+    reason said, when the command does not read."""
     parts = turn.event.text.split()
     if not parts or len(parts) > 2:
         turn.say("offboard_usage")
-        return
-    contact = parse_lookup_contact(parts[0])
+        return None
     try:
         day = date.fromisoformat(parts[1]) if len(parts) == 2 else turn.now.date()
     except ValueError:
         turn.say("offboard_bad_date")
-        return
-    organization = manager.organization
+        return None
+    return parts[0], day
+
+
+async def _employee(turn: Turn, organization: Organization, typed: str) -> Person | None:
+    """The organization's person with the typed address or number; None (said) if none."""
+    contact = parse_lookup_contact(typed)
     person = (
         await turn.tx.people.by_contact(organization.id, contact.channel, contact.value)
         if contact
         else None
     )
     if person is None:
-        turn.say("offboard_unknown", org=organization.name, contact=parts[0][:80])
-        return
-    if person.id == manager.id:
-        await turn.audit(
-            "staff_action_refused",
-            organization_id=organization.id,
-            actor_person_id=manager.id,
-            subject_person_id=person.id,
-            attempted="offboard_self",
-        )
-        turn.say("offboard_self")
-        return
-    if person.role in TWO_PERSON_OFFBOARDING_ROLES:
-        await _ask_second_manager(turn, manager, person, day)
-        return
+        turn.say("offboard_unknown", org=organization.name, contact=typed[:80])
+    return person
+
+
+async def _offboard_now(turn: Turn, manager: Person, person: Person, day: date) -> None:
+    """An employee or desk staff member: one manager's word is enough."""
     await turn.tx.people.set_out_of_service(person, day)
     await turn.audit(
         "employee_offboarded",
-        organization_id=organization.id,
+        organization_id=manager.organization_id,
         actor_person_id=manager.id,
         subject_person_id=person.id,
         date=day.isoformat(),
@@ -487,10 +480,7 @@ async def _second_managers(
     return [
         (person, chat_id)
         for person, chat_id in await tx.people.deciders_with_chats(organization_id)
-        if person.id not in {requester_id, subject_id}
-        and may_decide_registrations(
-            person.role, effective_status(person.status, person.out_of_service_on, today)
-        )
+        if person.id not in {requester_id, subject_id} and may_act(person, Power.DECIDE, today)
     ]
 
 
@@ -517,25 +507,7 @@ async def _ask_second_manager(turn: Turn, manager: Person, person: Person, day: 
         )
         turn.say("offboard_no_second_manager", name=person.name, role=role, org=organization.name)
         return
-    added = await turn.tx.offboard_requests.add(
-        OffboardRequest(
-            organization_id=organization.id,
-            subject_person_id=person.id,
-            requested_by_id=manager.id,
-            out_of_service_on=day,
-            status=OffboardStatus.PENDING,
-            created_at=turn.now,
-        )
-    )
-    request = await turn.tx.offboard_requests.get(added.id) or added
-    await turn.audit(
-        "offboard_requested",
-        organization_id=organization.id,
-        actor_person_id=manager.id,
-        subject_person_id=person.id,
-        date=day.isoformat(),
-        request_id=request.id,
-    )
+    request = await _file_offboard_request(turn, manager, person, day)
     await cards.push(
         turn.tx,
         confirmers,
@@ -555,84 +527,143 @@ async def _ask_second_manager(turn: Turn, manager: Person, person: Person, day: 
     )
 
 
-async def offboard_by_button(turn: Turn, action: Offboard) -> None:
-    """A second manager confirms or refuses; exactly one verdict wins."""
-    request = await turn.tx.offboard_requests.get(action.request_id)
-    if request is None:
-        turn.outcome.callback_notice = turn.texts("stale_button")
-        turn.outcome.clear_pressed_buttons = True
-        return
-    manager = await _acting_manager(turn, request.organization_id)
-    if manager is None or manager.id == request.subject_person_id:
-        await _refuse(turn, "decide_offboard", request.organization_id, request_id=request.id)
-        return
-    texts = turn.texts
-    if manager.id == request.requested_by_id:
+async def _file_offboard_request(
+    turn: Turn, manager: Person, person: Person, day: date
+) -> OffboardRequest:
+    """Record (and audit) ``manager``'s request to take ``person`` out of service."""
+    organization = manager.organization
+    added = await turn.tx.offboard_requests.add(
+        OffboardRequest(
+            organization_id=organization.id,
+            subject_person_id=person.id,
+            requested_by_id=manager.id,
+            out_of_service_on=day,
+            status=OffboardStatus.PENDING,
+            created_at=turn.now,
+        )
+    )
+    request = await turn.tx.offboard_requests.get(added.id) or added
+    await turn.audit(
+        "offboard_requested",
+        organization_id=organization.id,
+        actor_person_id=manager.id,
+        subject_person_id=person.id,
+        date=day.isoformat(),
+        request_id=request.id,
+    )
+    return request
+
+
+@dataclass
+class _Offboarding:
+    """A request to take a manager out of service, as a second manager decides it."""
+
+    request: OffboardRequest
+    today: date
+    policy: DeskPolicy
+    power = Power.DECIDE
+    attempted = "decide_offboard"
+
+    @property
+    def organization_id(self) -> int:
+        return self.request.organization_id
+
+    @property
+    def topic(self) -> str:
+        return _offboard_topic(self.request)
+
+    def refusal_detail(self) -> dict[str, Any]:
+        return {"request_id": self.request.id}
+
+    async def vetoed(self, turn: Turn, decider: Person) -> bool:
+        """Neither the manager it is about nor the one who asked may decide it."""
+        request = self.request
+        if decider.id == request.subject_person_id:
+            await refuse(
+                turn, Power.DECIDE, self.attempted, self.organization_id, **self.refusal_detail()
+            )
+            return True
+        if decider.id != request.requested_by_id:
+            return False
         await turn.audit(
             "staff_action_refused",
             organization_id=request.organization_id,
-            actor_person_id=manager.id,
+            actor_person_id=decider.id,
             subject_person_id=request.subject_person_id,
             attempted="confirm_own_offboard",
             request_id=request.id,
         )
-        turn.outcome.callback_notice = texts("offboard_own_request")
-        return
-    verdict = OffboardStatus.CONFIRMED if action.confirm else OffboardStatus.REFUSED
-    won = await turn.tx.offboard_requests.decide(request.id, verdict, manager.id, turn.now)
-    request = await turn.tx.offboard_requests.get(request.id) or request
-    if not won:
-        turn.outcome.clear_pressed_buttons = True
-        turn.outcome.callback_notice = texts(
-            "offboard_already_decided", outcome=_offboard_outcome(texts, request)
+        turn.outcome.callback_notice = turn.texts("offboard_own_request")
+        return True
+
+    async def record(
+        self,
+        tx: Transaction,
+        decider: Person | None,
+        verdict: bool,
+        now: datetime,
+        reason: str | None,
+    ) -> bool:
+        assert decider is not None  # only a manager in chat decides these
+        status = OffboardStatus.CONFIRMED if verdict else OffboardStatus.REFUSED
+        return await tx.offboard_requests.decide(self.request.id, status, decider.id, now)
+
+    async def reload(self, tx: Transaction) -> None:
+        self.request = await tx.offboard_requests.get(self.request.id) or self.request
+
+    async def carry_out(self, tx: Transaction, now: datetime) -> None:
+        """Confirmed: the date is set; either way the manager who asked hears the outcome."""
+        request = self.request
+        if request.status is OffboardStatus.CONFIRMED:
+            await tx.people.set_out_of_service(request.subject, request.out_of_service_on)
+        asker_chat = await tx.chat_links.chat_for(request.requested_by_id)
+        if asker_chat is None:
+            return
+        texts = cards.texts_for(request.requested_by, self.policy)
+        message = texts(
+            "offboard_outcome_chat",
+            name=request.subject.name,
+            date=texts.day(request.out_of_service_on),
+            outcome=self.outcome(texts),
         )
-        return
-    await _carry_out_offboard(turn, request, manager)
-    turn.outcome.callback_notice = texts(
-        "offboard_decided", name=request.subject.name, outcome=_offboard_outcome(texts, request)
-    )
+        await tx.outbox.add(DeliveryChannel.TELEGRAM, str(asker_chat), message, now)
+
+    async def card_holders(self, tx: Transaction) -> cards.Recipients:
+        asked = self.request
+        subject, asker = asked.subject_person_id, asked.requested_by_id
+        return await _second_managers(tx, asked.organization_id, asker, subject, self.today)
+
+    def card(self, texts: Texts) -> str:
+        return _offboard_card(texts, self.request)
+
+    def outcome(self, texts: Texts) -> str:
+        return _offboard_outcome(texts, self.request)
+
+    def already(self, texts: Texts) -> str:
+        return texts("offboard_already_decided", outcome=self.outcome(texts))
+
+    def decided(self, texts: Texts) -> str:
+        name = self.request.subject.name
+        return texts("offboard_decided", name=name, outcome=self.outcome(texts))
+
+    def audit_entry(self, decider: Person, reason: str | None) -> tuple[str, dict[str, Any]]:
+        request = self.request
+        confirmed = request.status is OffboardStatus.CONFIRMED
+        return "employee_offboarded" if confirmed else "offboard_refused", {
+            "organization_id": request.organization_id,
+            "actor_person_id": decider.id,
+            "subject_person_id": request.subject_person_id,
+            "date": request.out_of_service_on.isoformat(),
+            "requested_by_person_id": request.requested_by_id,
+            "request_id": request.id,
+        }
 
 
-async def _carry_out_offboard(turn: Turn, request: OffboardRequest, manager: Person) -> None:
-    """The decided request's effect, its audit entry, the closed cards and the asker's news."""
-    subject = request.subject
-    if request.status is OffboardStatus.CONFIRMED:
-        await turn.tx.people.set_out_of_service(subject, request.out_of_service_on)
-    await turn.audit(
-        "employee_offboarded" if request.status is OffboardStatus.CONFIRMED else "offboard_refused",
-        organization_id=request.organization_id,
-        actor_person_id=manager.id,
-        subject_person_id=subject.id,
-        date=request.out_of_service_on.isoformat(),
-        requested_by_person_id=request.requested_by_id,
-        request_id=request.id,
-    )
-    await cards.close(
-        turn.tx,
-        await _second_managers(
-            turn.tx,
-            request.organization_id,
-            request.requested_by_id,
-            subject.id,
-            turn.now.date(),
-        ),
-        _offboard_topic(request),
-        lambda t: _offboard_card(t, request),
-        lambda t: _offboard_outcome(t, request),
-        turn.policy,
-        turn.now,
-    )
-    asker_chat = await turn.tx.chat_links.chat_for(request.requested_by_id)
-    if asker_chat is not None:
-        asker_texts = cards.texts_for(request.requested_by, turn.policy)
-        await turn.tx.outbox.add(
-            DeliveryChannel.TELEGRAM,
-            str(asker_chat),
-            asker_texts(
-                "offboard_outcome_chat",
-                name=subject.name,
-                date=asker_texts.day(request.out_of_service_on),
-                outcome=_offboard_outcome(asker_texts, request),
-            ),
-            turn.now,
-        )
+async def offboard_by_button(turn: Turn, action: Offboard) -> None:
+    """A second manager confirms or refuses; exactly one verdict wins."""
+    request = await turn.tx.offboard_requests.get(action.request_id)
+    if request is None:
+        stale(turn)
+        return
+    case = _Offboarding(request, turn.now.date(), turn.policy)
+    await decide(turn, case, action.confirm, reason=None)

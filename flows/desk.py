@@ -8,29 +8,28 @@ import time
 import weakref
 from datetime import timedelta
 
-from flows import activation, approval, linking, outbox_view, password, registration, release
+from flows import (
+    activation,
+    approval,
+    commands,
+    linking,
+    menu,
+    password,
+    registration,
+    release,
+)
 from flows.buttons import (
     Decide,
     Listing,
-    Menu,
-    MenuChoice,
     Offboard,
     Page,
     Release,
     Signed,
     decode,
-    encode,
     verified,
 )
-from flows.domain import (
-    RELEASING_ROLES,
-    AccountStatus,
-    ConversationState,
-    Language,
-    effective_status,
-    may_decide_registrations,
-)
-from flows.events import Event, EventKind, Keyboard, Outcome, Reply
+from flows.domain import ConversationState
+from flows.events import Event, EventKind, Outcome, Reply
 from flows.keys import KeyedHasher
 from flows.ports import Clock, DeskObserver, NoObserver, Sealing, StepRecord, SystemClock
 from flows.store import Store, Transaction
@@ -51,16 +50,8 @@ SECRET_STEPS = frozenset(
     }
 )
 """Steps that ask for a code or a password: what is typed there is the secret, and is
-deleted from the chat; only the exact words in ``STILL_COMMANDS`` stay commands."""
-
-STILL_COMMANDS = frozenset({"/cancel", "/help"})
-
-REPEATERS = {
-    **dict.fromkeys(registration.STEPS, registration.repeat_step),
-    **dict.fromkeys(activation.STEPS, activation.repeat_step),
-    **dict.fromkeys(password.STEPS, password.repeat_step),
-}
-"""What repeats a step's question (after a sticker, or when a channel reopens)."""
+deleted from the chat; only the exact words in ``commands.STILL_COMMANDS`` (/cancel and
+/help) stay commands."""
 
 
 class Desk:
@@ -197,38 +188,14 @@ FLOWS = {
     **dict.fromkeys(password.STEPS, "password"),
 }
 
-STAFF_COMMANDS = frozenset(
-    {"pending", "approve", "reject", "employees", "offboard", "codes", "release", "refuse"}
-)
-
 
 def flow_of(after: ConversationState, before: ConversationState, event: Event) -> str:
     """The flow an update belonged to, for metrics and logs."""
-    if event.kind is EventKind.COMMAND and event.command in STAFF_COMMANDS:
+    if event.kind is EventKind.COMMAND and event.command in commands.STAFF_COMMANDS:
         return "staff"
     if event.kind is EventKind.BUTTON and (event.button_data or "")[:2] in {"d:", "c:", "o:"}:
         return "staff"
     return FLOWS.get(before) or FLOWS.get(after) or "menu"
-
-
-def main_menu(turn: Turn) -> Keyboard:
-    return (
-        (turn.button("button_register", encode(Menu(MenuChoice.REGISTER))),),
-        (turn.button("button_forgot_password", encode(Menu(MenuChoice.FORGOT_PASSWORD))),),
-        (turn.button("button_activation_code", encode(Menu(MenuChoice.ACTIVATION_CODE))),),
-        (turn.button("button_help", encode(Menu(MenuChoice.HELP))),),
-    )
-
-
-def language_menu() -> Keyboard:
-    from flows.events import Button
-
-    return (
-        (
-            Button("Nederlands", encode(Menu(MenuChoice.LANGUAGE_NL))),
-            Button("English", encode(Menu(MenuChoice.LANGUAGE_EN))),
-        ),
-    )
 
 
 async def route(turn: Turn) -> None:
@@ -243,67 +210,24 @@ async def route(turn: Turn) -> None:
         event.kind is EventKind.COMMAND
         and turn.state in SECRET_STEPS
         and event.typed  # typed by the person, not a channel's own /resume
-        and event.typed.lower() not in STILL_COMMANDS
+        and event.typed.lower() not in commands.STILL_COMMANDS
     ):
         # A password such as "/Zomer2026!" is a password, not an unknown command.
         turn.event = event = event.as_typed_text()
     if event.kind is EventKind.COMMAND:
-        await on_command(turn, event.command or "")
+        await commands.answer_command(turn, event.command or "")
     elif event.kind is EventKind.BUTTON:
         await on_button(turn)
     elif turn.state in STEPS:
         if event.kind is EventKind.UNSUPPORTED:
             turn.say("unsupported_content")
-            await REPEATERS[turn.state](turn)
+            await menu.REPEATERS[turn.state](turn)
         else:
             await STEPS[turn.state](turn)
     else:
         if event.kind is EventKind.UNSUPPORTED:
             turn.say("unsupported_content")
-        turn.say("choose_a_button", main_menu(turn))
-
-
-async def on_command(turn: Turn, command: str) -> None:
-    if command == "start":
-        await registration.discard_draft(turn)
-        turn.move(ConversationState.IDLE)
-        await welcome(turn)
-    elif command == "resume":
-        await resume(turn)
-    elif command == "help":
-        await show_help(turn)
-    elif command == "cancel":
-        await cancel(turn)
-    elif command == "language":
-        choice = turn.event.text.strip().lower()
-        if choice in {language.value for language in Language}:
-            await set_language(turn, Language(choice))
-        else:
-            turn.say("language_choose", language_menu())
-    elif command == "register":
-        await registration.begin(turn)
-    elif command == "password":
-        await password.begin_reset(turn)
-    elif command == "activate":
-        await activation.begin_redeem(turn)
-    elif command == "activation":
-        await activation.begin_request(turn)
-    elif command == "codes":
-        await release.list_codes(turn)
-    elif command in {"release", "refuse"}:
-        await release.decide_by_command(turn, release=command == "release")
-    elif command == "pending":
-        await approval.list_pending(turn)
-    elif command in {"approve", "reject"}:
-        await approval.decide_by_command(turn, approve=command == "approve")
-    elif command == "employees":
-        await approval.list_employees(turn)
-    elif command == "offboard":
-        await approval.offboard(turn)
-    elif command == "outbox":
-        await outbox_view.show(turn)
-    else:
-        turn.say("unknown_command")
+        turn.say("choose_a_button", menu.main_menu(turn))
 
 
 async def on_button(turn: Turn) -> None:
@@ -318,7 +242,7 @@ async def on_button(turn: Turn) -> None:
     if isinstance(pressed, Page):
         await _page_button(turn, pressed)
         return
-    if pressed is None or not await _menu_choice(turn, pressed):
+    if pressed is None or not await commands.choose(turn, pressed):
         turn.outcome.callback_notice = turn.texts("stale_button")
         turn.outcome.clear_pressed_buttons = True
         turn.say("stale_button")
@@ -362,102 +286,3 @@ async def _tampered_button(turn: Turn) -> None:
         chat_id=turn.event.chat_id,
     )
     turn.outcome.callback_notice = turn.texts("stale_button")
-
-
-async def _menu_choice(turn: Turn, action: Menu) -> bool:
-    """Carry out a menu button; False when it does not fit where the conversation is."""
-    choice = action.choice
-    in_code_step = turn.state is ConversationState.REGISTER_CODE
-    if choice is MenuChoice.REGISTER:
-        await registration.begin(turn)
-    elif choice is MenuChoice.HELP:
-        await show_help(turn)
-    elif choice is MenuChoice.FORGOT_PASSWORD:
-        await password.begin_reset(turn)
-    elif choice is MenuChoice.ACTIVATION_CODE:
-        activation.menu(turn)
-    elif choice is MenuChoice.REQUEST_CODE:
-        await activation.begin_request(turn)
-    elif choice is MenuChoice.HAVE_CODE:
-        await activation.begin_redeem(turn)
-    elif choice is MenuChoice.SKIP and turn.state is ConversationState.ACTIVATION_EMAIL:
-        await activation.skip_email(turn)
-    elif choice is MenuChoice.CANCEL:
-        await cancel(turn)
-    elif choice is MenuChoice.LANGUAGE_NL:
-        await set_language(turn, Language.NL)
-    elif choice is MenuChoice.LANGUAGE_EN:
-        await set_language(turn, Language.EN)
-    elif choice is MenuChoice.RESEND_CODE and in_code_step:
-        await registration.resend(turn)
-    elif choice is MenuChoice.CHANGE_CONTACT and in_code_step:
-        await registration.change_contact(turn)
-    else:
-        return False
-    turn.outcome.clear_pressed_buttons = True
-    return True
-
-
-async def welcome(turn: Turn) -> None:
-    person = await turn.tx.chat_links.person_for(turn.event.sender.user_id)
-    if person is None:
-        turn.say("welcome", main_menu(turn))
-        return
-    texts = turn.texts
-    organization = person.organization
-    status = effective_status(person.status, person.out_of_service_on, turn.now.date())
-    if status is AccountStatus.OUT_OF_SERVICE and person.out_of_service_on:
-        turn.say(
-            "welcome_out_of_service",
-            name=person.name,
-            org=organization.name,
-            date=texts.day(person.out_of_service_on),
-        )
-        return
-    turn.say(
-        "welcome_linked",
-        name=person.name,
-        org=organization.name,
-        role=texts(f"role_{person.role.value}"),
-    )
-    if person.role in RELEASING_ROLES and status is AccountStatus.ACTIVE:
-        turn.say("welcome_staff_hint")
-    else:
-        turn.say("welcome", main_menu(turn))
-
-
-async def resume(turn: Turn) -> None:
-    """A channel (re)opened: repeat the step the conversation is at, or welcome."""
-    if turn.state in REPEATERS:
-        await REPEATERS[turn.state](turn)
-    else:
-        await welcome(turn)
-
-
-async def show_help(turn: Turn) -> None:
-    turn.say("help")
-    person = await turn.tx.chat_links.person_for(turn.event.sender.user_id)
-    if person is None or person.status is not AccountStatus.ACTIVE:
-        return
-    if person.role in RELEASING_ROLES:
-        turn.say("help_staff")
-    if may_decide_registrations(person.role, person.status):
-        turn.say("help_managers")
-
-
-async def cancel(turn: Turn) -> None:
-    if turn.state is ConversationState.IDLE:
-        turn.say("nothing_to_cancel", main_menu(turn))
-        return
-    await registration.discard_draft(turn)
-    turn.move(ConversationState.IDLE)
-    turn.say("cancelled", main_menu(turn))
-
-
-async def set_language(turn: Turn, language: Language) -> None:
-    """The chat's language, and the linked account's, so notifications follow it."""
-    turn.conversation.language = language.value
-    person = await turn.tx.chat_links.person_for(turn.event.sender.user_id)
-    if person is not None:
-        person.language = language.value
-    turn.say("language_set")

@@ -133,7 +133,3 @@ def effective_status(
     if out_of_service_on is not None and today >= out_of_service_on:
         return AccountStatus.OUT_OF_SERVICE
     return status
-
-
-def may_decide_registrations(role: Role, status: AccountStatus) -> bool:
-    return role in DECIDING_ROLES and status is AccountStatus.ACTIVE

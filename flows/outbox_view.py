@@ -7,14 +7,16 @@ message's body (it may hold a code); addresses and numbers are masked (``e••
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from flows.decisions import Power, acting, refuse
 from flows.domain import DeliveryChannel, OutboxStatus
 from flows.masking import mask_addresses, mask_email
 from flows.model import OutboxMessage
-from flows.release import _acting_staff, _refuse_caller
 from flows.store import Transaction
+from flows.texts import Texts
 from flows.turn import Turn
 
 GIVEN_UP = (OutboxStatus.DEAD, OutboxStatus.FAILED)
@@ -103,42 +105,46 @@ async def retry(tx: Transaction, message_id: int, now: datetime) -> OutboxEntry:
 async def show(turn: Turn, dead_letters: int = 5) -> None:
     """``/outbox`` in a staff chat: counts by state, the last given-up rows, refused
     addresses. Desk staff and managers only; never a body, addresses masked."""
-    person = await _acting_staff(turn, None)
+    person = await acting(turn, Power.RELEASE)
     if person is None:
-        await _refuse_caller(turn, "outbox")
+        await refuse(turn, Power.RELEASE, "outbox")
         return
     texts, tx = turn.texts, turn.tx
     counts = await tx.outbox.counts()
     lines = [texts("outbox_summary", **{s.value: counts[s] for s in OutboxStatus})]
-    given_up = await tx.outbox.latest(GIVEN_UP, dead_letters)
-    if not given_up:
-        lines.append(texts("outbox_dead_none"))
-    else:
-        lines.append(texts("outbox_dead_header"))
-        for row in given_up:
-            entry = OutboxEntry.of(row)
-            lines.append(
-                texts(
-                    "outbox_dead_line",
-                    id=entry.id,
-                    channel=entry.channel.value,
-                    recipient=entry.recipient,
-                    state=texts(f"outbox_state_{entry.status.value}"),
-                    when=texts.when(entry.created_at),
-                    reason=entry.reason,
-                )
-            )
+    lines += _given_up_lines(texts, await tx.outbox.latest(GIVEN_UP, dead_letters))
     refused = await tx.undeliverable.latest(dead_letters)
     if refused:
         lines.append(texts("outbox_undeliverable_header", count=await tx.undeliverable.count()))
-        for mark in refused:
-            lines.append(
-                texts(
-                    "outbox_undeliverable_line",
-                    channel=mark.channel.value,
-                    address=mask_recipient(mark.channel, mark.address),
-                    when=texts.when(mark.recorded_at),
-                    reason=safe_reason(mark.reason),
-                )
+        lines += [
+            texts(
+                "outbox_undeliverable_line",
+                channel=mark.channel.value,
+                address=mask_recipient(mark.channel, mark.address),
+                when=texts.when(mark.recorded_at),
+                reason=safe_reason(mark.reason),
             )
+            for mark in refused
+        ]
     turn.say_text("\n".join(lines)[:4000])
+
+
+def _given_up_lines(texts: Texts, given_up: Sequence[OutboxMessage]) -> list[str]:
+    """The last rows given up on, masked, or the line saying there are none."""
+    if not given_up:
+        return [texts("outbox_dead_none")]
+    lines = [texts("outbox_dead_header")]
+    for row in given_up:
+        entry = OutboxEntry.of(row)
+        lines.append(
+            texts(
+                "outbox_dead_line",
+                id=entry.id,
+                channel=entry.channel.value,
+                recipient=entry.recipient,
+                state=texts(f"outbox_state_{entry.status.value}"),
+                when=texts.when(entry.created_at),
+                reason=entry.reason,
+            )
+        )
+    return lines

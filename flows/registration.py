@@ -20,8 +20,8 @@ from datetime import timedelta
 from flows import approval, limits, linking, sms_budget
 from flows.buttons import Menu, MenuChoice, encode
 from flows.contacts import Contact, Refusal, parse_contact
+from flows.decisions import Power, may_act
 from flows.domain import (
-    RELEASING_ROLES,
     AccountStatus,
     CodePurpose,
     ConversationState,
@@ -331,7 +331,7 @@ async def _request_for(
     """The contact is confirmed: file the request, or say why none is needed or allowed."""
     turn.move(ConversationState.IDLE)
     status = effective_status(person.status, person.out_of_service_on, turn.now.date())
-    if status is AccountStatus.ACTIVE and person.role in RELEASING_ROLES:
+    if may_act(person, Power.RELEASE, turn.now.date()):  # any staff power is linked with care
         await _ask_second_manager(turn, organization, person, contact)
         return
     if status is AccountStatus.ACTIVE:

@@ -8,20 +8,20 @@ lists the queue, `/release N` and `/refuse N reason` decide. Exactly one decisio
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from flows import activation_codes, cards, paging
 from flows.buttons import ButtonSigner, Listing, Release, signer
+from flows.decisions import Power, acting, decide, number_and_reason, refuse, stale
 from flows.domain import (
-    RELEASING_ROLES,
-    AccountStatus,
     ActivationRoute,
     ActivationStatus,
     DeliveryChannel,
     LetterStatus,
-    effective_status,
 )
-from flows.events import Button, EventKind, Keyboard
+from flows.events import Button, Keyboard
 from flows.keys import KeyedHasher
 from flows.model import ActivationRequest, Customer, Letter, Person
 from flows.store import Transaction
@@ -174,118 +174,113 @@ async def _requester_texts(
     return Texts.for_code(language)
 
 
-async def _acting_staff(turn: Turn, organization_id: int | None) -> Person | None:
-    person = await turn.tx.chat_links.person_for(turn.event.sender.user_id)
-    if person is None or person.role not in RELEASING_ROLES:
-        return None
-    status = effective_status(person.status, person.out_of_service_on, turn.now.date())
-    if status is not AccountStatus.ACTIVE:
-        return None
-    if organization_id is not None and person.organization_id != organization_id:
-        return None
-    return person
+@dataclass
+class _Request:
+    """An activation-code request waiting for release, as :func:`decisions.decide` decides it."""
 
+    request: ActivationRequest
+    hasher: KeyedHasher
+    power = Power.RELEASE
+    attempted = "decide_code"
 
-async def _refuse_caller(turn: Turn, attempted: str, organization_id: int | None = None) -> None:
-    caller = await turn.tx.chat_links.person_for(turn.event.sender.user_id)
-    await turn.audit(
-        "staff_action_refused",
-        organization_id=organization_id,
-        actor_person_id=caller.id if caller else None,
-        attempted=attempted,
-    )
-    _answer(turn, turn.texts("staff_release_not_allowed"))
+    @property
+    def organization_id(self) -> int:
+        return self.request.organization_id
 
+    @property
+    def topic(self) -> str:
+        return _topic(self.request)
 
-def _answer(turn: Turn, text: str) -> None:
-    if turn.event.kind is EventKind.BUTTON:
-        turn.outcome.callback_notice = text
-    else:
-        turn.say_text(text)
+    def refusal_detail(self) -> dict[str, Any]:
+        return {}
+
+    async def vetoed(self, turn: Turn, decider: Person) -> bool:
+        return False
+
+    async def record(
+        self,
+        tx: Transaction,
+        decider: Person | None,
+        verdict: bool,
+        now: datetime,
+        reason: str | None,
+    ) -> bool:
+        assert decider is not None  # only staff in chat release codes
+        status = ActivationStatus.RELEASED if verdict else ActivationStatus.REFUSED
+        return await tx.activation_requests.decide(self.request.id, status, decider.id, now, reason)
+
+    async def reload(self, tx: Transaction) -> None:
+        self.request = await tx.activation_requests.get(self.request.id) or self.request
+
+    async def carry_out(self, tx: Transaction, now: datetime) -> None:
+        """Released: the code goes out (or the letter is queued); refused: the asker hears."""
+        request, customer = self.request, self.request.customer
+        assert customer is not None
+        if request.status is ActivationStatus.RELEASED:
+            await _carry_out(tx, self.hasher, request, customer, now)
+        else:
+            await _tell_refused(tx, request, customer, now)
+
+    async def card_holders(self, tx: Transaction) -> cards.Recipients:
+        return await tx.people.desk_with_chats(self.organization_id)
+
+    def card(self, texts: Texts) -> str:
+        return card(texts, self.request)
+
+    def outcome(self, texts: Texts) -> str:
+        return outcome_line(texts, self.request)
+
+    def already(self, texts: Texts) -> str:
+        request = self.request
+        decided = request.status in {ActivationStatus.RELEASED, ActivationStatus.REFUSED}
+        outcome = self.outcome(texts) if decided else request.status.value
+        return texts("staff_already_decided", number=request.number, outcome=outcome)
+
+    def decided(self, texts: Texts) -> str:
+        request = self.request
+        assert request.customer is not None
+        return texts(
+            "staff_decided",
+            number=request.number,
+            name=request.customer.name,
+            outcome=self.outcome(texts),
+        )
+
+    def audit_entry(self, decider: Person, reason: str | None) -> tuple[str, dict[str, Any]]:
+        request = self.request
+        released = request.status is ActivationStatus.RELEASED
+        return "activation_released" if released else "activation_refused", {
+            "organization_id": request.organization_id,
+            "actor_person_id": decider.id,
+            "number": request.number,
+            "route": request.route.value if request.route else None,
+            "reason": reason,
+        }
 
 
 async def decide_by_button(turn: Turn, action: Release) -> None:
     request = await turn.tx.activation_requests.get(action.request_id)
     if request is None:
-        turn.outcome.callback_notice = turn.texts("stale_button")
-        turn.outcome.clear_pressed_buttons = True
+        stale(turn)
         return
-    await _decide(turn, request, action.release, reason=None)
+    await decide(turn, _Request(request, turn.hasher), action.release, reason=None)
 
 
 async def decide_by_command(turn: Turn, release: bool) -> None:
-    person = await _acting_staff(turn, None)
+    person = await acting(turn, Power.RELEASE)
     if person is None:
-        await _refuse_caller(turn, "release" if release else "refuse")
+        await refuse(turn, Power.RELEASE, "release" if release else "refuse")
         return
-    number_text, _, reason = turn.event.text.partition(" ")
-    number_text = number_text.lstrip("#")
-    if not number_text.isdigit() or (not release and not reason.strip()):
+    typed = number_and_reason(turn.event.text, reason_needed=not release)
+    if typed is None:
         turn.say("release_usage" if release else "refuse_usage")
         return
-    request = await turn.tx.activation_requests.by_number(person.organization_id, int(number_text))
+    number, reason = typed
+    request = await turn.tx.activation_requests.by_number(person.organization_id, number)
     if request is None or request.customer is None:
-        turn.say("staff_code_unknown", number=int(number_text), org=person.organization.name)
+        turn.say("staff_code_unknown", number=number, org=person.organization.name)
         return
-    await _decide(turn, request, release, reason=reason.strip()[:500] or None)
-
-
-async def _decide(
-    turn: Turn, request: ActivationRequest, release: bool, reason: str | None
-) -> None:
-    person = await _acting_staff(turn, request.organization_id)
-    if person is None:
-        await _refuse_caller(turn, "decide_code", request.organization_id)
-        return
-    verdict = ActivationStatus.RELEASED if release else ActivationStatus.REFUSED
-    won = await turn.tx.activation_requests.decide(request.id, verdict, person.id, turn.now, reason)
-    request = await turn.tx.activation_requests.get(request.id) or request
-    texts = turn.texts
-    if not won:
-        turn.outcome.clear_pressed_buttons = turn.event.kind is EventKind.BUTTON
-        _answer(
-            turn,
-            texts(
-                "staff_already_decided",
-                number=request.number,
-                outcome=outcome_line(texts, request)
-                if request.status in {ActivationStatus.RELEASED, ActivationStatus.REFUSED}
-                else request.status.value,
-            ),
-        )
-        return
-    customer = request.customer
-    assert customer is not None
-    if release:
-        await _carry_out(turn.tx, turn.hasher, request, customer, turn.now)
-    else:
-        await _tell_refused(turn, request, customer)
-    await turn.audit(
-        "activation_released" if release else "activation_refused",
-        organization_id=request.organization_id,
-        actor_person_id=person.id,
-        number=request.number,
-        route=request.route.value if request.route else None,
-        reason=reason,
-    )
-    await cards.close(
-        turn.tx,
-        await turn.tx.people.desk_with_chats(request.organization_id),
-        _topic(request),
-        lambda t: card(t, request),
-        lambda t: outcome_line(t, request),
-        turn.policy,
-        turn.now,
-    )
-    _answer(
-        turn,
-        texts(
-            "staff_decided",
-            number=request.number,
-            name=customer.name,
-            outcome=outcome_line(texts, request),
-        ),
-    )
+    await decide(turn, _Request(request, turn.hasher), release, reason)
 
 
 async def _carry_out(
@@ -317,16 +312,18 @@ async def _carry_out(
         await send_code_by_email(tx, hasher, request, now)
 
 
-async def _tell_refused(turn: Turn, request: ActivationRequest, customer: Customer) -> None:
+async def _tell_refused(
+    tx: Transaction, request: ActivationRequest, customer: Customer, now: datetime
+) -> None:
     if not request.telegram_user_id:
         return
-    texts = await _requester_texts(turn.tx, request, customer)
+    texts = await _requester_texts(tx, request, customer)
     contact = request.organization.desk_contact or texts("desk_contact_default")
-    await turn.tx.outbox.add(
+    await tx.outbox.add(
         DeliveryChannel.TELEGRAM,
         str(request.telegram_user_id),
         texts("code_refused_chat", contact=contact),
-        turn.now,
+        now,
     )
 
 
@@ -341,9 +338,9 @@ async def show_codes_page(
 ) -> None:
     """Page ``number`` of the waiting codes (``Listing.CODES``, with their cards) or of the
     refusals (``Listing.REFUSALS``); ``refusals`` adds the refusals' first page."""
-    person = await _acting_staff(turn, None)
+    person = await acting(turn, Power.RELEASE)
     if person is None:
-        await _refuse_caller(turn, "codes")
+        await refuse(turn, Power.RELEASE, "codes")
         return
     shown: Sequence[ActivationRequest] = ()
     if listing is Listing.CODES:

@@ -46,54 +46,165 @@ CATALOG: dict[str, dict[Language, str]] = {
     },
     "button_approve": {Language.NL: "Goedkeuren", Language.EN: "Approve"},
     "button_reject": {Language.NL: "Afwijzen", Language.EN: "Reject"},
-    "help": {
-        Language.NL: "Zo werkt de balie:\n"
-        "/register - registreer als medewerker van een kantoor: u heeft het partner-ID uit de "
-        "brief nodig en uw eigen e-mailadres of mobiele nummer; een manager keurt goed\n"
-        "/activation - vraag een activatiecode aan voor het klantportaal met uw klantnummer, "
-        "postcode en huisnummer; de code komt per e-mail of per brief\n"
-        "/activate - heeft u een activatiecode? Activeer uw account en kies een wachtwoord\n"
-        "/password - wachtwoord vergeten? U krijgt een code per e-mail of sms\n"
-        "/language - kies Nederlands of English\n"
-        "/cancel - stop waar u mee bezig bent\n"
-        "/start - begin opnieuw",
-        Language.EN: "How the desk works:\n"
-        "/register - register as an employee of an office: you need the partner ID from the "
-        "letter and your own e-mail address or mobile number; a manager approves\n"
-        "/activation - request an activation code for the customer portal with your customer "
-        "number, postcode and house number; the code comes by e-mail or by letter\n"
-        "/activate - have an activation code? Activate your account and choose a password\n"
-        "/password - forgot your password? You get a code by e-mail or text message\n"
-        "/language - choose Nederlands or English\n"
-        "/cancel - stop what you are doing\n"
-        "/start - start over",
+    # --- commands: menu descriptions and /help lines (flows/commands.py makes both) -------
+    # One block for the lead to port to the .po files; it replaces help, help_staff and
+    # help_managers, the hand-kept help lists (same sentences, one line per command).
+    "help_heading": {
+        Language.NL: "Zo werkt de balie:",
+        Language.EN: "How the desk works:",
     },
-    "help_staff": {
-        Language.NL: "Voor de balie en managers:\n"
-        "/codes - activatiecodes die wachten op vrijgave\n"
-        "/release N - geef activatiecode #N vrij\n"
-        "/refuse N reden - weiger activatiecode #N, met een reden\n"
-        "/outbox - de berichtenwachtrij en wat er niet aankwam",
-        Language.EN: "For desk staff and managers:\n"
-        "/codes - activation codes waiting for release\n"
-        "/release N - release activation code #N\n"
-        "/refuse N reason - refuse activation code #N, with a reason\n"
-        "/outbox - the notification queue and what did not arrive",
+    "help_staff_heading": {
+        Language.NL: "Voor de balie en managers:",
+        Language.EN: "For desk staff and managers:",
     },
-    "help_managers": {
-        Language.NL: "Voor managers:\n"
-        "/pending - openstaande registraties\n"
-        "/approve N - keur aanvraag #N goed\n"
-        "/reject N reden - wijs aanvraag #N af, met een reden\n"
-        "/employees - medewerkers en hun status\n"
-        "/offboard e-mail|nummer JJJJ-MM-DD - zet een medewerker uit dienst vanaf die datum",
-        Language.EN: "For managers:\n"
-        "/pending - open registrations\n"
-        "/approve N - approve request #N\n"
-        "/reject N reason - reject request #N, with a reason\n"
-        "/employees - employees and their status\n"
-        "/offboard email|number YYYY-MM-DD - take an employee out of service from that date",
+    "help_managers_heading": {
+        Language.NL: "Voor managers:",
+        Language.EN: "For managers:",
     },
+    "command_start_menu": {
+        Language.NL: "Opnieuw beginnen en kiezen wat u wilt doen",
+        Language.EN: "Start over and choose what to do",
+    },
+    "command_start_help": {
+        Language.NL: "/start - begin opnieuw",
+        Language.EN: "/start - start over",
+    },
+    "command_register_menu": {
+        Language.NL: "Registreren als medewerker van een kantoor",
+        Language.EN: "Register as an employee of an office",
+    },
+    "command_register_help": {
+        Language.NL: "/register - registreer als medewerker van een kantoor: u heeft het "
+        "partner-ID uit de brief nodig en uw eigen e-mailadres of mobiele nummer; een "
+        "manager keurt goed",
+        Language.EN: "/register - register as an employee of an office: you need the "
+        "partner ID from the letter and your own e-mail address or mobile number; a "
+        "manager approves",
+    },
+    "command_activation_menu": {
+        Language.NL: "Activatiecode aanvragen voor het klantportaal",
+        Language.EN: "Request an activation code for the customer portal",
+    },
+    "command_activation_help": {
+        Language.NL: "/activation - vraag een activatiecode aan voor het klantportaal met "
+        "uw klantnummer, postcode en huisnummer; de code komt per e-mail of per brief",
+        Language.EN: "/activation - request an activation code for the customer portal "
+        "with your customer number, postcode and house number; the code comes by e-mail "
+        "or by letter",
+    },
+    "command_activate_menu": {
+        Language.NL: "Account activeren met uw activatiecode",
+        Language.EN: "Activate your account with your activation code",
+    },
+    "command_activate_help": {
+        Language.NL: "/activate - heeft u een activatiecode? Activeer uw account en kies "
+        "een wachtwoord",
+        Language.EN: "/activate - have an activation code? Activate your account and "
+        "choose a password",
+    },
+    "command_password_menu": {
+        Language.NL: "Wachtwoord vergeten",
+        Language.EN: "Forgot your password",
+    },
+    "command_password_help": {
+        Language.NL: "/password - wachtwoord vergeten? U krijgt een code per e-mail of sms",
+        Language.EN: "/password - forgot your password? You get a code by e-mail or text message",
+    },
+    "command_language_menu": {
+        Language.NL: "Nederlands of English kiezen",
+        Language.EN: "Choose Nederlands or English",
+    },
+    "command_language_help": {
+        Language.NL: "/language - kies Nederlands of English",
+        Language.EN: "/language - choose Nederlands or English",
+    },
+    "command_cancel_menu": {
+        Language.NL: "Stoppen waar u mee bezig bent",
+        Language.EN: "Stop what you are doing",
+    },
+    "command_cancel_help": {
+        Language.NL: "/cancel - stop waar u mee bezig bent",
+        Language.EN: "/cancel - stop what you are doing",
+    },
+    "command_help_menu": {
+        Language.NL: "Uitleg over de balie",
+        Language.EN: "How the desk works",
+    },
+    "command_codes_menu": {
+        Language.NL: "Activatiecodes die wachten op vrijgave",
+        Language.EN: "Activation codes waiting for release",
+    },
+    "command_codes_help": {
+        Language.NL: "/codes - activatiecodes die wachten op vrijgave",
+        Language.EN: "/codes - activation codes waiting for release",
+    },
+    "command_release_menu": {
+        Language.NL: "Activatiecode vrijgeven: /release N",
+        Language.EN: "Release an activation code: /release N",
+    },
+    "command_release_help": {
+        Language.NL: "/release N - geef activatiecode #N vrij",
+        Language.EN: "/release N - release activation code #N",
+    },
+    "command_refuse_menu": {
+        Language.NL: "Activatiecode weigeren: /refuse N reden",
+        Language.EN: "Refuse an activation code: /refuse N reason",
+    },
+    "command_refuse_help": {
+        Language.NL: "/refuse N reden - weiger activatiecode #N, met een reden",
+        Language.EN: "/refuse N reason - refuse activation code #N, with a reason",
+    },
+    "command_outbox_menu": {
+        Language.NL: "Berichtenwachtrij en wat niet aankwam",
+        Language.EN: "Notification queue and what did not arrive",
+    },
+    "command_outbox_help": {
+        Language.NL: "/outbox - de berichtenwachtrij en wat er niet aankwam",
+        Language.EN: "/outbox - the notification queue and what did not arrive",
+    },
+    "command_pending_menu": {
+        Language.NL: "Openstaande registraties",
+        Language.EN: "Open registrations",
+    },
+    "command_pending_help": {
+        Language.NL: "/pending - openstaande registraties",
+        Language.EN: "/pending - open registrations",
+    },
+    "command_approve_menu": {
+        Language.NL: "Aanvraag goedkeuren: /approve N",
+        Language.EN: "Approve a request: /approve N",
+    },
+    "command_approve_help": {
+        Language.NL: "/approve N - keur aanvraag #N goed",
+        Language.EN: "/approve N - approve request #N",
+    },
+    "command_reject_menu": {
+        Language.NL: "Aanvraag afwijzen: /reject N reden",
+        Language.EN: "Reject a request: /reject N reason",
+    },
+    "command_reject_help": {
+        Language.NL: "/reject N reden - wijs aanvraag #N af, met een reden",
+        Language.EN: "/reject N reason - reject request #N, with a reason",
+    },
+    "command_employees_menu": {
+        Language.NL: "Medewerkers en hun status",
+        Language.EN: "Employees and their status",
+    },
+    "command_employees_help": {
+        Language.NL: "/employees - medewerkers en hun status",
+        Language.EN: "/employees - employees and their status",
+    },
+    "command_offboard_menu": {
+        Language.NL: "Uit dienst zetten: /offboard e-mail|nummer JJJJ-MM-DD",
+        Language.EN: "Take out of service: /offboard email|number YYYY-MM-DD",
+    },
+    "command_offboard_help": {
+        Language.NL: "/offboard e-mail|nummer JJJJ-MM-DD - zet een medewerker uit dienst "
+        "vanaf die datum",
+        Language.EN: "/offboard email|number YYYY-MM-DD - take an employee out of service "
+        "from that date",
+    },
+    # --- end of the commands block -------------------------------------------------------
     "cancelled": {
         Language.NL: "Gestopt; er is niets bewaard. Typ /start om opnieuw te beginnen.",
         Language.EN: "Stopped; nothing was saved. Type /start to begin again.",

@@ -11,10 +11,6 @@ from pydantic import SecretStr
 from bot import cli
 from bot.settings import Runtime, SettingsError, load_settings
 from bot.webhook import webhook_path, with_webhook_secret
-from flows.commands import ALL_COMMANDS
-from flows.domain import Language
-from flows.texts import Texts
-from tests.support import DeskDriver, texts_of
 
 
 def _args(*argv: str) -> argparse.Namespace:
@@ -109,12 +105,3 @@ def test_run_refuses_webhook_options_that_cannot_work(
 def test_runtime_flag_choices() -> None:
     with pytest.raises(SystemExit):
         cli._parser().parse_args(["run", "--runtime", "telethon"])
-
-
-async def test_every_menu_command_is_one_the_desk_answers(desk: DeskDriver) -> None:
-    for command in ALL_COMMANDS:
-        assert set(command.description) == set(Language)
-        for text in command.description.values():
-            assert 1 <= len(text) <= 256
-        reply = texts_of(await desk.send(7777, f"/{command.name}"))
-        assert Texts(Language.EN)("unknown_command") not in reply, command.name

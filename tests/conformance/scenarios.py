@@ -282,7 +282,7 @@ async def bad_input_is_refused_and_explained(channel: Channel, env: Env) -> None
     await channel.user_says(user, "abcdef")
     await channel.expect(user, T("code_not_digits"))
     await channel.user_says(user, "/help")  # help in the middle keeps the step
-    await channel.expect(user, T("help"))
+    await channel.expect(user, T("help_heading"))
     conversation = await env.conversation(user)
     assert conversation is not None and conversation.state is ConversationState.REGISTER_CODE
     await channel.user_says(user, "111111" if code != "111111" else "222222")
@@ -385,7 +385,7 @@ async def language_switch(channel: Channel, env: Env) -> None:
     conversation = await env.conversation(user)
     assert conversation is not None and conversation.language == "nl"
     await channel.user_says(user, "/help")
-    await channel.expect(user, T("help", nl))
+    await channel.expect(user, T("help_heading", nl))
     await channel.user_says(user, "/register")
     asked = await channel.expect(user, T("ask_partner_id", nl))
     assert asked.buttons == (T("button_cancel", nl),)

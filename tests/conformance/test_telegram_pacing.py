@@ -29,7 +29,7 @@ THREE = ("/start", "/help", "/cancel")
 
 
 def _three_replies() -> list[str]:
-    return [T("welcome"), T("help"), T("nothing_to_cancel")]
+    return [T("welcome"), T("help_heading"), T("nothing_to_cancel")]
 
 
 def _driver(env: Env, runtime: Runtime, **settings: object) -> TelegramDriver:
@@ -168,7 +168,7 @@ async def test_a_reply_that_must_wait_long_is_kept_in_the_outbox(
         await driver.user_says(USER, "/start")
         await _kept_rows(env, USER, 1)
         await driver.user_says(USER, "/help")
-        await _in_order(tg, USER, [T("welcome"), T("help")])
+        await _in_order(tg, USER, [T("welcome"), T("help_heading")])
         rows = await _kept_rows(env, USER, 2)
     finally:
         await driver.stop()
@@ -201,7 +201,7 @@ async def test_a_reply_survives_dropped_connections(runtime: Runtime, env: Env) 
     await driver.start()
     try:
         await driver.user_says(USER, "/help")
-        await _in_order(tg, USER, [T("help")])
+        await _in_order(tg, USER, [T("help_heading")])
     finally:
         await driver.stop()
     figures = _figures(tg, f"two dropped connections ({runtime})", [USER])
