@@ -95,6 +95,7 @@ async def on_password(turn: Turn) -> None:
             ),
             turn.now,
             subject=texts("mail_password_changed_subject"),
+            organization_id=organization.id,
         )
     turn.move(ConversationState.IDLE)
     turn.say("password_set")
@@ -238,6 +239,7 @@ async def _queue_reset_code(
             sensitive=True,
             expires_at=turn.now + valid_for,
             notify_chat=turn.event.chat_id,
+            organization_id=customer.organization_id,
         )
     else:
         await turn.tx.outbox.add(
@@ -249,6 +251,7 @@ async def _queue_reset_code(
             sensitive=True,
             expires_at=turn.now + valid_for,
             notify_chat=turn.event.chat_id,
+            organization_id=customer.organization_id,
         )
     await turn.audit(
         "reset_code_sent",
