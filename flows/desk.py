@@ -8,7 +8,16 @@ import time
 import weakref
 from datetime import timedelta
 
-from flows import activation, approval, linking, outbox_view, password, registration, release
+from flows import (
+    activation,
+    approval,
+    labels,
+    linking,
+    outbox_view,
+    password,
+    registration,
+    release,
+)
 from flows.buttons import (
     Decide,
     Listing,
@@ -418,7 +427,7 @@ async def welcome(turn: Turn) -> None:
         "welcome_linked",
         name=person.name,
         org=organization.name,
-        role=texts(f"role_{person.role.value}"),
+        role=texts(labels.ROLE[person.role]),
     )
     if person.role in RELEASING_ROLES and status is AccountStatus.ACTIVE:
         turn.say("welcome_staff_hint")

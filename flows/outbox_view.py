@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from flows import labels
 from flows.domain import DeliveryChannel, OutboxStatus
 from flows.masking import mask_addresses, mask_email
 from flows.release import _acting_staff, _refuse_caller
@@ -123,7 +124,7 @@ async def show(turn: Turn, dead_letters: int = 5) -> None:
                     id=entry.id,
                     channel=entry.channel.value,
                     recipient=entry.recipient,
-                    state=texts(f"outbox_state_{entry.status.value}"),
+                    state=texts(labels.GIVEN_UP_STATE[entry.status]),
                     when=texts.when(entry.created_at),
                     reason=entry.reason,
                 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from flows import activation_codes, cards, paging
+from flows import activation_codes, cards, labels, paging
 from flows.buttons import ButtonSigner, Listing, Release, signer
 from flows.domain import (
     RELEASING_ROLES,
@@ -18,6 +18,7 @@ from flows.domain import (
     ActivationRoute,
     ActivationStatus,
     DeliveryChannel,
+    Ineligibility,
     LetterStatus,
     effective_status,
 )
@@ -402,7 +403,7 @@ async def _refusals_page(turn: Turn, person: Person, number: int) -> None:
             number=request.number,
             name=request.customer.name if request.customer else "-",
             customer=request.customer.customer_number if request.customer else "-",
-            reason=texts(f"ineligible_{request.reason}"),
+            reason=texts(labels.INELIGIBILITY[Ineligibility(request.reason or "")]),
             when=texts.when(request.created_at),
         )
         for request in shown.items
