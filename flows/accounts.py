@@ -10,7 +10,7 @@ from flows.approval import parse_lookup_contact
 from flows.contacts import Contact, Refusal, parse_email, parse_mobile
 from flows.domain import AccountStatus, DeliveryChannel, Language, PasswordPolicyName, Role
 from flows.keys import KeyedHasher
-from flows.texts import CATALOG
+from flows.texts import Texts
 from flows.turn import DeskPolicy
 from storage.models import Organization, Person, RegistrationRequest
 from storage.uow import Transaction
@@ -48,7 +48,7 @@ async def organization(tx: Transaction, partner_id: str) -> Organization:
 
 
 def _refusal_line(refusal: Refusal) -> str:
-    return CATALOG[refusal.reason][Language.EN]
+    return Texts(Language.EN).template(refusal.reason)
 
 
 def personal_email(text: str) -> str:

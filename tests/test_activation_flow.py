@@ -17,7 +17,7 @@ from flows.domain import (
     Language,
 )
 from flows.events import Outcome
-from flows.texts import CATALOG
+from flows.texts import Texts
 from storage.models import ActivationRequest, Customer, Letter, OneTimeCode
 from tests.support import (
     TEST_HASHER,
@@ -34,7 +34,7 @@ STAFF = DemoOrg.staff_chat
 MANAGER = DemoOrg.manager_chat
 STRANGER = 6660
 STANDARD = "We cannot send an activation code through the chat for these details"
-WRONG = CATALOG["activation_code_wrong"][Language.EN]
+WRONG = Texts(Language.EN).template("activation_code_wrong")
 
 
 @pytest.fixture
