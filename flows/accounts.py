@@ -12,7 +12,7 @@ from flows.domain import AccountStatus, DeliveryChannel, Language, PasswordPolic
 from flows.keys import KeyedHasher
 from flows.model import Organization, Person, RegistrationRequest
 from flows.store import Transaction
-from flows.texts import CATALOG
+from flows.texts import Texts
 from flows.turn import DeskPolicy
 
 
@@ -48,7 +48,7 @@ async def organization(tx: Transaction, partner_id: str) -> Organization:
 
 
 def _refusal_line(refusal: Refusal) -> str:
-    return CATALOG[refusal.reason][Language.EN]
+    return Texts(Language.EN).template(refusal.reason)
 
 
 def personal_email(text: str) -> str:

@@ -26,7 +26,13 @@ from datetime import timedelta
 from flows import activation_codes, limits, linking, password, release
 from flows.buttons import Menu, MenuChoice, encode
 from flows.contacts import Contact, Refusal, parse_email
-from flows.domain import ActivationRoute, ActivationStatus, CodePurpose, ConversationState
+from flows.domain import (
+    ActivationRoute,
+    ActivationStatus,
+    CodePurpose,
+    ConversationState,
+    Ineligibility,
+)
 from flows.events import Keyboard
 from flows.masking import mask_email
 from flows.model import ActivationRequest, Customer, Organization
@@ -180,14 +186,17 @@ async def _request_for(turn: Turn, customer: Customer, given_email: str | None) 
         telegram_user_id=turn.event.sender.user_id,
         given_email=given_email,
         status=ActivationStatus.INELIGIBLE if reason else ActivationStatus.AWAITING_RELEASE,
-        reason=reason,
+        reason=reason.value if reason else None,
         created_at=turn.now,
     )
     if reason:
         CodeService.of(turn).no_issue(CodePurpose.ACTIVATION)
         await turn.tx.activation_requests.add(request)
         await turn.audit(
-            "activation_ineligible", organization_id=organization.id, number=number, reason=reason
+            "activation_ineligible",
+            organization_id=organization.id,
+            number=number,
+            reason=reason.value,
         )
         await _standard_reply(turn)
         return
@@ -218,14 +227,14 @@ async def _request_for(turn: Turn, customer: Customer, given_email: str | None) 
     _tell_route(turn, request, needs_release)
 
 
-def ineligibility(customer: Customer, given_email: str | None) -> str | None:
-    """Seed 002's reasons for no code, as a key of the staff's texts; None when eligible."""
+def ineligibility(customer: Customer, given_email: str | None) -> Ineligibility | None:
+    """Seed 002's reason for no code; None when eligible."""
     if not customer.is_tenant:
-        return "not_tenant"
+        return Ineligibility.NOT_TENANT
     if customer.institution_coresident:
-        return "institution"
+        return Ineligibility.INSTITUTION
     if customer.payment_arrangement:
-        return "payment_arrangement"
+        return Ineligibility.PAYMENT_ARRANGEMENT
     if customer.under_administration:
         asked_by_administrator = (
             given_email is not None
@@ -234,9 +243,9 @@ def ineligibility(customer: Customer, given_email: str | None) -> str | None:
         )
         # The account is blocked when the administration is formalized; the
         # administrator may still ask, and then all mail goes to them.
-        return None if asked_by_administrator else "under_administration"
+        return None if asked_by_administrator else Ineligibility.UNDER_ADMINISTRATION
     if customer.blocked:
-        return "blocked"
+        return Ineligibility.BLOCKED
     return None
 
 
