@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from flows import activation_codes, limits, linking, password, release
+from flows import activation_codes, limits, linking, password_flow, release
 from flows.buttons import Menu, MenuChoice, encode
 from flows.contacts import Contact, Refusal, parse_email
 from flows.domain import ActivationRoute, ActivationStatus, CodePurpose, ConversationState
@@ -348,7 +348,7 @@ async def _activate(turn: Turn, customer: Customer) -> None:
         customer_number=customer.customer_number,
     )
     turn.say("account_activated")
-    password.ask_for_password(turn, customer, reason="activation")
+    password_flow.ask_for_password(turn, customer, reason="activation")
 
 
 def expires_in_words(turn: Turn, valid_for: timedelta) -> int:

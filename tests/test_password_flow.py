@@ -10,7 +10,7 @@ from sqlalchemy import select
 from flows.domain import DeliveryChannel, PasswordPolicyName
 from flows.events import Outcome
 from flows.model import Customer, OneTimeCode
-from flows.passwords import PasswordHasher
+from flows.password_rules import PasswordHasher
 from tests.support import DeskDriver, buttons_of, seed_customers, texts_of
 
 USER = 8101

@@ -46,8 +46,8 @@ from flows.domain import (
     LetterStatus,
     RequestStatus,
 )
-from flows.password import policy_sentence
-from flows.passwords import PasswordHasher, PasswordPolicy, PasswordRule, Violation
+from flows.password_flow import policy_sentence
+from flows.password_rules import PasswordHasher, PasswordPolicy, PasswordRule, Violation
 from flows.texts import Texts
 from tests.conformance.harness import (
     ACTIVATION_CODE,

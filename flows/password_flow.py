@@ -29,7 +29,7 @@ from flows.contacts import Contact, Refusal, parse_email, parse_mobile
 from flows.domain import CodePurpose, ConversationState, DeliveryChannel
 from flows.events import Keyboard
 from flows.model import Customer
-from flows.passwords import PasswordHasher, PasswordPolicy, check
+from flows.password_rules import PasswordHasher, PasswordPolicy, check
 from flows.texts import Texts
 from flows.turn import Turn
 from flows.verification import SHORT_CODE, CodeService, Failure, Target, fingerprint
