@@ -153,7 +153,7 @@ async def _decide_route(turn: Turn, given_email: str | None) -> None:
     about = f"number:{fingerprint(number)}"
     over_limit = await limits.wait_needed(turn.tx, request_limit(turn), about, turn.now)
     await limits.record(turn.tx, request_limit(turn), about, turn.now)
-    matches = await turn.tx.customer_accounts.matching_address(
+    matches = await turn.tx.customers.matching_address(
         number, data["postcode"], data["house_number"]
     )
     customer = matches[0] if len(matches) == 1 else None
@@ -298,7 +298,7 @@ async def on_redeem_code(turn: Turn) -> None:
     turn.outcome.steady_timing = True
     turn.outcome.delete_message = True
     customer_number = str(turn.data.get("customer_number", "")).strip()
-    candidates = await turn.tx.customer_accounts.with_number(customer_number)
+    candidates = await turn.tx.customers.with_number(customer_number)
     redeemable = {activation_codes.subject_of(c): c for c in candidates if may_redeem(c)}
     result = await CodeService.of(turn).verify_found(
         CodePurpose.ACTIVATION,

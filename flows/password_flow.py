@@ -54,7 +54,7 @@ def ask_for_password(turn: Turn, customer: Customer, reason: str) -> None:
 async def on_password(turn: Turn) -> None:
     """The typed password is deleted from the chat whatever happens next."""
     turn.outcome.delete_message = True
-    customer = await turn.tx.customer_accounts.get(int(turn.data["customer_id"]))
+    customer = await turn.tx.customers.get(int(turn.data["customer_id"]))
     if customer is None:
         turn.move(ConversationState.IDLE)
         turn.say("stale_button")
@@ -191,7 +191,7 @@ async def _issue_reset_code(turn: Turn, identifier: Contact) -> tuple[int | None
     about = f"address:{fingerprint(identifier.value)}"
     over_limit = await limits.wait_needed(turn.tx, _reset_request_limit(turn), about, turn.now)
     await limits.record(turn.tx, _reset_request_limit(turn), about, turn.now)
-    accounts = await turn.tx.customer_accounts.accounts_for(identifier.channel, identifier.value)
+    accounts = await turn.tx.customers.accounts_for(identifier.channel, identifier.value)
     resettable = [customer for customer in accounts if may_reset(customer)]
     if len(resettable) < len(accounts):
         await turn.audit("reset_refused_blocked", accounts=len(accounts) - len(resettable))
@@ -295,7 +295,7 @@ async def on_reset_code(turn: Turn) -> None:
 async def _reset_confirmed(turn: Turn, data: dict[str, object]) -> None:
     """The chat proved the address: the accounts it may now set a password for."""
     identifier = Contact(DeliveryChannel(str(data["channel"])), str(data["identifier"]))
-    accounts = await turn.tx.customer_accounts.accounts_for(identifier.channel, identifier.value)
+    accounts = await turn.tx.customers.accounts_for(identifier.channel, identifier.value)
     choices = [
         customer
         for customer in accounts
@@ -321,7 +321,7 @@ def _ask_which_account(turn: Turn, choices: list[Customer]) -> None:
 
 async def on_choose_account(turn: Turn) -> None:
     ids = [int(i) for i in turn.data.get("customer_ids", [])]
-    choices = [c for c in [await turn.tx.customer_accounts.get(i) for i in ids] if c]
+    choices = [c for c in [await turn.tx.customers.get(i) for i in ids] if c]
     typed = turn.event.text.strip()
     chosen = next((c for c in choices if c.customer_number == typed), None)
     if chosen is None:
@@ -332,7 +332,7 @@ async def on_choose_account(turn: Turn) -> None:
 
 async def repeat_step(turn: Turn) -> None:
     if turn.state is ConversationState.CHOOSE_PASSWORD:
-        customer = await turn.tx.customer_accounts.get(int(turn.data["customer_id"]))
+        customer = await turn.tx.customers.get(int(turn.data["customer_id"]))
         if customer is not None:
             ask_for_password(turn, customer, str(turn.data.get("reason", "")))
             return

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, func, or_, select, update
+from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -26,7 +26,6 @@ from flows.model import (
     AuditEntry,
     ChatLink,
     Conversation,
-    Customer,
     HandledUpdate,
     Letter,
     Office,
@@ -43,7 +42,6 @@ from storage.orm import (
     audit_log,
     chat_links,
     conversations,
-    customers,
     handled_updates,
     letters,
     offices,
@@ -843,50 +841,6 @@ class Conversations(_Repository):
             self.session.add(conversation)
             await self.session.flush()
         return conversation
-
-
-class Customers(_Repository):
-    """An organization's customers (tenants, clients, parents), by customer number."""
-
-    async def by_number(self, organization_id: int, number: str) -> Customer | None:
-        result = await self.session.scalars(
-            select(Customer).where(
-                customers.c.organization_id == organization_id,
-                customers.c.customer_number == number,
-            )
-        )
-        return result.first()
-
-    async def by_contact(
-        self, organization_id: int, email: str | None = None, phone: str | None = None
-    ) -> Sequence[Customer]:
-        """Customers with this e-mail address or phone number (normalized: a lower-case
-        address, an E.164 number); a family may share one, so there may be several."""
-        conditions = []
-        if email:
-            conditions.append(customers.c.email == email.lower())
-        if phone:
-            conditions.append(customers.c.phone == phone)
-        if not conditions:
-            return []
-        result = await self.session.scalars(
-            select(Customer)
-            .where(customers.c.organization_id == organization_id, or_(*conditions))
-            .order_by(customers.c.id)
-        )
-        return result.all()
-
-    async def all_numbers(self, organization_id: int) -> dict[str, Customer]:
-        """Every customer of the organization by customer number (for the import)."""
-        result = await self.session.scalars(
-            select(Customer).where(customers.c.organization_id == organization_id)
-        )
-        return {customer.customer_number: customer for customer in result}
-
-    async def add(self, customer: Customer) -> Customer:
-        self.session.add(customer)
-        await self.session.flush()
-        return customer
 
 
 class Letters(_Repository):

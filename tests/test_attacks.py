@@ -183,7 +183,7 @@ async def test_strangers_cannot_burn_an_activation_code(tenants: DeskDriver) -> 
 async def test_a_blocked_tenant_cannot_redeem_or_reset(tenants: DeskDriver) -> None:
     # Customer 1007 is blocked: a code (released earlier by the desk) does not activate it.
     async with tenants.store.transaction() as tx:
-        [blocked] = await tx.customer_accounts.with_number("1007")
+        [blocked] = await tx.customers.with_number("1007")
         from flows.activation_codes import issue
 
         issued = await issue(
@@ -193,7 +193,7 @@ async def test_a_blocked_tenant_cannot_redeem_or_reset(tenants: DeskDriver) -> N
     assert await redeem(tenants, 8001, "1007", issued.code) == unknown
     assert await audit(tenants, "activation_redeem_blocked")
     async with tenants.store.transaction() as tx:
-        [blocked] = await tx.customer_accounts.with_number("1007")
+        [blocked] = await tx.customers.with_number("1007")
         assert not blocked.account_active
         # An active account that gets blocked afterwards: no reset either.
         blocked.account_active = True
@@ -208,7 +208,7 @@ async def test_under_administration_everything_goes_to_the_administrator(
     tenants: DeskDriver,
 ) -> None:
     async with tenants.store.transaction() as tx:
-        [tenant] = await tx.customer_accounts.with_number("1006")
+        [tenant] = await tx.customers.with_number("1006")
         tenant.account_active = True
         tenant.telegram_user_id = 8006
     tenant_mail = "klant1006@thuis.example"
@@ -286,7 +286,7 @@ async def test_a_password_starting_with_a_slash_is_a_password(tenants: DeskDrive
     assert outcome.delete_message
     assert "password is set" in texts_of(outcome)
     async with tenants.store.transaction() as tx:
-        [customer] = await tx.customer_accounts.with_number("1001")
+        [customer] = await tx.customers.with_number("1001")
         assert customer.password_hash
 
 
@@ -327,7 +327,7 @@ async def test_activating_an_active_account_elsewhere_tells_the_old_chat_with_un
     outcome = await tenants.press(8001, undo)
     assert "linked to your account again" in texts_of(outcome)
     async with tenants.store.transaction() as tx:
-        [customer] = await tx.customer_accounts.with_number("1001")
+        [customer] = await tx.customers.with_number("1001")
         assert customer.telegram_user_id == 8001
     assert any(
         m.recipient == str(STRANGER) and "unlinked" in m.body

@@ -22,14 +22,14 @@ async def customers(desk: DeskDriver) -> DeskDriver:
     await seed_customers(desk.store, desk.clock)
     async with desk.store.transaction() as tx:
         for number in ("1001", "1008"):
-            row = (await tx.customer_accounts.with_number(number))[0]
+            row = (await tx.customers.with_number(number))[0]
             row.account_active = True
     return desk
 
 
 async def account(desk: DeskDriver, number: str) -> Customer:
     async with desk.store.transaction() as tx:
-        return (await tx.customer_accounts.with_number(number))[0]
+        return (await tx.customers.with_number(number))[0]
 
 
 async def reset(desk: DeskDriver, user: int, identifier: str) -> Outcome:

@@ -57,7 +57,7 @@ async def counted(desk: DeskDriver) -> tuple[DeskDriver, CountingHasher]:
     await seed_customers(desk.store, desk.clock)
     async with desk.store.transaction() as tx:
         for number in ("1001", "1007"):
-            [customer] = await tx.customer_accounts.with_number(number)
+            [customer] = await tx.customers.with_number(number)
             customer.account_active = True
     hasher = CountingHasher()
     policy = DeskPolicy(default_language="en", code_requests_per_hour=2)  # type: ignore[arg-type]
@@ -76,9 +76,9 @@ async def test_every_redeem_path_does_one_keyed_hash(
     desk, hasher = counted
     clock: FakeClock = desk.clock
     async with desk.store.transaction() as tx:
-        live = await tx.customer_accounts.with_number("1001")
+        live = await tx.customers.with_number("1001")
         issued = await issue(tx, hasher, live[0], "klant1001@thuis.example", clock.now(), 14)
-        expiring = await tx.customer_accounts.with_number("1008")
+        expiring = await tx.customers.with_number("1008")
         old = await issue(tx, hasher, expiring[0], "klant1008@thuis.example", clock.now(), 1)
     clock.advance(days=2)  # 1008's code has expired; 1001's is live
 
