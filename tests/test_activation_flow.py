@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from flows import activation_codes
-from flows.buttons import Release
+from flows.buttons import Menu, MenuChoice, Release
 from flows.domain import (
     ActivationRoute,
     ActivationStatus,
@@ -25,6 +25,7 @@ from tests.support import (
     DeskDriver,
     buttons_of,
     code_matches,
+    pressed,
     seed_customers,
     texts_of,
 )
@@ -52,13 +53,13 @@ async def ask_code(
     house: str = "12 A",
 ) -> Outcome:
     await desk.send(user, "/start")
-    await desk.press(user, "m:activation")
-    await desk.press(user, "m:req_code")
+    await desk.press(user, pressed(Menu(MenuChoice.ACTIVATION_CODE)))
+    await desk.press(user, pressed(Menu(MenuChoice.REQUEST_CODE)))
     await desk.send(user, number)
     await desk.send(user, postcode)
     await desk.send(user, house)
     if email is None:
-        return await desk.press(user, "m:skip")
+        return await desk.press(user, pressed(Menu(MenuChoice.SKIP)))
     return await desk.send(user, email)
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from flows.buttons import Menu, MenuChoice
 from flows.domain import DeliveryChannel, Language, RequestKind, RequestStatus
 from flows.model import AuditEntry, ChatLink, RegistrationRequest
 from flows.texts import CATALOG
 from flows.turn import DeskPolicy
-from tests.support import DemoOrg, DeskDriver, buttons_of, seed_customers, texts_of
+from tests.support import DemoOrg, DeskDriver, buttons_of, pressed, seed_customers, texts_of
 
 ORG = DemoOrg()
 STRANGER = 6601
@@ -59,7 +60,7 @@ async def test_takeover_inside_the_resend_cooldown_fails(desk: DeskDriver) -> No
     # Within the cooldown he starts again with the manager's address. At the code step
     # "/start" is only a wrong code; he presses Stop instead, which burns his draft's code.
     assert "6 digits" in texts_of(await desk.send(STRANGER, "/start"))
-    await desk.press(STRANGER, "m:cancel")
+    await desk.press(STRANGER, pressed(Menu(MenuChoice.CANCEL)))
     await desk.send(STRANGER, "/register")
     await desk.send(STRANGER, ORG.partner_id)
     outcome = await desk.send(STRANGER, MANAGER_EMAIL)
@@ -80,11 +81,11 @@ async def test_takeover_at_the_hourly_code_limit_fails(desk: DeskDriver) -> None
     await attacker.send(STRANGER, ORG.partner_id)
     await attacker.send(STRANGER, STRANGER_EMAIL)
     desk.clock.advance(seconds=61)
-    await attacker.press(STRANGER, "m:resend")
+    await attacker.press(STRANGER, pressed(Menu(MenuChoice.RESEND_CODE)))
     own_code = await attacker.last_code(STRANGER_EMAIL)
     desk.clock.advance(seconds=61)
     # The "different address" button, then the manager's address: over the hourly limit.
-    await attacker.press(STRANGER, "m:contact")
+    await attacker.press(STRANGER, pressed(Menu(MenuChoice.CHANGE_CONTACT)))
     outcome = await attacker.send(STRANGER, MANAGER_EMAIL)
     assert "many codes" in texts_of(outcome)
     outcome = await attacker.send(STRANGER, own_code)
@@ -104,7 +105,7 @@ async def test_a_code_confirms_only_its_own_organization(desk: DeskDriver) -> No
     own_code = await desk.last_code(STRANGER_EMAIL)
     # Back to the first office, same address: inside the cooldown no code goes out, and he
     # stays at the address step; the other office's code confirms nothing here.
-    await desk.press(STRANGER, "m:cancel")
+    await desk.press(STRANGER, pressed(Menu(MenuChoice.CANCEL)))
     await desk.send(STRANGER, "/register")
     await desk.send(STRANGER, ORG.partner_id)
     await desk.send(STRANGER, STRANGER_EMAIL)
@@ -153,7 +154,7 @@ async def ask_activation_code(desk: DeskDriver, user: int, number: str) -> None:
     await desk.send(user, number)
     await desk.send(user, "3511 AB")
     await desk.send(user, "12a")
-    await desk.press(user, "m:skip")
+    await desk.press(user, pressed(Menu(MenuChoice.SKIP)))
 
 
 async def redeem(desk: DeskDriver, user: int, number: str, code: str) -> str:

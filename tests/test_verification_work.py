@@ -14,9 +14,10 @@ import argon2
 import pytest
 
 from flows.activation_codes import issue
+from flows.buttons import Menu, MenuChoice
 from flows.keys import KeyedHasher
 from flows.turn import DeskPolicy
-from tests.support import TEST_HASHER, DeskDriver, FakeClock, seed_customers
+from tests.support import TEST_HASHER, DeskDriver, FakeClock, pressed, seed_customers
 from tests.support import texts_of as texts
 
 
@@ -117,7 +118,7 @@ async def test_every_request_path_does_one_keyed_hash(
         await desk.send(user, number)
         await desk.send(user, "3511 AB")
         await desk.send(user, house)
-        return await work_of(hasher, lambda: desk.press(user, "m:skip"))
+        return await work_of(hasher, lambda: desk.press(user, pressed(Menu(MenuChoice.SKIP))))
 
     async def reset(user: int, address: str) -> int:
         await desk.send(user, "/password")
@@ -196,4 +197,4 @@ async def test_identification_answers_are_held_to_the_steady_time(
     assert (await desk.send(9402, "AAAA-BBBB-CCCC")).steady_timing
     for text in ("/activation", "1001", "3511 AB", "12a"):
         assert not (await desk.send(9403, text)).steady_timing
-    assert (await desk.press(9403, "m:skip")).steady_timing
+    assert (await desk.press(9403, pressed(Menu(MenuChoice.SKIP)))).steady_timing
