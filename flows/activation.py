@@ -173,16 +173,7 @@ async def _request_for(turn: Turn, customer: Customer, given_email: str | None) 
     organization = customer.organization
     reason = ineligibility(customer, given_email)
     number = await turn.tx.organizations.next_request_number(organization.id)
-    request = ActivationRequest(
-        organization_id=organization.id,
-        number=number,
-        customer_id=customer.id,
-        telegram_user_id=turn.event.sender.user_id,
-        given_email=given_email,
-        status=ActivationStatus.INELIGIBLE if reason else ActivationStatus.AWAITING_RELEASE,
-        reason=reason,
-        created_at=turn.now,
-    )
+    request = _new_request(turn, customer, number, given_email, reason)
     if reason:
         CodeService.of(turn).no_issue(CodePurpose.ACTIVATION)
         await turn.tx.activation_requests.add(request)
@@ -204,18 +195,39 @@ async def _request_for(turn: Turn, customer: Customer, given_email: str | None) 
         route=request.route.value,
     )
     needs_release = request.route is not ActivationRoute.EMAIL or organization.manual_activation
+    await _announce_or_send(turn, request, needs_release)
+    _tell_route(turn, request, needs_release)
+
+
+def _new_request(
+    turn: Turn, customer: Customer, number: int, given_email: str | None, reason: str | None
+) -> ActivationRequest:
+    """The request as asked from this chat: ineligible (with seed 002's reason) or awaiting
+    release."""
+    return ActivationRequest(
+        organization_id=customer.organization.id,
+        number=number,
+        customer_id=customer.id,
+        telegram_user_id=turn.event.sender.user_id,
+        given_email=given_email,
+        status=ActivationStatus.INELIGIBLE if reason else ActivationStatus.AWAITING_RELEASE,
+        reason=reason,
+        created_at=turn.now,
+    )
+
+
+async def _announce_or_send(turn: Turn, request: ActivationRequest, needs_release: bool) -> None:
+    """Put the request before the desk, or (to the address on file, no manual release) mail
+    the code at once."""
     if needs_release:
         CodeService.of(turn).no_issue(CodePurpose.ACTIVATION)
         await release.announce(turn.tx, request, turn.hasher, turn.policy, turn.now)
-    else:
-        # Asked from an unproven chat: the new code does not void a code sent earlier (a
-        # stranger knowing the address must not burn it); redeeming either voids the rest.
-        request.status = ActivationStatus.RELEASED
-        request.decided_at = turn.now
-        await release.send_code_by_email(
-            turn.tx, turn.hasher, request, turn.now, replace_earlier=False
-        )
-    _tell_route(turn, request, needs_release)
+        return
+    # Asked from an unproven chat: the new code does not void a code sent earlier (a
+    # stranger knowing the address must not burn it); redeeming either voids the rest.
+    request.status = ActivationStatus.RELEASED
+    request.decided_at = turn.now
+    await release.send_code_by_email(turn.tx, turn.hasher, request, turn.now, replace_earlier=False)
 
 
 def ineligibility(customer: Customer, given_email: str | None) -> str | None:

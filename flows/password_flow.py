@@ -21,6 +21,7 @@ too: a blocked account gets no reset, and for one under administration the code 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import timedelta
 
 from flows import limits, linking, sms_budget
@@ -29,7 +30,7 @@ from flows.contacts import Contact, Refusal, parse_email, parse_mobile
 from flows.domain import CodePurpose, ConversationState, DeliveryChannel
 from flows.events import Keyboard
 from flows.model import Customer
-from flows.password_rules import PasswordHasher, PasswordPolicy, check
+from flows.password_rules import PasswordHasher, PasswordPolicy, Violation, check
 from flows.texts import Texts
 from flows.turn import Turn
 from flows.verification import SHORT_CODE, CodeService, Failure, Target, fingerprint
@@ -67,10 +68,7 @@ async def on_password(turn: Turn) -> None:
         (customer.email, customer.customer_number, customer.name, organization.name),
     )
     if violations:
-        lines = [turn.texts("password_refused")]
-        lines += [f"- {violation.explain(turn.language)}" for violation in violations]
-        lines.append(turn.texts("password_try_again"))
-        turn.say_text("\n".join(lines), _cancel(turn))
+        _refuse_password(turn, violations)
         return
     customer.password_hash = await asyncio.to_thread(PasswordHasher().hash, turn.event.text)
     customer.password_changed_at = turn.now
@@ -80,24 +78,40 @@ async def on_password(turn: Turn) -> None:
         customer_number=customer.customer_number,
         reason=turn.data.get("reason"),
     )
-    address = linking.correspondence_address(customer)
-    if address:
-        texts = Texts(turn.language)
-        await turn.tx.outbox.add(
-            DeliveryChannel.EMAIL,
-            address,
-            texts(
-                "mail_password_changed_body",
-                name=customer.name,
-                org=organization.name,
-                when=texts.when(turn.now),
-                contact=organization.desk_contact or texts("desk_contact_default"),
-            ),
-            turn.now,
-            subject=texts("mail_password_changed_subject"),
-        )
+    await _mail_password_changed(turn, customer)
     turn.move(ConversationState.IDLE)
     turn.say("password_set")
+
+
+def _refuse_password(turn: Turn, violations: Sequence[Violation]) -> None:
+    """Every rule the password breaks, each in a line of its own; the step stays."""
+    lines = [turn.texts("password_refused")]
+    lines += [f"- {violation.explain(turn.language)}" for violation in violations]
+    lines.append(turn.texts("password_try_again"))
+    turn.say_text("\n".join(lines), _cancel(turn))
+
+
+async def _mail_password_changed(turn: Turn, customer: Customer) -> None:
+    """Tell the account's address (an administrator's, under administration) that the
+    password changed, so a change nobody asked for does not go unnoticed."""
+    address = linking.correspondence_address(customer)
+    if not address:
+        return
+    organization = customer.organization
+    texts = Texts(turn.language)
+    await turn.tx.outbox.add(
+        DeliveryChannel.EMAIL,
+        address,
+        texts(
+            "mail_password_changed_body",
+            name=customer.name,
+            org=organization.name,
+            when=texts.when(turn.now),
+            contact=organization.desk_contact or texts("desk_contact_default"),
+        ),
+        turn.now,
+        subject=texts("mail_password_changed_subject"),
+    )
 
 
 # -- forgotten password ----------------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
+from sqlalchemy.sql.expression import Exists
 
 from flows.domain import (
     AccountStatus,
@@ -419,6 +420,22 @@ class NoSealer(Exception):
     """A sensitive row was queued in a store that was given no sealer: it is not kept."""
 
 
+def _waits_for_earlier() -> Exists:
+    """An outbox row waits while an earlier one to the same recipient on the same channel is
+    pending: messages to one recipient go in order."""
+    earlier = outbox.alias()
+    return (
+        select(earlier.c.id)
+        .where(
+            earlier.c.channel == outbox.c.channel,
+            earlier.c.recipient == outbox.c.recipient,
+            earlier.c.status == OutboxStatus.PENDING,
+            earlier.c.id < outbox.c.id,
+        )
+        .exists()
+    )
+
+
 class Outbox(_Repository):
     """The outbox. A sensitive row (its body holds a code) keeps its body sealed under the
     store's :class:`~storage.sealing.Sealer` (``Store.opened`` gives it back in clear)."""
@@ -446,15 +463,11 @@ class Outbox(_Repository):
         ``organization_id``: whose ``/outbox`` shows it. A ``sensitive``
         body is sealed before it reaches the session (and so the database file or its WAL);
         the returned row holds it sealed too."""
-        if sensitive:
-            if self._sealer is None:
-                raise NoSealer("a sensitive outbox row needs a store with a sealer")
-            body = seal_text(self._sealer, body)
         message = OutboxMessage(
             channel=channel,
             recipient=recipient,
             subject=subject,
-            body=body,
+            body=self._sealed(body) if sensitive else body,
             payload=payload or {},
             sensitive=sensitive,
             status=OutboxStatus.PENDING,
@@ -468,6 +481,11 @@ class Outbox(_Repository):
         self.session.add(message)
         await self.session.flush()
         return message
+
+    def _sealed(self, body: str) -> str:
+        if self._sealer is None:
+            raise NoSealer("a sensitive outbox row needs a store with a sealer")
+        return seal_text(self._sealer, body)
 
     async def claim_due(
         self,
@@ -488,23 +506,12 @@ class Outbox(_Repository):
         recipient on the same channel is pending (retrying, or held by a worker), so a claim
         takes at most one row per recipient.
         """
-        earlier = outbox.alias()
-        waits_for_earlier = (
-            select(earlier.c.id)
-            .where(
-                earlier.c.channel == outbox.c.channel,
-                earlier.c.recipient == outbox.c.recipient,
-                earlier.c.status == OutboxStatus.PENDING,
-                earlier.c.id < outbox.c.id,
-            )
-            .exists()
-        )
         query = (
             select(OutboxMessage)
             .where(
                 outbox.c.status == OutboxStatus.PENDING,
                 outbox.c.next_attempt_at <= now,
-                ~waits_for_earlier,
+                ~_waits_for_earlier(),
             )
             .order_by(outbox.c.id)
             .limit(limit)
