@@ -9,7 +9,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeAlias
 
 from bot.app import SchemaNotCurrent
 from bot.demo import create_demo
@@ -28,6 +28,10 @@ from storage.uow import Store, Transaction
 log = logging.getLogger("balie")
 
 
+_Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+"""The ``balie COMMAND`` level of the parser, to which each group adds its commands."""
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="balie",
@@ -35,7 +39,25 @@ def _parser() -> argparse.ArgumentParser:
         "notifications).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _run_command(commands)
+    commands.add_parser("chat", help="chat with the desk in this terminal")
+    db = commands.add_parser("db", help="the store's schema").add_subparsers(
+        dest="db_command", required=True, metavar="ACTION"
+    )
+    db.add_parser("upgrade", help="apply all migrations")
+    _org_commands(commands)
+    _staff_commands(commands)
+    _employee_commands(commands)
+    _request_commands(commands)
+    _import_commands(commands)
+    _letters_commands(commands)
+    _outbox_commands(commands)
+    commands.add_parser("demo", help="create a demo organization to try every flow")
+    return parser
 
+
+def _run_command(commands: _Commands) -> None:
+    """``balie run``: Telegram by polling or webhook, else the terminal."""
     run = commands.add_parser(
         "run",
         help="run the bot: Telegram (aiogram or python-telegram-bot) with a token, else the "
@@ -60,13 +82,10 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="polling mode: serve /healthz and /metrics on port N (webhook mode: on its server)",
     )
-    commands.add_parser("chat", help="chat with the desk in this terminal")
 
-    db = commands.add_parser("db", help="the store's schema").add_subparsers(
-        dest="db_command", required=True, metavar="ACTION"
-    )
-    db.add_parser("upgrade", help="apply all migrations")
 
+def _org_commands(commands: _Commands) -> None:
+    """``balie org add|set``: organizations and their desk settings."""
     org = commands.add_parser("org", help="organizations").add_subparsers(
         dest="org_command", required=True, metavar="ACTION"
     )
@@ -92,6 +111,9 @@ def _parser() -> argparse.ArgumentParser:
         help="every activation code waits for a desk employee's release, e-mail ones too",
     )
 
+
+def _staff_commands(commands: _Commands) -> None:
+    """``balie staff add``: managers and desk staff, with their chat."""
     staff = commands.add_parser("staff", help="managers and desk staff").add_subparsers(
         dest="staff_command", required=True, metavar="ACTION"
     )
@@ -105,6 +127,9 @@ def _parser() -> argparse.ArgumentParser:
         "--telegram-id", required=True, type=int, help="their Telegram user id (staff chat)"
     )
 
+
+def _employee_commands(commands: _Commands) -> None:
+    """``balie employee add|offboard`` (seed 000, seed 001's out-of-service date)."""
     employee = commands.add_parser("employee", help="employees").add_subparsers(
         dest="employee_command", required=True, metavar="ACTION"
     )
@@ -121,6 +146,9 @@ def _parser() -> argparse.ArgumentParser:
     who.add_argument("--phone")
     offboard.add_argument("--date", required=True, type=_iso_date, metavar="YYYY-MM-DD")
 
+
+def _request_commands(commands: _Commands) -> None:
+    """``balie request approve|reject``: an admin decides a request."""
     request = commands.add_parser(
         "request", help="decide a registration or a staff account's new chat (as an admin)"
     ).add_subparsers(dest="request_command", required=True, metavar="ACTION")
@@ -130,6 +158,9 @@ def _parser() -> argparse.ArgumentParser:
         decide.add_argument("number", type=int, metavar="NUMBER")
         decide.add_argument("--reason", required=verb == "reject")
 
+
+def _import_commands(commands: _Commands) -> None:
+    """``balie import customers``: the CSV import."""
     imports = commands.add_parser("import", help="import data from a file").add_subparsers(
         dest="import_command", required=True, metavar="ACTION"
     )
@@ -139,6 +170,9 @@ def _parser() -> argparse.ArgumentParser:
     import_customers.add_argument("file", metavar="FILE.csv")
     import_customers.add_argument("--org", required=True, metavar="PARTNER_ID")
 
+
+def _letters_commands(commands: _Commands) -> None:
+    """``balie letters export``: the print-and-mail batch."""
     letters = commands.add_parser("letters", help="letters with activation codes").add_subparsers(
         dest="letters_command", required=True, metavar="ACTION"
     )
@@ -150,6 +184,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     letters_export.add_argument("--org", metavar="PARTNER_ID", help="only this organization")
 
+
+def _outbox_commands(commands: _Commands) -> None:
+    """``balie outbox list|retry``: the notification queue."""
     outbox = commands.add_parser(
         "outbox", help="the notification queue (never a message's text)"
     ).add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
@@ -162,9 +199,6 @@ def _parser() -> argparse.ArgumentParser:
         "retry", help="send a failed or dead message again (now, its attempts forgotten)"
     )
     outbox_retry.add_argument("id", type=int, metavar="ID")
-
-    commands.add_parser("demo", help="create a demo organization to try every flow")
-    return parser
 
 
 def _iso_date(text: str) -> date:
