@@ -37,7 +37,7 @@ def paths(desk: DeskDriver) -> dict[str, Step]:
 
     async def right_code(user: int) -> Callable[[], Awaitable[object]]:
         async with desk.store.transaction() as tx:
-            [customer] = await tx.customer_accounts.with_number("1001")
+            [customer] = await tx.customers.with_number("1001")
             issued = await issue(
                 tx, desk.desk.hasher, customer, "klant1001@thuis.example", desk.clock.now(), 14
             )
@@ -69,7 +69,7 @@ async def measure(store: Store, rounds: int, steady_ms: float) -> None:
     await seed_demo(store, clock)
     await seed_customers(store, clock)
     async with store.transaction() as tx:
-        [customer] = await tx.customer_accounts.with_number("1001")
+        [customer] = await tx.customers.with_number("1001")
         customer.account_active = True
     policy = DeskPolicy(default_language="en", steady_answer=timedelta(milliseconds=steady_ms))  # type: ignore[arg-type]
     desk = DeskDriver(store, clock, policy)

@@ -7,9 +7,10 @@ import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeAlias
 
 from bot.app import SchemaNotCurrent
 from bot.demo import create_demo
@@ -28,6 +29,10 @@ from storage.uow import Store, Transaction
 log = logging.getLogger("balie")
 
 
+_Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+"""The ``balie COMMAND`` level of the parser, to which each group adds its commands."""
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="balie",
@@ -35,7 +40,25 @@ def _parser() -> argparse.ArgumentParser:
         "notifications).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _run_command(commands)
+    commands.add_parser("chat", help="chat with the desk in this terminal")
+    db = commands.add_parser("db", help="the store's schema").add_subparsers(
+        dest="db_command", required=True, metavar="ACTION"
+    )
+    db.add_parser("upgrade", help="apply all migrations")
+    _org_commands(commands)
+    _staff_commands(commands)
+    _employee_commands(commands)
+    _request_commands(commands)
+    _import_commands(commands)
+    _letters_commands(commands)
+    _outbox_commands(commands)
+    commands.add_parser("demo", help="create a demo organization to try every flow")
+    return parser
 
+
+def _run_command(commands: _Commands) -> None:
+    """``balie run``: Telegram by polling or webhook, else the terminal."""
     run = commands.add_parser(
         "run",
         help="run the bot: Telegram (aiogram or python-telegram-bot) with a token, else the "
@@ -60,13 +83,10 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="polling mode: serve /healthz and /metrics on port N (webhook mode: on its server)",
     )
-    commands.add_parser("chat", help="chat with the desk in this terminal")
 
-    db = commands.add_parser("db", help="the store's schema").add_subparsers(
-        dest="db_command", required=True, metavar="ACTION"
-    )
-    db.add_parser("upgrade", help="apply all migrations")
 
+def _org_commands(commands: _Commands) -> None:
+    """``balie org add|set``: organizations and their desk settings."""
     org = commands.add_parser("org", help="organizations").add_subparsers(
         dest="org_command", required=True, metavar="ACTION"
     )
@@ -92,6 +112,9 @@ def _parser() -> argparse.ArgumentParser:
         help="every activation code waits for a desk employee's release, e-mail ones too",
     )
 
+
+def _staff_commands(commands: _Commands) -> None:
+    """``balie staff add``: managers and desk staff, with their chat."""
     staff = commands.add_parser("staff", help="managers and desk staff").add_subparsers(
         dest="staff_command", required=True, metavar="ACTION"
     )
@@ -105,6 +128,9 @@ def _parser() -> argparse.ArgumentParser:
         "--telegram-id", required=True, type=int, help="their Telegram user id (staff chat)"
     )
 
+
+def _employee_commands(commands: _Commands) -> None:
+    """``balie employee add|offboard`` (seed 000, seed 001's out-of-service date)."""
     employee = commands.add_parser("employee", help="employees").add_subparsers(
         dest="employee_command", required=True, metavar="ACTION"
     )
@@ -121,6 +147,9 @@ def _parser() -> argparse.ArgumentParser:
     who.add_argument("--phone")
     offboard.add_argument("--date", required=True, type=_iso_date, metavar="YYYY-MM-DD")
 
+
+def _request_commands(commands: _Commands) -> None:
+    """``balie request approve|reject``: an admin decides a request."""
     request = commands.add_parser(
         "request", help="decide a registration or a staff account's new chat (as an admin)"
     ).add_subparsers(dest="request_command", required=True, metavar="ACTION")
@@ -130,6 +159,9 @@ def _parser() -> argparse.ArgumentParser:
         decide.add_argument("number", type=int, metavar="NUMBER")
         decide.add_argument("--reason", required=verb == "reject")
 
+
+def _import_commands(commands: _Commands) -> None:
+    """``balie import customers``: the CSV import."""
     imports = commands.add_parser("import", help="import data from a file").add_subparsers(
         dest="import_command", required=True, metavar="ACTION"
     )
@@ -139,6 +171,9 @@ def _parser() -> argparse.ArgumentParser:
     import_customers.add_argument("file", metavar="FILE.csv")
     import_customers.add_argument("--org", required=True, metavar="PARTNER_ID")
 
+
+def _letters_commands(commands: _Commands) -> None:
+    """``balie letters export``: the print-and-mail batch."""
     letters = commands.add_parser("letters", help="letters with activation codes").add_subparsers(
         dest="letters_command", required=True, metavar="ACTION"
     )
@@ -150,6 +185,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     letters_export.add_argument("--org", metavar="PARTNER_ID", help="only this organization")
 
+
+def _outbox_commands(commands: _Commands) -> None:
+    """``balie outbox list|retry``: the notification queue."""
     outbox = commands.add_parser(
         "outbox", help="the notification queue (never a message's text)"
     ).add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
@@ -162,9 +200,6 @@ def _parser() -> argparse.ArgumentParser:
         "retry", help="send a failed or dead message again (now, its attempts forgotten)"
     )
     outbox_retry.add_argument("id", type=int, metavar="ID")
-
-    commands.add_parser("demo", help="create a demo organization to try every flow")
-    return parser
 
 
 def _iso_date(text: str) -> date:
@@ -233,116 +268,141 @@ async def _export_letters(settings: Settings, out_dir: Path, partner_id: str | N
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class _AdminCall:
+    """What an admin command works with: its arguments, the settings, one moment."""
+
+    args: argparse.Namespace
+    settings: Settings
+    now: datetime
+
+
 def _admin(args: argparse.Namespace, settings: Settings) -> Callable[[Transaction], Awaitable[str]]:
-    now = SystemClock().now()
-
-    async def org_add(tx: Transaction) -> str:
-        org = await accounts.add_organization(tx, args.name, args.partner_id, now)
-        return f"added organization {org.name} with partner ID {org.partner_id}"
-
-    async def org_set(tx: Transaction) -> str:
-        org = await accounts.configure_organization(
-            tx,
-            args.partner_id,
-            now,
-            desk_contact=args.desk_contact,
-            password_policy=PasswordPolicyName(args.password_policy)
-            if args.password_policy
-            else None,
-            password_min_length=args.password_min_length,
-            activation_code_days=args.activation_days,
-            manual_activation=args.manual_activation,
-        )
-        release = (
-            "every code waits for release" if org.manual_activation else "e-mail codes go at once"
-        )
-        return (
-            f"{org.name}: password policy {org.password_policy.value} (at least "
-            f"{org.password_min_length} characters), activation codes last "
-            f"{org.activation_code_days} days, {release}, desk contact: {org.desk_contact or '-'}"
-        )
-
-    async def staff_add(tx: Transaction) -> str:
-        person = await accounts.add_staff(
-            tx,
-            partner_id=args.org,
-            name=args.name,
-            role=Role(args.role),
-            email=args.email,
-            phone=args.phone,
-            telegram_id=args.telegram_id,
-            now=now,
-        )
-        return f"added {person.role.value} {person.name} (Telegram user {args.telegram_id})"
-
-    async def employee_add(tx: Transaction) -> str:
-        person = await accounts.add_employee(
-            tx,
-            partner_id=args.org,
-            name=args.name,
-            email=args.email,
-            phone=args.phone,
-            offices=args.office,
-            now=now,
-        )
-        return f"added employee {person.name}; they can now register in chat"
-
-    async def employee_offboard(tx: Transaction) -> str:
-        person = await accounts.offboard_employee(
-            tx, partner_id=args.org, contact_text=args.email or args.phone, day=args.date, now=now
-        )
-        return f"{person.name} is out of service from {args.date.isoformat()}"
-
-    async def request_decide(tx: Transaction) -> str:
-        approve = args.request_command == "approve"
-        request = await accounts.decide_request(
-            tx,
-            load_hasher(settings),
-            DeskPolicy(default_language=settings.default_language),
-            partner_id=args.org,
-            number=args.number,
-            approve=approve,
-            reason=args.reason,
-            now=now,
-        )
-        what = "link of a new chat" if request.kind is RequestKind.CHAT_LINK else "registration"
-        return f"{what} #{request.number} of {request.person.name}: {request.status.value}"
-
-    async def import_customers(tx: Transaction) -> str:
-        parsed = customer_import.read_customers(args.file)
-        org = await accounts.organization(tx, args.org)
-        summary = await customer_import.import_customers(tx, org, parsed, now)
-        return summary.report()
-
-    async def demo(tx: Transaction) -> str:
-        return await create_demo(tx, now)
-
-    async def outbox_list(tx: Transaction) -> str:
-        state = OutboxStatus(args.state) if args.state else None
-        counts = await tx.outbox.counts()
-        found = await outbox_view.entries(tx, state, args.limit)
-        summary = ", ".join(f"{counts[s]} {s.value}" for s in OutboxStatus)
-        return "\n".join([*(entry.line() for entry in found), f"outbox: {summary}"])
-
-    async def outbox_retry(tx: Transaction) -> str:
-        entry = await outbox_view.retry(tx, args.id, now)
-        return f"outbox message #{entry.id} ({entry.channel.value} to {entry.recipient}) is due now"
-
-    table: dict[tuple[str, str | None], Callable[[Transaction], Awaitable[str]]] = {
-        ("org", "add"): org_add,
-        ("org", "set"): org_set,
-        ("staff", "add"): staff_add,
-        ("employee", "add"): employee_add,
-        ("employee", "offboard"): employee_offboard,
-        ("import", "customers"): import_customers,
-        ("request", "approve"): request_decide,
-        ("request", "reject"): request_decide,
-        ("outbox", "list"): outbox_list,
-        ("outbox", "retry"): outbox_retry,
-        ("demo", None): demo,
-    }
+    """The work of the admin command ``args`` names, for one transaction."""
+    call = _AdminCall(args, settings, SystemClock().now())
     action = getattr(args, f"{args.command}_command", None)
-    return table[(args.command, action)]
+    work = _ADMIN[(args.command, action)]
+    return lambda tx: work(tx, call)
+
+
+async def _org_add(tx: Transaction, call: _AdminCall) -> str:
+    org = await accounts.add_organization(tx, call.args.name, call.args.partner_id, call.now)
+    return f"added organization {org.name} with partner ID {org.partner_id}"
+
+
+async def _org_set(tx: Transaction, call: _AdminCall) -> str:
+    org = await accounts.configure_organization(
+        tx,
+        call.args.partner_id,
+        call.now,
+        desk_contact=call.args.desk_contact,
+        password_policy=PasswordPolicyName(call.args.password_policy)
+        if call.args.password_policy
+        else None,
+        password_min_length=call.args.password_min_length,
+        activation_code_days=call.args.activation_days,
+        manual_activation=call.args.manual_activation,
+    )
+    release = "every code waits for release" if org.manual_activation else "e-mail codes go at once"
+    return (
+        f"{org.name}: password policy {org.password_policy.value} (at least "
+        f"{org.password_min_length} characters), activation codes last "
+        f"{org.activation_code_days} days, {release}, desk contact: {org.desk_contact or '-'}"
+    )
+
+
+async def _staff_add(tx: Transaction, call: _AdminCall) -> str:
+    person = await accounts.add_staff(
+        tx,
+        partner_id=call.args.org,
+        name=call.args.name,
+        role=Role(call.args.role),
+        email=call.args.email,
+        phone=call.args.phone,
+        telegram_id=call.args.telegram_id,
+        now=call.now,
+    )
+    return f"added {person.role.value} {person.name} (Telegram user {call.args.telegram_id})"
+
+
+async def _employee_add(tx: Transaction, call: _AdminCall) -> str:
+    person = await accounts.add_employee(
+        tx,
+        partner_id=call.args.org,
+        name=call.args.name,
+        email=call.args.email,
+        phone=call.args.phone,
+        offices=call.args.office,
+        now=call.now,
+    )
+    return f"added employee {person.name}; they can now register in chat"
+
+
+async def _employee_offboard(tx: Transaction, call: _AdminCall) -> str:
+    person = await accounts.offboard_employee(
+        tx,
+        partner_id=call.args.org,
+        contact_text=call.args.email or call.args.phone,
+        day=call.args.date,
+        now=call.now,
+    )
+    return f"{person.name} is out of service from {call.args.date.isoformat()}"
+
+
+async def _request_decide(tx: Transaction, call: _AdminCall) -> str:
+    approve = call.args.request_command == "approve"
+    request = await accounts.decide_request(
+        tx,
+        load_hasher(call.settings),
+        DeskPolicy(default_language=call.settings.default_language),
+        partner_id=call.args.org,
+        number=call.args.number,
+        approve=approve,
+        reason=call.args.reason,
+        now=call.now,
+    )
+    what = "link of a new chat" if request.kind is RequestKind.CHAT_LINK else "registration"
+    return f"{what} #{request.number} of {request.person.name}: {request.status.value}"
+
+
+async def _import_customers(tx: Transaction, call: _AdminCall) -> str:
+    parsed = customer_import.read_customers(call.args.file)
+    org = await accounts.organization(tx, call.args.org)
+    summary = await customer_import.import_customers(tx, org, parsed, call.now)
+    return summary.report()
+
+
+async def _demo(tx: Transaction, call: _AdminCall) -> str:
+    return await create_demo(tx, call.now)
+
+
+async def _outbox_list(tx: Transaction, call: _AdminCall) -> str:
+    state = OutboxStatus(call.args.state) if call.args.state else None
+    counts = await tx.outbox.counts()
+    found = await outbox_view.entries(tx, state, call.args.limit)
+    summary = ", ".join(f"{counts[s]} {s.value}" for s in OutboxStatus)
+    return "\n".join([*(entry.line() for entry in found), f"outbox: {summary}"])
+
+
+async def _outbox_retry(tx: Transaction, call: _AdminCall) -> str:
+    entry = await outbox_view.retry(tx, call.args.id, call.now)
+    return f"outbox message #{entry.id} ({entry.channel.value} to {entry.recipient}) is due now"
+
+
+_ADMIN: dict[tuple[str, str | None], Callable[[Transaction, _AdminCall], Awaitable[str]]] = {
+    ("org", "add"): _org_add,
+    ("org", "set"): _org_set,
+    ("staff", "add"): _staff_add,
+    ("employee", "add"): _employee_add,
+    ("employee", "offboard"): _employee_offboard,
+    ("import", "customers"): _import_customers,
+    ("request", "approve"): _request_decide,
+    ("request", "reject"): _request_decide,
+    ("outbox", "list"): _outbox_list,
+    ("outbox", "retry"): _outbox_retry,
+    ("demo", None): _demo,
+}
+"""Each admin command by (command, action)."""
 
 
 def _run_options(args: argparse.Namespace) -> dict[str, object]:

@@ -158,22 +158,34 @@ class _LetterPdf(FPDF):
 
     def letter(self, content: LetterContent) -> None:
         self.add_page()
-        org = printable(content.organization_name)
+        self._sender(content)
+        self._recipient(content)
+        self._reference(content)
+        expires_local = content.expires_at.astimezone(DESK_TIMEZONE)
+        at_time = format_time(expires_local, "HH:mm", locale="nl")
+        self._dutch(content, until=f"{_day(expires_local.date(), 'nl')}, {at_time} uur")
+        self._english(content, until=f"{_day(expires_local.date(), 'en')}, {at_time}")
 
-        # Sender, top right.
+    def _sender(self, content: LetterContent) -> None:
+        """Sender, top right."""
         self.set_xy(120, 18)
         self.set_font("Helvetica", "B", 11)
-        self.multi_cell(70, 5, org[:120], new_x=XPos.LEFT, new_y=YPos.NEXT)
+        self.multi_cell(
+            70, 5, printable(content.organization_name)[:120], new_x=XPos.LEFT, new_y=YPos.NEXT
+        )
         if content.desk_contact:
             self.set_font("Helvetica", "", 9)
             self.multi_cell(
                 70, 4, printable(content.desk_contact)[:300], new_x=XPos.LEFT, new_y=YPos.NEXT
             )
 
-        # Return line and recipient, in the window of a window-left envelope.
+    def _recipient(self, content: LetterContent) -> None:
+        """Return line and recipient, in the window of a window-left envelope."""
         self.set_xy(self.LEFT + 2, 45)
         self.set_font("Helvetica", "", 7)
-        self.cell(85, 4, org[:80], new_x=XPos.LEFT, new_y=YPos.NEXT)
+        self.cell(
+            85, 4, printable(content.organization_name)[:80], new_x=XPos.LEFT, new_y=YPos.NEXT
+        )
         self.set_xy(self.LEFT + 2, 52)
         self.set_font("Helvetica", "", 10)
         for text in (
@@ -183,17 +195,15 @@ class _LetterPdf(FPDF):
         ):
             self.multi_cell(85, 5, printable(text)[:120], new_x=XPos.LEFT, new_y=YPos.NEXT)
 
-        # Date and reference.
+    def _reference(self, content: LetterContent) -> None:
+        """Date and reference."""
         self.set_xy(self.LEFT, 95)
         self.para(f"Datum: {_day(content.letter_date, 'nl')}", size=9, height=4.5)
         self.para(f"Klantnummer: {content.customer_number}", size=9, height=4.5)
         self.para(f"Kenmerk: brief {content.letter_id}", size=9, height=4.5)
 
-        expires_local = content.expires_at.astimezone(DESK_TIMEZONE)
-        at_time = format_time(expires_local, "HH:mm", locale="nl")
-        until_nl = f"{_day(expires_local.date(), 'nl')}, {at_time} uur"
-        until_en = f"{_day(expires_local.date(), 'en')}, {at_time}"
-
+    def _dutch(self, content: LetterContent, until: str) -> None:
+        """The letter itself, with the code in a box and how to use it."""
         self.set_y(118)
         self.para("Uw activatiecode", size=13, style="B", height=7)
         self.ln(3)
@@ -209,10 +219,13 @@ class _LetterPdf(FPDF):
         self.cell(100, 14, formatted(content.code), border=1, align="C")
         self.ln(18)
         self.para(
-            f"De code is geldig tot {until_nl} en werkt één keer. Een nieuwe code vervangt "
-            "deze code."
+            f"De code is geldig tot {until} en werkt één keer. Een nieuwe code vervangt deze code."
         )
         self.ln(3)
+        self._steps(content)
+
+    def _steps(self, content: LetterContent) -> None:
+        """How to use the code, what to do when it was not asked for, and the greeting."""
         self.para("Zo gebruikt u de code:", style="B")
         self.para(f"1. Open de chat met de servicedesk van {content.organization_name}.")
         self.para("2. Druk op de knop Activatiecode en dan Ik heb een code, of typ /activate.")
@@ -229,12 +242,15 @@ class _LetterPdf(FPDF):
         self.ln(3)
         self.para("Met vriendelijke groet,")
         self.para(content.organization_name)
+
+    def _english(self, content: LetterContent, until: str) -> None:
+        """A short English summary under the Dutch letter."""
         self.ln(6)
         self.para(
             f"English: this is your activation code for your account at "
             f"{content.organization_name}. Open the chat with the desk, press Activation code, "
             f"then I have a code (or type /activate), and type your customer number and this "
-            f"code. It is valid until {until_en} and works once.",
+            f"code. It is valid until {until} and works once.",
             size=8.5,
             height=4,
         )
@@ -320,7 +336,44 @@ async def export_letters(
     The caller commits; if that fails, the files hold codes that were never stored, so
     remove them (``export_batch`` does).
     """
-    queued = await tx.letters.queued(organization_id)
+    selection = _select(await tx.letters.queued(organization_id))
+    if not selection.chosen:
+        return ExportResult(skipped=tuple(selection.skipped))
+    contents = [await _content(tx, hasher, letter, now) for letter in selection.chosen]
+    pdf_bytes = render_batch(contents)
+    manifest_bytes = _manifest(contents)
+    pdf_path, manifest_path = _write_batch(out_dir, now, pdf_bytes, manifest_bytes)
+    batch = pdf_path.stem
+    try:
+        await _mark_exported(tx, selection, batch, now)
+    except BaseException:
+        pdf_path.unlink(missing_ok=True)
+        manifest_path.unlink(missing_ok=True)
+        raise
+    return ExportResult(
+        pdf=pdf_path,
+        manifest=manifest_path,
+        batch=batch,
+        letter_ids=tuple(letter.id for letter in selection.chosen),
+        merged_ids=tuple(letter.id for letter in selection.merged),
+        skipped=tuple(selection.skipped),
+    )
+
+
+@dataclass(frozen=True)
+class _Selection:
+    """The queued letters sorted for one batch."""
+
+    chosen: list[Letter]
+    """The newest letter per customer with a full address, in id order: these are printed."""
+    merged: list[Letter]
+    """Older letters to a customer in ``chosen``: marked exported with it, not printed."""
+    skipped: list[SkippedLetter]
+    newest: dict[int, Letter]
+    """The chosen letter per customer id."""
+
+
+def _select(queued: Sequence[Letter]) -> _Selection:
     skipped: list[SkippedLetter] = []
     newest: dict[int, Letter] = {}
     for letter in queued:
@@ -335,65 +388,52 @@ async def export_letters(
         for letter in queued
         if letter.customer_id in newest and newest[letter.customer_id] is not letter
     ]
-    if not chosen:
-        return ExportResult(skipped=tuple(skipped))
+    return _Selection(chosen, merged, skipped, newest)
 
-    contents: list[LetterContent] = []
-    for letter in chosen:
-        customer, organization = letter.customer, letter.organization
-        issued = await issue(
-            tx, hasher, customer, LETTER_DESTINATION, now, organization.activation_code_days
-        )
-        contents.append(
-            LetterContent(
-                letter_id=letter.id,
-                organization_name=organization.name,
-                desk_contact=organization.desk_contact,
-                customer_number=customer.customer_number,
-                name=customer.name,
-                street=customer.street or "",
-                house_number=customer.house_number or "",
-                postcode=customer.postcode or "",
-                city=customer.city or "",
-                code=issued.code,
-                expires_at=issued.expires_at,
-                letter_date=now.astimezone(DESK_TIMEZONE).date(),
-            )
-        )
 
-    pdf_bytes = render_batch(contents)
-    manifest_bytes = _manifest(contents)
-    pdf_path, manifest_path = _write_batch(out_dir, now, pdf_bytes, manifest_bytes)
-    batch = pdf_path.stem
-    try:
-        printed: list[tuple[Letter, dict[str, int]]] = [(letter, {}) for letter in chosen]
-        superseded = [
-            (letter, {"superseded_by": newest[letter.customer_id].id}) for letter in merged
-        ]
-        for letter, extra in printed + superseded:
-            await tx.letters.mark_exported(letter, batch, now)
-            await tx.audit.add(
-                "letter_exported",
-                actor="cli",
-                channel="cli",
-                now=now,
-                organization_id=letter.organization_id,
-                letter_id=letter.id,
-                batch=batch,
-                **extra,
-            )
-    except BaseException:
-        pdf_path.unlink(missing_ok=True)
-        manifest_path.unlink(missing_ok=True)
-        raise
-    return ExportResult(
-        pdf=pdf_path,
-        manifest=manifest_path,
-        batch=batch,
-        letter_ids=tuple(letter.id for letter in chosen),
-        merged_ids=tuple(letter.id for letter in merged),
-        skipped=tuple(skipped),
+async def _content(
+    tx: Transaction, hasher: KeyedHasher, letter: Letter, now: datetime
+) -> LetterContent:
+    """What goes on the letter's page, with a fresh code issued for it."""
+    customer, organization = letter.customer, letter.organization
+    issued = await issue(
+        tx, hasher, customer, LETTER_DESTINATION, now, organization.activation_code_days
     )
+    return LetterContent(
+        letter_id=letter.id,
+        organization_name=organization.name,
+        desk_contact=organization.desk_contact,
+        customer_number=customer.customer_number,
+        name=customer.name,
+        street=customer.street or "",
+        house_number=customer.house_number or "",
+        postcode=customer.postcode or "",
+        city=customer.city or "",
+        code=issued.code,
+        expires_at=issued.expires_at,
+        letter_date=now.astimezone(DESK_TIMEZONE).date(),
+    )
+
+
+async def _mark_exported(tx: Transaction, selection: _Selection, batch: str, now: datetime) -> None:
+    """Mark the printed and the merged letters exported in ``batch``, and audit each."""
+    printed: list[tuple[Letter, dict[str, int]]] = [(letter, {}) for letter in selection.chosen]
+    superseded = [
+        (letter, {"superseded_by": selection.newest[letter.customer_id].id})
+        for letter in selection.merged
+    ]
+    for letter, extra in printed + superseded:
+        await tx.letters.mark_exported(letter, batch, now)
+        await tx.audit.add(
+            "letter_exported",
+            actor="cli",
+            channel="cli",
+            now=now,
+            organization_id=letter.organization_id,
+            letter_id=letter.id,
+            batch=batch,
+            **extra,
+        )
 
 
 async def export_batch(

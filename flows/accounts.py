@@ -75,6 +75,21 @@ async def _check_unique(
         raise AccountError(f"a person with phone {phone} already exists in this organization")
 
 
+def _check_staff(role: Role, name: str) -> None:
+    if role not in {Role.MANAGER, Role.STAFF, Role.ADMIN}:
+        raise AccountError("staff role must be manager or staff")
+    if not name.strip():
+        raise AccountError("a name is required")
+
+
+async def _check_chat_free(tx: Transaction, telegram_id: int) -> None:
+    """A staff member's chat is theirs alone: one chat acts for one account."""
+    if telegram_id <= 0:
+        raise AccountError("--telegram-id must be a positive Telegram user id")
+    if await tx.chat_links.person_for(telegram_id) is not None:
+        raise AccountError(f"Telegram user {telegram_id} is already linked to another account")
+
+
 async def add_staff(
     tx: Transaction,
     *,
@@ -88,18 +103,12 @@ async def add_staff(
     language: Language | None = None,
 ) -> Person:
     """A manager or desk staff member, active at once, with their private chat linked."""
-    if role not in {Role.MANAGER, Role.STAFF, Role.ADMIN}:
-        raise AccountError("staff role must be manager or staff")
-    if not name.strip():
-        raise AccountError("a name is required")
+    _check_staff(role, name)
     org = await organization(tx, partner_id)
     email_value = personal_email(email)
     phone_value = mobile_number(phone) if phone else None
     await _check_unique(tx, org.id, email_value, phone_value)
-    if telegram_id <= 0:
-        raise AccountError("--telegram-id must be a positive Telegram user id")
-    if await tx.chat_links.person_for(telegram_id) is not None:
-        raise AccountError(f"Telegram user {telegram_id} is already linked to another account")
+    await _check_chat_free(tx, telegram_id)
     person = await tx.people.add(
         organization_id=org.id,
         name=name.strip(),

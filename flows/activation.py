@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from flows import activation_codes, limits, linking, password, release
+from flows import activation_codes, limits, linking, password_flow, release
 from flows.buttons import Menu, MenuChoice, encode
 from flows.contacts import Contact, Refusal, parse_email
 from flows.domain import (
@@ -159,7 +159,7 @@ async def _decide_route(turn: Turn, given_email: str | None) -> None:
     about = f"number:{fingerprint(number)}"
     over_limit = await limits.wait_needed(turn.tx, request_limit(turn), about, turn.now)
     await limits.record(turn.tx, request_limit(turn), about, turn.now)
-    matches = await turn.tx.customer_accounts.matching_address(
+    matches = await turn.tx.customers.matching_address(
         number, data["postcode"], data["house_number"]
     )
     customer = matches[0] if len(matches) == 1 else None
@@ -179,16 +179,7 @@ async def _request_for(turn: Turn, customer: Customer, given_email: str | None) 
     organization = customer.organization
     reason = ineligibility(customer, given_email)
     number = await turn.tx.organizations.next_request_number(organization.id)
-    request = ActivationRequest(
-        organization_id=organization.id,
-        number=number,
-        customer_id=customer.id,
-        telegram_user_id=turn.event.sender.user_id,
-        given_email=given_email,
-        status=ActivationStatus.INELIGIBLE if reason else ActivationStatus.AWAITING_RELEASE,
-        reason=reason.value if reason else None,
-        created_at=turn.now,
-    )
+    request = _new_request(turn, customer, number, given_email, reason)
     if reason:
         CodeService.of(turn).no_issue(CodePurpose.ACTIVATION)
         await turn.tx.activation_requests.add(request)
@@ -213,18 +204,43 @@ async def _request_for(turn: Turn, customer: Customer, given_email: str | None) 
         route=request.route.value,
     )
     needs_release = request.route is not ActivationRoute.EMAIL or organization.manual_activation
+    await _announce_or_send(turn, request, needs_release)
+    _tell_route(turn, request, needs_release)
+
+
+def _new_request(
+    turn: Turn,
+    customer: Customer,
+    number: int,
+    given_email: str | None,
+    reason: Ineligibility | None,
+) -> ActivationRequest:
+    """The request as asked from this chat: ineligible (with seed 002's reason) or awaiting
+    release."""
+    return ActivationRequest(
+        organization_id=customer.organization.id,
+        number=number,
+        customer_id=customer.id,
+        telegram_user_id=turn.event.sender.user_id,
+        given_email=given_email,
+        status=ActivationStatus.INELIGIBLE if reason else ActivationStatus.AWAITING_RELEASE,
+        reason=reason.value if reason else None,
+        created_at=turn.now,
+    )
+
+
+async def _announce_or_send(turn: Turn, request: ActivationRequest, needs_release: bool) -> None:
+    """Put the request before the desk, or (to the address on file, no manual release) mail
+    the code at once."""
     if needs_release:
         CodeService.of(turn).no_issue(CodePurpose.ACTIVATION)
         await release.announce(turn.tx, request, turn.hasher, turn.policy, turn.now)
-    else:
-        # Asked from an unproven chat: the new code does not void a code sent earlier (a
-        # stranger knowing the address must not burn it); redeeming either voids the rest.
-        request.status = ActivationStatus.RELEASED
-        request.decided_at = turn.now
-        await release.send_code_by_email(
-            turn.tx, turn.hasher, request, turn.now, replace_earlier=False
-        )
-    _tell_route(turn, request, needs_release)
+        return
+    # Asked from an unproven chat: the new code does not void a code sent earlier (a
+    # stranger knowing the address must not burn it); redeeming either voids the rest.
+    request.status = ActivationStatus.RELEASED
+    request.decided_at = turn.now
+    await release.send_code_by_email(turn.tx, turn.hasher, request, turn.now, replace_earlier=False)
 
 
 def ineligibility(customer: Customer, given_email: str | None) -> Ineligibility | None:
@@ -307,7 +323,7 @@ async def on_redeem_code(turn: Turn) -> None:
     turn.outcome.steady_timing = True
     turn.outcome.delete_message = True
     customer_number = str(turn.data.get("customer_number", "")).strip()
-    candidates = await turn.tx.customer_accounts.with_number(customer_number)
+    candidates = await turn.tx.customers.with_number(customer_number)
     redeemable = {activation_codes.subject_of(c): c for c in candidates if may_redeem(c)}
     result = await CodeService.of(turn).verify_found(
         CodePurpose.ACTIVATION,
@@ -357,7 +373,7 @@ async def _activate(turn: Turn, customer: Customer) -> None:
         customer_number=customer.customer_number,
     )
     turn.say("account_activated")
-    password.ask_for_password(turn, customer, reason="activation")
+    password_flow.ask_for_password(turn, customer, reason="activation")
 
 
 def expires_in_words(turn: Turn, valid_for: timedelta) -> int:

@@ -521,6 +521,20 @@ async def _ask_second_manager(turn: Turn, manager: Person, person: Person, day: 
         turn.say("offboard_no_second_manager", name=person.name, role=role, org=organization.name)
         return
     request = await _file_offboard_request(turn, manager, person, day)
+    await _ask_confirmers(turn, confirmers, request)
+    turn.say(
+        "offboard_needs_second",
+        name=person.name,
+        role=role,
+        date=texts.day(day),
+        org=organization.name,
+    )
+
+
+async def _ask_confirmers(
+    turn: Turn, confirmers: cards.Recipients, request: OffboardRequest
+) -> None:
+    """A card with Confirm and Refuse to each manager who may confirm ``request``."""
     await cards.push(
         turn.tx,
         confirmers,
@@ -530,13 +544,6 @@ async def _ask_second_manager(turn: Turn, manager: Person, person: Person, day: 
         turn.hasher,
         turn.policy,
         turn.now,
-    )
-    turn.say(
-        "offboard_needs_second",
-        name=person.name,
-        role=role,
-        date=texts.day(day),
-        org=organization.name,
     )
 
 

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from flows import activation, approval, menu, outbox_view, password, registration, release
+from flows import activation, approval, menu, outbox_view, password_flow, registration, release
 from flows.buttons import Menu, MenuChoice
 from flows.decisions import Power, acting, caller, may_act, refuse
 from flows.domain import ConversationState, Language, Role
@@ -96,7 +96,7 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "password",
-        password.begin_reset,
+        password_flow.begin_reset,
         Audience.EVERYONE,
         "command_password_menu",
         "command_password_help",
@@ -227,7 +227,7 @@ class Choice:
 MENU_CHOICES: dict[MenuChoice, Choice] = {
     MenuChoice.REGISTER: Choice(registration.begin),
     MenuChoice.HELP: Choice(show_help),
-    MenuChoice.FORGOT_PASSWORD: Choice(password.begin_reset),
+    MenuChoice.FORGOT_PASSWORD: Choice(password_flow.begin_reset),
     MenuChoice.ACTIVATION_CODE: Choice(_activation_menu),
     MenuChoice.REQUEST_CODE: Choice(activation.begin_request),
     MenuChoice.HAVE_CODE: Choice(activation.begin_redeem),

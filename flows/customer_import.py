@@ -165,30 +165,13 @@ def parse_customers(text: str | bytes) -> ParsedFile:
     malformed CSV structure, a missing required column or a column named twice. Unknown
     extra columns are ignored with a warning.
     """
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise ImportFileError("the file is not UTF-8 text; save it as CSV UTF-8") from None
-    text = text.removeprefix("\ufeff")
-    if "\x00" in text:
-        raise ImportFileError("the file is not CSV text (it holds NUL bytes); save it as CSV UTF-8")
+    text = _csv_text(text)
     header_line = next((line for line in text.splitlines() if line.strip()), None)
     if header_line is None:
         raise ImportFileError(f"the file is empty; expected a header row: {','.join(COLUMNS)}")
     delimiter = ";" if header_line.count(";") > header_line.count(",") else ","
     parsed = ParsedFile(delimiter=delimiter)
-
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    records: list[tuple[int, list[str]]] = []
-    try:
-        next_line = 1
-        for record in reader:
-            records.append((next_line, record))
-            next_line = reader.line_num + 1
-    except csv.Error as exc:
-        raise ImportFileError(f"line {reader.line_num}: not valid CSV ({exc})") from None
-    records = [(line, record) for line, record in records if any(v.strip() for v in record)]
+    records = _records(text, delimiter)
     if not records:
         raise ImportFileError(f"the file is empty; expected a header row: {','.join(COLUMNS)}")
 
@@ -208,6 +191,35 @@ def parse_customers(text: str | bytes) -> ParsedFile:
         else:
             parsed.rows.append(row)
     return parsed
+
+
+def _csv_text(text: str | bytes) -> str:
+    """The file as text: UTF-8 (with or without Excel's byte order mark), and no NUL bytes
+    (a spreadsheet saved in its own format instead of as CSV)."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ImportFileError("the file is not UTF-8 text; save it as CSV UTF-8") from None
+    text = text.removeprefix("\ufeff")
+    if "\x00" in text:
+        raise ImportFileError("the file is not CSV text (it holds NUL bytes); save it as CSV UTF-8")
+    return text
+
+
+def _records(text: str, delimiter: str) -> list[tuple[int, list[str]]]:
+    """The CSV records that hold a value, each with the line it starts on (a quoted cell may
+    span lines, so that is not its index)."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    records: list[tuple[int, list[str]]] = []
+    try:
+        next_line = 1
+        for record in reader:
+            records.append((next_line, record))
+            next_line = reader.line_num + 1
+    except csv.Error as exc:
+        raise ImportFileError(f"line {reader.line_num}: not valid CSV ({exc})") from None
+    return [(line, record) for line, record in records if any(v.strip() for v in record)]
 
 
 def _duplicate(line: int, number: str, earlier: int) -> RefusedRow:
@@ -331,10 +343,8 @@ async def import_customers(
     ``telegram_user_id``, ``language``) is never touched. Given a ``ParsedFile``, its refusals
     and warnings are carried into the summary.
     """
-    summary = ImportSummary()
+    summary = _summary_of(rows)
     if isinstance(rows, ParsedFile):
-        summary.refused = list(rows.refused)
-        summary.warnings = list(rows.warnings)
         rows = rows.rows
     existing = await tx.customers.all_numbers(organization.id)
     first_line_of: dict[str, int] = {}
@@ -343,28 +353,7 @@ async def import_customers(
         if earlier != row.line:
             summary.refused.append(_duplicate(row.line, row.customer_number, earlier))
             continue
-        values = row.values()
-        customer = existing.get(row.customer_number)
-        if customer is None:
-            customer = Customer(
-                organization_id=organization.id,
-                **{name: values.get(name, _default(name)) for name in COLUMNS},
-                account_active=False,
-                created_at=now,
-                updated_at=now,
-            )
-            await tx.customers.add(customer)
-            existing[row.customer_number] = customer
-            summary.added.append(row.customer_number)
-            continue
-        changed = {name: v for name, v in values.items() if getattr(customer, name) != v}
-        if not changed:
-            summary.unchanged.append(row.customer_number)
-            continue
-        for name, value in changed.items():
-            setattr(customer, name, value)
-        customer.updated_at = now
-        summary.updated.append(row.customer_number)
+        await _upsert(tx, organization, row, existing, summary, now)
     summary.refused.sort(key=lambda r: r.line)
     if summary.added or summary.updated:
         await tx.audit.add(
@@ -379,6 +368,47 @@ async def import_customers(
             refused=len(summary.refused),
         )
     return summary
+
+
+def _summary_of(rows: ParsedFile | Sequence[CustomerRow]) -> ImportSummary:
+    """An empty summary, holding a parsed file's refusals and warnings when given one."""
+    if isinstance(rows, ParsedFile):
+        return ImportSummary(refused=list(rows.refused), warnings=list(rows.warnings))
+    return ImportSummary()
+
+
+async def _upsert(
+    tx: Transaction,
+    organization: Organization,
+    row: CustomerRow,
+    existing: dict[str, Customer],
+    summary: ImportSummary,
+    now: datetime,
+) -> None:
+    """Add the row's customer, or update the stored one's imported fields when they differ;
+    the summary counts which it was."""
+    values = row.values()
+    customer = existing.get(row.customer_number)
+    if customer is None:
+        customer = Customer(
+            organization_id=organization.id,
+            **{name: values.get(name, _default(name)) for name in COLUMNS},
+            account_active=False,
+            created_at=now,
+            updated_at=now,
+        )
+        await tx.customers.add(customer)
+        existing[row.customer_number] = customer
+        summary.added.append(row.customer_number)
+        return
+    changed = {name: v for name, v in values.items() if getattr(customer, name) != v}
+    if not changed:
+        summary.unchanged.append(row.customer_number)
+        return
+    for name, value in changed.items():
+        setattr(customer, name, value)
+    customer.updated_at = now
+    summary.updated.append(row.customer_number)
 
 
 def _default(name: str) -> bool | None:

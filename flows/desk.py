@@ -14,7 +14,7 @@ from flows import (
     commands,
     linking,
     menu,
-    password,
+    password_flow,
     registration,
     release,
 )
@@ -38,7 +38,7 @@ from flows.turn import DeskPolicy, Turn
 
 log = logging.getLogger("balie.desk")
 
-STEPS = {**registration.STEPS, **activation.STEPS, **password.STEPS}
+STEPS = {**registration.STEPS, **activation.STEPS, **password_flow.STEPS}
 """What handles free text (or a shared contact) at each step of a conversation."""
 
 SECRET_STEPS = frozenset(
@@ -185,7 +185,7 @@ class _Step:
 FLOWS = {
     **dict.fromkeys(registration.STEPS, "registration"),
     **dict.fromkeys(activation.STEPS, "activation"),
-    **dict.fromkeys(password.STEPS, "password"),
+    **dict.fromkeys(password_flow.STEPS, "password"),
 }
 
 

@@ -114,7 +114,7 @@ async def link_customer(
 ) -> None:
     """Link ``chat_id`` to the portal account and, if it had another chat, tell the account."""
     previous = customer.telegram_user_id
-    await tx.customer_accounts.link_chat(customer, chat_id)
+    await tx.customers.link_chat(customer, chat_id)
     if previous is None or previous == chat_id:
         return
     address = correspondence_address(customer)
@@ -243,8 +243,8 @@ async def _relink(turn: Turn, action: UndoLink, pressed_in: int) -> int | None:
         await tx.chat_links.unlink(action.new_chat)
         await tx.chat_links.link(pressed_in, person.id, turn.now)
         return person.organization_id
-    customer = await tx.customer_accounts.get(action.account_id)
+    customer = await tx.customers.get(action.account_id)
     if customer is None or customer.telegram_user_id != action.new_chat:
         return None
-    await tx.customer_accounts.link_chat(customer, pressed_in)
+    await tx.customers.link_chat(customer, pressed_in)
     return customer.organization_id

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flows import activation, labels, password, registration
+from flows import activation, labels, password_flow, registration
 from flows.buttons import Menu, MenuChoice, encode
 from flows.decisions import Power, caller, may_act
 from flows.domain import AccountStatus, ConversationState, Language, effective_status
@@ -12,7 +12,7 @@ from flows.turn import Turn
 REPEATERS = {
     **dict.fromkeys(registration.STEPS, registration.repeat_step),
     **dict.fromkeys(activation.STEPS, activation.repeat_step),
-    **dict.fromkeys(password.STEPS, password.repeat_step),
+    **dict.fromkeys(password_flow.STEPS, password_flow.repeat_step),
 }
 """What repeats a step's question (after a sticker, or when a channel reopens)."""
 

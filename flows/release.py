@@ -130,27 +130,9 @@ async def send_code_by_email(
         organization.activation_code_days,
         replace_earlier=replace_earlier,
     )
-    code = issued.code
     texts = await _requester_texts(tx, request, customer)
     until = texts.day((now + timedelta(days=organization.activation_code_days)).date())
-    if request.route is ActivationRoute.ADMINISTRATOR:
-        body = texts(
-            "mail_activation_administrator_body",
-            administrator=customer.administrator_name or "",
-            org=organization.name,
-            name=customer.name,
-            number=customer.customer_number,
-            code=activation_codes.formatted(code),
-            until=until,
-        )
-    else:
-        body = texts(
-            "mail_activation_body",
-            name=customer.name,
-            org=organization.name,
-            code=activation_codes.formatted(code),
-            until=until,
-        )
+    body = _activation_mail(texts, request, customer, issued.code, until)
     await tx.outbox.add(
         DeliveryChannel.EMAIL,
         request.destination,
@@ -161,6 +143,30 @@ async def send_code_by_email(
         expires_at=issued.expires_at,
         organization_id=request.organization_id,
         notify_chat=request.telegram_user_id,
+    )
+
+
+def _activation_mail(
+    texts: Texts, request: ActivationRequest, customer: Customer, code: str, until: str
+) -> str:
+    """The mail's body: to the tenant, or to the administrator acting for them."""
+    organization = request.organization
+    if request.route is ActivationRoute.ADMINISTRATOR:
+        return texts(
+            "mail_activation_administrator_body",
+            administrator=customer.administrator_name or "",
+            org=organization.name,
+            name=customer.name,
+            number=customer.customer_number,
+            code=activation_codes.formatted(code),
+            until=until,
+        )
+    return texts(
+        "mail_activation_body",
+        name=customer.name,
+        org=organization.name,
+        code=activation_codes.formatted(code),
+        until=until,
     )
 
 

@@ -262,11 +262,33 @@ class Letters(Protocol):
 
 
 class Customers(Protocol):
+    """The customers table: within one organization (the import) and across organizations
+    (a person in chat has not said which organization they belong to)."""
+
     async def all_numbers(self, organization_id: int) -> dict[str, Customer]:
         """Every customer of the organization by customer number (for the import)."""
         ...
 
     async def add(self, customer: Customer) -> Customer: ...
+
+    async def get(self, customer_id: int) -> Customer | None: ...
+
+    async def matching_address(
+        self, customer_number: str, postcode: str, house_number: str
+    ) -> Sequence[Customer]:
+        """Customers with this number whose postcode and house number match (normalized)."""
+        ...
+
+    async def with_number(self, customer_number: str) -> Sequence[Customer]: ...
+
+    async def accounts_for(self, channel: DeliveryChannel, value: str) -> Sequence[Customer]:
+        """Activated accounts this address or number speaks for: their own, or (for an
+        account under administration) the administrator's address."""
+        ...
+
+    async def link_chat(self, customer: Customer, telegram_user_id: int) -> None:
+        """This chat now acts for this account only."""
+        ...
 
 
 class RateEvents(Protocol):
@@ -299,27 +321,6 @@ class ActivationRequests(Protocol):
         reason: str | None,
     ) -> bool:
         """Record the verdict only if nobody decided first; True when this call won."""
-        ...
-
-
-class CustomerAccounts(Protocol):
-    async def get(self, customer_id: int) -> Customer | None: ...
-
-    async def matching_address(
-        self, customer_number: str, postcode: str, house_number: str
-    ) -> Sequence[Customer]:
-        """Customers with this number whose postcode and house number match (normalized)."""
-        ...
-
-    async def with_number(self, customer_number: str) -> Sequence[Customer]: ...
-
-    async def accounts_for(self, channel: DeliveryChannel, value: str) -> Sequence[Customer]:
-        """Activated accounts this address or number speaks for: their own, or (for an
-        account under administration) the administrator's address."""
-        ...
-
-    async def link_chat(self, customer: Customer, telegram_user_id: int) -> None:
-        """This chat now acts for this account only."""
         ...
 
 
@@ -388,9 +389,6 @@ class Transaction(Protocol):
 
     @property
     def activation_requests(self) -> ActivationRequests: ...
-
-    @property
-    def customer_accounts(self) -> CustomerAccounts: ...
 
     @property
     def offboard_requests(self) -> OffboardRequests: ...

@@ -350,9 +350,7 @@ class Pacer:
         loop = asyncio.get_running_loop()
         network_failures = floods = 0
         while True:
-            await self._wait_for_turn(chat, in_chat)
-            await self._wait_for_shared_turn(chat, in_chat)
-            await self._budget.acquire(current_priority())
+            await self._take_turn(chat, in_chat)
             try:
                 result = await call()
             except Exception as exc:
@@ -381,6 +379,13 @@ class Pacer:
             self._answered(chat, in_chat, loop.time())
             self.figures.sent += 1
             return result
+
+    async def _take_turn(self, chat: _Chat | None, in_chat: bool) -> None:
+        """Wait until the chat's pace, the bot-wide slots and the call budget all allow the
+        next call (the budget by this call's priority)."""
+        await self._wait_for_turn(chat, in_chat)
+        await self._wait_for_shared_turn(chat, in_chat)
+        await self._budget.acquire(current_priority())
 
     def _answered(self, chat: _Chat | None, in_chat: bool, at: float) -> None:
         self._budget.release(at)

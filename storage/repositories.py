@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, func, or_, select, update
+from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
+from sqlalchemy.sql.expression import Exists
 
 from flows.domain import (
     AccountStatus,
@@ -26,7 +27,6 @@ from flows.model import (
     AuditEntry,
     ChatLink,
     Conversation,
-    Customer,
     HandledUpdate,
     Letter,
     Office,
@@ -43,7 +43,6 @@ from storage.orm import (
     audit_log,
     chat_links,
     conversations,
-    customers,
     handled_updates,
     letters,
     offices,
@@ -421,6 +420,22 @@ class NoSealer(Exception):
     """A sensitive row was queued in a store that was given no sealer: it is not kept."""
 
 
+def _waits_for_earlier() -> Exists:
+    """An outbox row waits while an earlier one to the same recipient on the same channel is
+    pending: messages to one recipient go in order."""
+    earlier = outbox.alias()
+    return (
+        select(earlier.c.id)
+        .where(
+            earlier.c.channel == outbox.c.channel,
+            earlier.c.recipient == outbox.c.recipient,
+            earlier.c.status == OutboxStatus.PENDING,
+            earlier.c.id < outbox.c.id,
+        )
+        .exists()
+    )
+
+
 class Outbox(_Repository):
     """The outbox. A sensitive row (its body holds a code) keeps its body sealed under the
     store's :class:`~storage.sealing.Sealer` (``Store.opened`` gives it back in clear)."""
@@ -448,15 +463,11 @@ class Outbox(_Repository):
         ``organization_id``: whose ``/outbox`` shows it. A ``sensitive``
         body is sealed before it reaches the session (and so the database file or its WAL);
         the returned row holds it sealed too."""
-        if sensitive:
-            if self._sealer is None:
-                raise NoSealer("a sensitive outbox row needs a store with a sealer")
-            body = seal_text(self._sealer, body)
         message = OutboxMessage(
             channel=channel,
             recipient=recipient,
             subject=subject,
-            body=body,
+            body=self._sealed(body) if sensitive else body,
             payload=payload or {},
             sensitive=sensitive,
             status=OutboxStatus.PENDING,
@@ -470,6 +481,11 @@ class Outbox(_Repository):
         self.session.add(message)
         await self.session.flush()
         return message
+
+    def _sealed(self, body: str) -> str:
+        if self._sealer is None:
+            raise NoSealer("a sensitive outbox row needs a store with a sealer")
+        return seal_text(self._sealer, body)
 
     async def claim_due(
         self,
@@ -490,23 +506,12 @@ class Outbox(_Repository):
         recipient on the same channel is pending (retrying, or held by a worker), so a claim
         takes at most one row per recipient.
         """
-        earlier = outbox.alias()
-        waits_for_earlier = (
-            select(earlier.c.id)
-            .where(
-                earlier.c.channel == outbox.c.channel,
-                earlier.c.recipient == outbox.c.recipient,
-                earlier.c.status == OutboxStatus.PENDING,
-                earlier.c.id < outbox.c.id,
-            )
-            .exists()
-        )
         query = (
             select(OutboxMessage)
             .where(
                 outbox.c.status == OutboxStatus.PENDING,
                 outbox.c.next_attempt_at <= now,
-                ~waits_for_earlier,
+                ~_waits_for_earlier(),
             )
             .order_by(outbox.c.id)
             .limit(limit)
@@ -852,50 +857,6 @@ class Conversations(_Repository):
             self.session.add(conversation)
             await self.session.flush()
         return conversation
-
-
-class Customers(_Repository):
-    """An organization's customers (tenants, clients, parents), by customer number."""
-
-    async def by_number(self, organization_id: int, number: str) -> Customer | None:
-        result = await self.session.scalars(
-            select(Customer).where(
-                customers.c.organization_id == organization_id,
-                customers.c.customer_number == number,
-            )
-        )
-        return result.first()
-
-    async def by_contact(
-        self, organization_id: int, email: str | None = None, phone: str | None = None
-    ) -> Sequence[Customer]:
-        """Customers with this e-mail address or phone number (normalized: a lower-case
-        address, an E.164 number); a family may share one, so there may be several."""
-        conditions = []
-        if email:
-            conditions.append(customers.c.email == email.lower())
-        if phone:
-            conditions.append(customers.c.phone == phone)
-        if not conditions:
-            return []
-        result = await self.session.scalars(
-            select(Customer)
-            .where(customers.c.organization_id == organization_id, or_(*conditions))
-            .order_by(customers.c.id)
-        )
-        return result.all()
-
-    async def all_numbers(self, organization_id: int) -> dict[str, Customer]:
-        """Every customer of the organization by customer number (for the import)."""
-        result = await self.session.scalars(
-            select(Customer).where(customers.c.organization_id == organization_id)
-        )
-        return {customer.customer_number: customer for customer in result}
-
-    async def add(self, customer: Customer) -> Customer:
-        self.session.add(customer)
-        await self.session.flush()
-        return customer
 
 
 class Letters(_Repository):

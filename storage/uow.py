@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.activation_requests import ActivationRequests
-from storage.customer_accounts import CustomerAccounts
+from storage.customers import Customers
 from storage.inbox import Inbox
 from storage.offboard_requests import OffboardRequests
 from storage.rate_events import RateEvents
@@ -17,7 +17,6 @@ from storage.repositories import (
     ChatLinks,
     Codes,
     Conversations,
-    Customers,
     HandledUpdates,
     Letters,
     Organizations,
@@ -47,7 +46,6 @@ class Transaction:
         self.customers = Customers(session)
         self.rate_events = RateEvents(session)
         self.activation_requests = ActivationRequests(session)
-        self.customer_accounts = CustomerAccounts(session)
         self.inbox = Inbox(session)
         self.offboard_requests = OffboardRequests(session)
         self.undeliverable = UndeliverableAddresses(session)

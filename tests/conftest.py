@@ -119,3 +119,23 @@ def smtp() -> Iterator[SmtpServer]:
 async def twilio() -> AsyncIterator[FakeTwilio]:
     async with FakeTwilio() as fake:
         yield fake
+
+
+_TESTS = Path(__file__).parent
+
+
+def layer(path: Path) -> str:
+    """The test layer of a test file, by where it lives: ``unit`` (the core through in-memory
+    fakes), ``e2e`` (the real clients and runtimes) or ``integration`` (a real store)."""
+    relative = path.relative_to(_TESTS)
+    if relative.parts[0] == "unit":
+        return "unit"
+    if relative.parts[0] == "conformance" or relative.name.startswith("test_telegram_"):
+        return "e2e"
+    return "integration"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test with its layer, so ``pytest -m unit`` runs only the fast ones."""
+    for item in items:
+        item.add_marker(layer(Path(item.path)))

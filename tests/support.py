@@ -11,12 +11,13 @@ from sqlalchemy import select
 
 from bot.sealing import outbox_sealer
 from flows import accounts
-from flows.buttons import StaffAction, signed
+from flows.buttons import ButtonAction, Pressed, StaffAction, decode, encode, signed
 from flows.desk import Desk
-from flows.domain import CodePurpose, DeliveryChannel, OutboxStatus, Role
+from flows.domain import CodePurpose, DeliveryChannel, Language, OutboxStatus, Role
 from flows.events import Event, EventKind, Outcome, Sender
 from flows.keys import KeyedHasher
 from flows.model import Customer, OneTimeCode, OutboxMessage
+from flows.texts import Texts
 from flows.turn import DeskPolicy
 from flows.verification import ACTIVATION_CODE, SHORT_CODE, stored_code_matches
 from storage.db import create_engine
@@ -240,6 +241,49 @@ def texts_of(outcome: Outcome) -> str:
 
 def buttons_of(outcome: Outcome) -> list[str]:
     return [b.data for reply in outcome.replies for row in reply.buttons for b in row]
+
+
+_HOLE = "\x00"
+
+
+def _message_pattern(texts: Texts, message_id: str, values: dict[str, object]) -> re.Pattern[str]:
+    """Message ``message_id`` with ``values`` filled in, as a pattern in which every
+    placeholder not given matches any text (a test need not know the organization's name)."""
+    values = dict(values)
+    while True:
+        try:
+            text = texts(message_id, **values)
+            break
+        except KeyError as missing:
+            name = str(missing.args[0])
+            if name == message_id or name in values:
+                raise
+            values[name] = _HOLE
+    return re.compile(".+?".join(re.escape(part) for part in text.split(_HOLE)), re.DOTALL)
+
+
+def said(
+    outcome: Outcome, message_id: str, language: Language = Language.EN, **values: object
+) -> bool:
+    """Whether the outcome says message ``message_id`` (in a reply or the press's notice),
+    with ``values`` in its placeholders: the test names the message, not its wording."""
+    shown = [reply.text for reply in outcome.replies] + [outcome.callback_notice or ""]
+    return any(says(text, message_id, language, **values) for text in shown)
+
+
+def says(text: str, message_id: str, language: Language = Language.EN, **values: object) -> bool:
+    """Whether ``text`` (a reply, a card's body, a mail) holds message ``message_id``."""
+    return _message_pattern(Texts(language), message_id, values).search(text) is not None
+
+
+def pressed(action: ButtonAction) -> str:
+    """The data a press of the button for ``action`` sends (a menu choice, a page)."""
+    return encode(action)
+
+
+def offered(outcome: Outcome) -> list[Pressed | None]:
+    """The outcome's buttons as the typed actions they carry (None: data that is no action)."""
+    return [decode(data) for data in buttons_of(outcome)]
 
 
 def customer(organization_id: int, number: str, now: datetime, **facts: object) -> Customer:

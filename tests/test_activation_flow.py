@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from flows import activation_codes
-from flows.buttons import Release
+from flows.buttons import Menu, MenuChoice, Release, Signed
 from flows.domain import (
     ActivationRoute,
     ActivationStatus,
@@ -23,8 +23,10 @@ from tests.support import (
     TEST_HASHER,
     DemoOrg,
     DeskDriver,
-    buttons_of,
     code_matches,
+    offered,
+    pressed,
+    said,
     seed_customers,
     texts_of,
 )
@@ -34,7 +36,7 @@ STAFF = DemoOrg.staff_chat
 MANAGER = DemoOrg.manager_chat
 STRANGER = 6660
 STANDARD = "We cannot send an activation code through the chat for these details"
-WRONG = Texts(Language.EN).template("activation_code_wrong")
+WRONG = Texts(Language.EN)("activation_code_wrong")
 
 
 @pytest.fixture
@@ -52,13 +54,13 @@ async def ask_code(
     house: str = "12 A",
 ) -> Outcome:
     await desk.send(user, "/start")
-    await desk.press(user, "m:activation")
-    await desk.press(user, "m:req_code")
+    await desk.press(user, pressed(Menu(MenuChoice.ACTIVATION_CODE)))
+    await desk.press(user, pressed(Menu(MenuChoice.REQUEST_CODE)))
     await desk.send(user, number)
     await desk.send(user, postcode)
     await desk.send(user, house)
     if email is None:
-        return await desk.press(user, "m:skip")
+        return await desk.press(user, pressed(Menu(MenuChoice.SKIP)))
     return await desk.send(user, email)
 
 
@@ -73,8 +75,7 @@ async def mails_to(desk: DeskDriver, address: str) -> list[str]:
 
 async def test_code_by_email_when_the_address_on_file_is_used(customers: DeskDriver) -> None:
     outcome = await ask_code(customers, "1001")
-    assert "sent your activation code to the e-mail address we have on file" in texts_of(outcome)
-    assert "k•••@thuis.example" in texts_of(outcome)
+    assert said(outcome, "activation_sent_email", destination="k•••@thuis.example", days=14)
     [mail] = await mails_to(customers, "klant1001@thuis.example")
     code = activation_codes.normalized(mail.split("is:")[1].split()[0])
     assert len(code) == 12 and set(code) <= set(activation_codes.ALPHABET)
@@ -99,7 +100,7 @@ async def test_letter_when_no_address_on_file_or_another_one(
     customers: DeskDriver, number: str, email: str | None
 ) -> None:
     outcome = await ask_code(customers, number, email=email)
-    assert "come by post to your home address" in texts_of(outcome)
+    assert said(outcome, "activation_by_letter")
     [request] = await requests(customers)
     assert request.route is ActivationRoute.LETTER
     assert request.status is ActivationStatus.AWAITING_RELEASE
@@ -148,7 +149,7 @@ async def test_administrator_asks_and_staff_release_to_the_administrator(
     customers: DeskDriver,
 ) -> None:
     outcome = await ask_code(customers, "1006", email="bewind@bewind.example")
-    assert "as the administrator" in texts_of(outcome)
+    assert said(outcome, "activation_to_administrator")
     [request] = await requests(customers)
     assert request.route is ActivationRoute.ADMINISTRATOR
     card = (await customers.outbox(DeliveryChannel.TELEGRAM))[0]
@@ -220,7 +221,7 @@ async def test_codes_list_shows_the_queue_with_buttons(customers: DeskDriver) ->
     await ask_code(customers, "1002")
     outcome = await customers.send(STAFF, "/codes")
     assert "Activation codes waiting for release at BLG Wonen" in texts_of(outcome)
-    assert any(b.startswith("c:") for b in buttons_of(outcome))
+    assert any(isinstance(p, Signed) and isinstance(p.action, Release) for p in offered(outcome))
     assert "Only desk staff" in texts_of(await customers.send(USER, "/codes"))
 
 
@@ -239,8 +240,7 @@ async def test_redeem_activates_links_and_asks_for_a_password(customers: DeskDri
     await ask_code(customers, "1001")
     code = await _code_from_mail(customers, "klant1001@thuis.example")
     outcome = await redeem(customers, "1001", code.lower().replace("-", " "))
-    assert "Your account is activated" in texts_of(outcome)
-    assert "Type your new password" in texts_of(outcome)
+    assert said(outcome, "account_activated") and said(outcome, "ask_password")
     async with customers.store.transaction() as tx:
         account = (
             await tx.session.scalars(select(Customer).where(Customer.customer_number == "1001"))
@@ -248,7 +248,7 @@ async def test_redeem_activates_links_and_asks_for_a_password(customers: DeskDri
         assert account.account_active and account.telegram_user_id == USER
     # Single use.
     again = await redeem(customers, "1001", code, user=USER + 5)
-    assert "not right" in texts_of(again)
+    assert said(again, "activation_code_wrong")
 
 
 async def test_a_code_asked_in_chat_leaves_the_earlier_one_until_one_is_used(
@@ -260,9 +260,9 @@ async def test_a_code_asked_in_chat_leaves_the_earlier_one_until_one_is_used(
     await ask_code(customers, "1001", user=STRANGER)
     second = await _code_from_mail(customers, "klant1001@thuis.example")
     assert first != second
-    assert "activated" in texts_of(await redeem(customers, "1001", first))
+    assert said(await redeem(customers, "1001", first), "account_activated")
     # Redeeming one voids the rest.
-    assert "not right" in texts_of(await redeem(customers, "1001", second, user=USER + 1))
+    assert said(await redeem(customers, "1001", second, user=USER + 1), "activation_code_wrong")
     [_, newer] = await requests(customers)
     assert newer.replaces_code
 
@@ -274,11 +274,12 @@ async def test_wrong_codes_from_many_chats_never_burn_the_owners_code(
     code = await _code_from_mail(customers, "klant1001@thuis.example")
     # Five strangers' chats, five wrong tries each (even "x", which is no code at all).
     for stranger in range(STRANGER, STRANGER + 5):
-        assert "12 letters and digits" in texts_of(await redeem(customers, "1001", "x", stranger))
+        malformed = await redeem(customers, "1001", "x", stranger)
+        assert said(malformed, "activation_code_malformed")
         for _ in range(5):
             outcome = await redeem(customers, "1001", "AAAA-BBBB-CCCC", user=stranger)
             assert texts_of(outcome) == WRONG
-    assert "activated" in texts_of(await redeem(customers, "1001", code))
+    assert said(await redeem(customers, "1001", code), "account_activated")
 
 
 async def test_a_chat_is_locked_out_with_the_same_answer(customers: DeskDriver) -> None:
@@ -290,7 +291,7 @@ async def test_a_chat_is_locked_out_with_the_same_answer(customers: DeskDriver) 
         assert texts_of(await redeem(customers, "1001", "AAAA-BBBB-CCCC", STRANGER)) == WRONG
     assert texts_of(await redeem(customers, "1001", code, STRANGER)) == WRONG
     # The owner, in their own chat, is not locked out.
-    assert "activated" in texts_of(await redeem(customers, "1001", code))
+    assert said(await redeem(customers, "1001", code), "account_activated")
     # Ten wrong tries an hour over any numbers lock a chat out entirely.
     for number in range(4000, 4010):
         await redeem(customers, str(number), "AAAA-BBBB-CCCC", user=9100)
@@ -298,14 +299,14 @@ async def test_a_chat_is_locked_out_with_the_same_answer(customers: DeskDriver) 
     customers.clock.advance(hours=1, minutes=1)
     await ask_code(customers, "1008", user=9100)
     fresh = await _code_from_mail(customers, "klant1008@thuis.example")
-    assert "activated" in texts_of(await redeem(customers, "1008", fresh, user=9100))
+    assert said(await redeem(customers, "1008", fresh, user=9100), "account_activated")
 
 
 async def test_code_requests_are_limited_per_chat(customers: DeskDriver) -> None:
     for _ in range(3):
         await ask_code(customers, "9999")
     outcome = await ask_code(customers, "9999")
-    assert "Please try again in 60 minutes" in texts_of(outcome)
+    assert said(outcome, "activation_wait", minutes=60)
 
 
 async def test_organization_may_want_every_code_released(customers: DeskDriver) -> None:
@@ -314,7 +315,7 @@ async def test_organization_may_want_every_code_released(customers: DeskDriver) 
         assert organization is not None
         organization.manual_activation = True
     outcome = await ask_code(customers, "1001")
-    assert "A desk employee checks your request" in texts_of(outcome)
+    assert said(outcome, "activation_manual_email")
     assert not await customers.outbox(DeliveryChannel.EMAIL)
     await customers.press(STAFF, await customers.card_button(STAFF, "Release"))
     assert await mails_to(customers, "klant1001@thuis.example")
@@ -324,7 +325,7 @@ async def test_expired_activation_code(customers: DeskDriver) -> None:
     await ask_code(customers, "1001")
     code = await _code_from_mail(customers, "klant1001@thuis.example")
     customers.clock.advance(days=15)
-    assert "not right" in texts_of(await redeem(customers, "1001", code))
+    assert said(await redeem(customers, "1001", code), "activation_code_wrong")
     async with customers.store.transaction() as tx:
         current = await tx.codes.current("customer:1", CodePurpose.ACTIVATION)
     assert current is None or current.expires_at < customers.clock.now()

@@ -8,14 +8,23 @@ from sqlalchemy import select
 
 from flows import accounts
 from flows.buttons import Decide, Offboard
-from flows.domain import AccountStatus, DeliveryChannel, OffboardStatus, RequestStatus, Role
+from flows.domain import (
+    AccountStatus,
+    DeliveryChannel,
+    Language,
+    OffboardStatus,
+    RequestStatus,
+    Role,
+)
 from flows.model import AuditEntry, ChatLink, OffboardRequest, Person, RegistrationRequest
-from tests.support import DemoOrg, DeskDriver, buttons_of, seed_demo, texts_of
+from flows.texts import Texts
+from tests.support import DemoOrg, DeskDriver, buttons_of, said, seed_demo, texts_of
 
 EVA = 7001
 MANAGER = DemoOrg.manager_chat
 SECOND_MANAGER = DemoOrg.second_manager_chat
 STAFF = DemoOrg.staff_chat
+NOT_ALLOWED = Texts(Language.EN)("staff_not_allowed")
 
 
 async def _request(desk: DeskDriver) -> RegistrationRequest:
@@ -59,7 +68,8 @@ async def test_manager_approves_by_button(desk: DeskDriver) -> None:
     assert unsent.body == edits[0].body and not unsent.payload.get("buttons")
     assert len(await _audit(desk, "registration_approved")) == 1
     # Eva is now linked and active.
-    assert "You are known at BLG Wonen as employee" in texts_of(await desk.send(EVA, "/start"))
+    welcome = await desk.send(EVA, "/start")
+    assert said(welcome, "welcome_linked", name="Eva Employee", org="BLG Wonen", role="employee")
 
 
 async def test_second_manager_is_told_who_decided(desk: DeskDriver) -> None:
@@ -98,9 +108,9 @@ async def test_staff_member_and_strangers_may_not_decide(desk: DeskDriver) -> No
         # Data signed for the caller's own chat (as if a card had reached them): the role
         # check still refuses.
         outcome = await desk.press(caller, desk.signed(Decide(request.id, approve=True), caller))
-        assert outcome.callback_notice == "Only a manager of this organization may do that."
-    assert "Only a manager" in texts_of(await desk.send(STAFF, "/approve 1"))
-    assert "Only a manager" in texts_of(await desk.send(9999, "/pending"))
+        assert outcome.callback_notice == NOT_ALLOWED
+    assert said(await desk.send(STAFF, "/approve 1"), "staff_not_allowed")
+    assert said(await desk.send(9999, "/pending"), "staff_not_allowed")
     refused = await _audit(desk, "staff_action_refused")
     assert len(refused) == 5
     assert refused[0].actor == f"telegram:{STAFF}" and refused[0].detail["number"] == 1
@@ -125,9 +135,10 @@ async def test_manager_of_another_organization_may_not_decide(desk: DeskDriver) 
             now=now,
         )
     outcome = await desk.press(6001, desk.signed(Decide(request.id, approve=True), 6001))
-    assert outcome.callback_notice == "Only a manager of this organization may do that."
+    assert outcome.callback_notice == NOT_ALLOWED
     # /approve 1 from Olga looks in her own organization, which has no request #1.
-    assert "no request #1 at Other Corp" in texts_of(await desk.send(6001, "/approve 1"))
+    outcome = await desk.send(6001, "/approve 1")
+    assert said(outcome, "staff_request_unknown", number=1, org="Other Corp")
 
 
 async def test_pending_list_and_commands(desk: DeskDriver) -> None:
@@ -139,33 +150,34 @@ async def test_pending_list_and_commands(desk: DeskDriver) -> None:
     assert "#1 Eva Employee - eva@kantoor.example - pre-added - 2 hours ago" in listing
     assert "#2 Joris Jansen - +31687654321 - not pre-added - 2 hours ago" in listing
     assert desk.signed(Decide(1, approve=True), MANAGER) in buttons_of(outcome)
-    assert "Usage: /reject N reason" in texts_of(await desk.send(MANAGER, "/reject 2"))
-    assert "Usage: /approve N" in texts_of(await desk.send(MANAGER, "/approve x"))
-    assert "no request #9" in texts_of(await desk.send(MANAGER, "/approve 9"))
+    assert said(await desk.send(MANAGER, "/reject 2"), "reject_usage")
+    assert said(await desk.send(MANAGER, "/approve x"), "approve_usage")
+    assert said(await desk.send(MANAGER, "/approve 9"), "staff_request_unknown", number=9)
     outcome = await desk.send(MANAGER, "/reject 2 not one of ours")
     assert "#2 Joris Jansen: Rejected by Marieke Manager" in texts_of(outcome)
-    assert "Reason: not one of ours" in texts_of(outcome)
+    assert said(outcome, "reason_suffix", reason="not one of ours")
     sms = [m for m in await desk.outbox(DeliveryChannel.SMS) if "not been approved" in m.body]
     assert sms and "not one of ours" in sms[0].body
     assert "#1 Eva Employee: Approved" in texts_of(await desk.send(MANAGER, "/approve #1"))
-    assert "no open registrations" in texts_of(await desk.send(MANAGER, "/pending"))
+    assert said(await desk.send(MANAGER, "/pending"), "pending_none")
 
 
 async def test_offboarding_in_chat(desk: DeskDriver) -> None:
     await _request(desk)
     await desk.press(MANAGER, await desk.card_button(MANAGER, "Approve"))
-    assert "Usage" in texts_of(await desk.send(MANAGER, "/offboard"))
-    assert "YYYY-MM-DD" in texts_of(await desk.send(MANAGER, "/offboard eva@kantoor.example 31-12"))
-    assert "no employee" in texts_of(await desk.send(MANAGER, "/offboard nobody@x.example"))
+    assert said(await desk.send(MANAGER, "/offboard"), "offboard_usage")
+    bad_date = await desk.send(MANAGER, "/offboard eva@kantoor.example 31-12")
+    assert said(bad_date, "offboard_bad_date")
+    assert said(await desk.send(MANAGER, "/offboard nobody@x.example"), "offboard_unknown")
     outcome = await desk.send(MANAGER, "/offboard eva@kantoor.example 2026-12-01")
-    assert "Eva Employee is out of service from 1 Dec 2026" in texts_of(outcome)
+    assert said(outcome, "offboard_done", name="Eva Employee", date="1 Dec 2026")
     listing = texts_of(await desk.send(MANAGER, "/employees"))
     assert "Eva Employee (Utrecht) - eva@kantoor.example - active, out of service from" in listing
     assert "Piet Pieters (Utrecht, Zeist) - +31612345678 - awaiting registration" in listing
     desk.clock.advance(days=6)  # 1 December 2026
     listing = texts_of(await desk.send(MANAGER, "/employees"))
     assert "eva@kantoor.example - out of service since 1 Dec 2026" in listing
-    assert "out of service since" in texts_of(await desk.send(EVA, "/start"))
+    assert said(await desk.send(EVA, "/start"), "welcome_out_of_service", date="1 Dec 2026")
     assert len(await _audit(desk, "employee_offboarded")) == 1
 
 
@@ -177,7 +189,7 @@ async def test_out_of_service_manager_loses_powers(desk: DeskDriver) -> None:
         ).one()
         manager.out_of_service_on = desk.clock.now().date()
     outcome = await desk.press(MANAGER, await desk.card_button(MANAGER, "Approve"))
-    assert outcome.callback_notice == "Only a manager of this organization may do that."
+    assert outcome.callback_notice == NOT_ALLOWED
 
 
 async def test_new_request_reaches_only_managers_with_chats(store, clock) -> None:  # type: ignore[no-untyped-def]
@@ -282,12 +294,11 @@ async def _offboard_request(desk: DeskDriver) -> OffboardRequest:
 async def test_a_manager_alone_cannot_offboard_another_manager(desk: DeskDriver) -> None:
     """The attack: Marieke takes Maarten out of service on her own."""
     outcome = await desk.send(MANAGER, f"/offboard {MAARTEN} 2026-12-01")
-    assert texts_of(outcome) == (
-        "Taking Maarten Manager (manager) out of service needs a second manager, and BLG Wonen "
-        "has no other manager in chat. An administrator can do it with balie employee offboard."
+    assert texts_of(outcome) == Texts(Language.EN)(
+        "offboard_no_second_manager", name="Maarten Manager", role="manager", org="BLG Wonen"
     )
     outcome = await desk.send(MANAGER, "/offboard marieke@blg.example")
-    assert "You cannot take yourself out of service here" in texts_of(outcome)
+    assert said(outcome, "offboard_self")
     assert (await _person(desk, MAARTEN)).out_of_service_on is None
     assert (await _person(desk, "marieke@blg.example")).out_of_service_on is None
     refused = await _audit(desk, "staff_action_refused")
@@ -298,9 +309,7 @@ async def test_a_manager_alone_cannot_offboard_another_manager(desk: DeskDriver)
 async def test_a_second_manager_confirms_offboarding_a_manager(desk: DeskDriver) -> None:
     await _third_manager(desk)
     outcome = await desk.send(MANAGER, f"/offboard {MAARTEN} 2026-12-31")
-    assert "needs a second manager. The other managers of BLG Wonen have been asked" in (
-        texts_of(outcome)
-    )
+    assert said(outcome, "offboard_needs_second", name="Maarten Manager", org="BLG Wonen")
     request = await _offboard_request(desk)
     assert request.status is OffboardStatus.PENDING
     cards = [m for m in await desk.outbox(DeliveryChannel.TELEGRAM) if m.payload.get("buttons")]
@@ -309,7 +318,7 @@ async def test_a_second_manager_confirms_offboarding_a_manager(desk: DeskDriver)
         cards[0].body
     )
     again = await desk.send(MANAGER, f"/offboard {MAARTEN}")
-    assert "already waiting for a second manager" in texts_of(again)
+    assert said(again, "offboard_already_pending", name="Maarten Manager")
 
     # Neither the asker nor the subject can confirm, even with data signed for their chat.
     own = await desk.press(MANAGER, desk.signed(Offboard(request.id, confirm=True), MANAGER))
@@ -318,7 +327,7 @@ async def test_a_second_manager_confirms_offboarding_a_manager(desk: DeskDriver)
     )
     subject = desk.signed(Offboard(request.id, confirm=False), SECOND_MANAGER)
     refused = await desk.press(SECOND_MANAGER, subject)
-    assert refused.callback_notice == "Only a manager of this organization may do that."
+    assert refused.callback_notice == NOT_ALLOWED
     # Mila's card pressed by Marieke is a tampered press.
     milas = await desk.card_button(THIRD_MANAGER, "Confirm")
     assert (await desk.press(MANAGER, milas)).callback_notice == STALE
@@ -356,12 +365,12 @@ async def test_a_second_manager_may_refuse(desk: DeskDriver) -> None:
     assert (await _person(desk, MAARTEN)).out_of_service_on is None
     assert len(await _audit(desk, "offboard_refused")) == 1
     # Refused, a new request may be made.
-    assert "asked to confirm" in texts_of(await desk.send(MANAGER, f"/offboard {MAARTEN}"))
+    assert said(await desk.send(MANAGER, f"/offboard {MAARTEN}"), "offboard_needs_second")
 
 
 async def test_a_manager_offboards_desk_staff_alone(desk: DeskDriver) -> None:
     outcome = await desk.send(MANAGER, "/offboard sanne@blg.example 2026-12-01")
-    assert "Sanne Staff is out of service from 1 Dec 2026" in texts_of(outcome)
+    assert said(outcome, "offboard_done", name="Sanne Staff", date="1 Dec 2026")
     assert (await _person(desk, "sanne@blg.example")).out_of_service_on is not None
     [done] = await _audit(desk, "employee_offboarded")
     assert done.subject_person_id == (await _person(desk, "sanne@blg.example")).id

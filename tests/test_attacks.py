@@ -10,11 +10,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from flows.buttons import Menu, MenuChoice
 from flows.domain import DeliveryChannel, Language, RequestKind, RequestStatus
 from flows.model import AuditEntry, ChatLink, RegistrationRequest
 from flows.texts import Texts
 from flows.turn import DeskPolicy
-from tests.support import DemoOrg, DeskDriver, buttons_of, seed_customers, texts_of
+from tests.support import DemoOrg, DeskDriver, buttons_of, pressed, seed_customers, texts_of
 
 ORG = DemoOrg()
 STRANGER = 6601
@@ -60,7 +61,7 @@ async def test_takeover_inside_the_resend_cooldown_fails(desk: DeskDriver) -> No
     # Within the cooldown he starts again with the manager's address. At the code step
     # "/start" is only a wrong code; he presses Stop instead, which burns his draft's code.
     assert "6 digits" in texts_of(await desk.send(STRANGER, "/start"))
-    await desk.press(STRANGER, "m:cancel")
+    await desk.press(STRANGER, pressed(Menu(MenuChoice.CANCEL)))
     await desk.send(STRANGER, "/register")
     await desk.send(STRANGER, ORG.partner_id)
     outcome = await desk.send(STRANGER, MANAGER_EMAIL)
@@ -81,11 +82,11 @@ async def test_takeover_at_the_hourly_code_limit_fails(desk: DeskDriver) -> None
     await attacker.send(STRANGER, ORG.partner_id)
     await attacker.send(STRANGER, STRANGER_EMAIL)
     desk.clock.advance(seconds=61)
-    await attacker.press(STRANGER, "m:resend")
+    await attacker.press(STRANGER, pressed(Menu(MenuChoice.RESEND_CODE)))
     own_code = await attacker.last_code(STRANGER_EMAIL)
     desk.clock.advance(seconds=61)
     # The "different address" button, then the manager's address: over the hourly limit.
-    await attacker.press(STRANGER, "m:contact")
+    await attacker.press(STRANGER, pressed(Menu(MenuChoice.CHANGE_CONTACT)))
     outcome = await attacker.send(STRANGER, MANAGER_EMAIL)
     assert "many codes" in texts_of(outcome)
     outcome = await attacker.send(STRANGER, own_code)
@@ -105,7 +106,7 @@ async def test_a_code_confirms_only_its_own_organization(desk: DeskDriver) -> No
     own_code = await desk.last_code(STRANGER_EMAIL)
     # Back to the first office, same address: inside the cooldown no code goes out, and he
     # stays at the address step; the other office's code confirms nothing here.
-    await desk.press(STRANGER, "m:cancel")
+    await desk.press(STRANGER, pressed(Menu(MenuChoice.CANCEL)))
     await desk.send(STRANGER, "/register")
     await desk.send(STRANGER, ORG.partner_id)
     await desk.send(STRANGER, STRANGER_EMAIL)
@@ -154,7 +155,7 @@ async def ask_activation_code(desk: DeskDriver, user: int, number: str) -> None:
     await desk.send(user, number)
     await desk.send(user, "3511 AB")
     await desk.send(user, "12a")
-    await desk.press(user, "m:skip")
+    await desk.press(user, pressed(Menu(MenuChoice.SKIP)))
 
 
 async def redeem(desk: DeskDriver, user: int, number: str, code: str) -> str:
@@ -184,7 +185,7 @@ async def test_strangers_cannot_burn_an_activation_code(tenants: DeskDriver) -> 
 async def test_a_blocked_tenant_cannot_redeem_or_reset(tenants: DeskDriver) -> None:
     # Customer 1007 is blocked: a code (released earlier by the desk) does not activate it.
     async with tenants.store.transaction() as tx:
-        [blocked] = await tx.customer_accounts.with_number("1007")
+        [blocked] = await tx.customers.with_number("1007")
         from flows.activation_codes import issue
 
         issued = await issue(
@@ -194,7 +195,7 @@ async def test_a_blocked_tenant_cannot_redeem_or_reset(tenants: DeskDriver) -> N
     assert await redeem(tenants, 8001, "1007", issued.code) == unknown
     assert await audit(tenants, "activation_redeem_blocked")
     async with tenants.store.transaction() as tx:
-        [blocked] = await tx.customer_accounts.with_number("1007")
+        [blocked] = await tx.customers.with_number("1007")
         assert not blocked.account_active
         # An active account that gets blocked afterwards: no reset either.
         blocked.account_active = True
@@ -209,7 +210,7 @@ async def test_under_administration_everything_goes_to_the_administrator(
     tenants: DeskDriver,
 ) -> None:
     async with tenants.store.transaction() as tx:
-        [tenant] = await tx.customer_accounts.with_number("1006")
+        [tenant] = await tx.customers.with_number("1006")
         tenant.account_active = True
         tenant.telegram_user_id = 8006
     tenant_mail = "klant1006@thuis.example"
@@ -287,7 +288,7 @@ async def test_a_password_starting_with_a_slash_is_a_password(tenants: DeskDrive
     assert outcome.delete_message
     assert "password is set" in texts_of(outcome)
     async with tenants.store.transaction() as tx:
-        [customer] = await tx.customer_accounts.with_number("1001")
+        [customer] = await tx.customers.with_number("1001")
         assert customer.password_hash
 
 
@@ -328,7 +329,7 @@ async def test_activating_an_active_account_elsewhere_tells_the_old_chat_with_un
     outcome = await tenants.press(8001, undo)
     assert "linked to your account again" in texts_of(outcome)
     async with tenants.store.transaction() as tx:
-        [customer] = await tx.customer_accounts.with_number("1001")
+        [customer] = await tx.customers.with_number("1001")
         assert customer.telegram_user_id == 8001
     assert any(
         m.recipient == str(STRANGER) and "unlinked" in m.body

@@ -351,7 +351,7 @@ async def test_a_press_and_the_next_message_are_handled_in_order(
 async def test_a_blocked_tenant_gets_no_reset_code(channel: TelegramDriver, env: Env) -> None:  # noqa: F811
     async with env.store.transaction() as tx:
         for number in ("1001", "1007"):  # 1007 is blocked
-            [account] = await tx.customer_accounts.with_number(number)
+            [account] = await tx.customers.with_number(number)
             account.account_active = True
     for user, address in ((TENANT, TENANT_EMAIL), (STRANGER, "klant1007@thuis.example")):
         await channel.user_says(user, "/password")
@@ -369,7 +369,7 @@ async def test_under_administration_the_reset_goes_to_the_administrator(
 ) -> None:
     administrator, tenant_email = "bewind@bewind.example", "klant1006@thuis.example"
     async with env.store.transaction() as tx:
-        [account] = await tx.customer_accounts.with_number("1006")
+        [account] = await tx.customers.with_number("1006")
         account.account_active = True
     await channel.user_says(TENANT, "/password")
     await channel.expect(TENANT, T("ask_reset_identifier"))

@@ -14,9 +14,10 @@ import argon2
 import pytest
 
 from flows.activation_codes import issue
+from flows.buttons import Menu, MenuChoice
 from flows.keys import KeyedHasher
 from flows.turn import DeskPolicy
-from tests.support import TEST_HASHER, DeskDriver, FakeClock, seed_customers
+from tests.support import TEST_HASHER, DeskDriver, FakeClock, pressed, seed_customers
 from tests.support import texts_of as texts
 
 
@@ -57,7 +58,7 @@ async def counted(desk: DeskDriver) -> tuple[DeskDriver, CountingHasher]:
     await seed_customers(desk.store, desk.clock)
     async with desk.store.transaction() as tx:
         for number in ("1001", "1007"):
-            [customer] = await tx.customer_accounts.with_number(number)
+            [customer] = await tx.customers.with_number(number)
             customer.account_active = True
     hasher = CountingHasher()
     policy = DeskPolicy(default_language="en", code_requests_per_hour=2)  # type: ignore[arg-type]
@@ -76,9 +77,9 @@ async def test_every_redeem_path_does_one_keyed_hash(
     desk, hasher = counted
     clock: FakeClock = desk.clock
     async with desk.store.transaction() as tx:
-        live = await tx.customer_accounts.with_number("1001")
+        live = await tx.customers.with_number("1001")
         issued = await issue(tx, hasher, live[0], "klant1001@thuis.example", clock.now(), 14)
-        expiring = await tx.customer_accounts.with_number("1008")
+        expiring = await tx.customers.with_number("1008")
         old = await issue(tx, hasher, expiring[0], "klant1008@thuis.example", clock.now(), 1)
     clock.advance(days=2)  # 1008's code has expired; 1001's is live
 
@@ -117,7 +118,7 @@ async def test_every_request_path_does_one_keyed_hash(
         await desk.send(user, number)
         await desk.send(user, "3511 AB")
         await desk.send(user, house)
-        return await work_of(hasher, lambda: desk.press(user, "m:skip"))
+        return await work_of(hasher, lambda: desk.press(user, pressed(Menu(MenuChoice.SKIP))))
 
     async def reset(user: int, address: str) -> int:
         await desk.send(user, "/password")
@@ -196,4 +197,4 @@ async def test_identification_answers_are_held_to_the_steady_time(
     assert (await desk.send(9402, "AAAA-BBBB-CCCC")).steady_timing
     for text in ("/activation", "1001", "3511 AB", "12a"):
         assert not (await desk.send(9403, text)).steady_timing
-    assert (await desk.press(9403, "m:skip")).steady_timing
+    assert (await desk.press(9403, pressed(Menu(MenuChoice.SKIP)))).steady_timing

@@ -46,8 +46,8 @@ from flows.domain import (
     LetterStatus,
     RequestStatus,
 )
-from flows.password import policy_sentence
-from flows.passwords import PasswordHasher, PasswordPolicy, PasswordRule, Violation
+from flows.password_flow import policy_sentence
+from flows.password_rules import PasswordHasher, PasswordPolicy, PasswordRule, Violation
 from flows.texts import Texts
 from tests.conformance.harness import (
     ACTIVATION_CODE,
@@ -782,7 +782,7 @@ async def standard_reply_does_not_tell_ineligible_from_unknown(channel: Channel,
 async def forgotten_password_reset_by_sms(channel: Channel, env: Env) -> None:
     user, stranger, phone = 7106, 7107, "+31611112222"
     async with env.store.transaction() as tx:  # 1008 activated their account earlier
-        [account] = await tx.customer_accounts.with_number("1008")
+        [account] = await tx.customers.with_number("1008")
         account.account_active = True
 
     await channel.user_says(stranger, "/password")

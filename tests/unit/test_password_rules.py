@@ -8,7 +8,7 @@ from argon2 import extract_parameters
 
 from flows.domain import Language, PasswordPolicyName
 from flows.model import Organization
-from flows.passwords import (
+from flows.password_rules import (
     SPECIALS,
     PasswordHasher,
     PasswordPolicy,

@@ -21,6 +21,7 @@ too: a blocked account gets no reset, and for one under administration the code 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import timedelta
 
 from flows import labels, limits, linking, sms_budget
@@ -29,7 +30,7 @@ from flows.contacts import Contact, Refusal, parse_email, parse_mobile
 from flows.domain import CodePurpose, ConversationState, DeliveryChannel
 from flows.events import Keyboard
 from flows.model import Customer
-from flows.passwords import PasswordHasher, PasswordPolicy, check
+from flows.password_rules import PasswordHasher, PasswordPolicy, Violation, check
 from flows.texts import Texts
 from flows.turn import Turn
 from flows.verification import SHORT_CODE, CodeService, Failure, Target, fingerprint
@@ -54,7 +55,7 @@ def ask_for_password(turn: Turn, customer: Customer, reason: str) -> None:
 async def on_password(turn: Turn) -> None:
     """The typed password is deleted from the chat whatever happens next."""
     turn.outcome.delete_message = True
-    customer = await turn.tx.customer_accounts.get(int(turn.data["customer_id"]))
+    customer = await turn.tx.customers.get(int(turn.data["customer_id"]))
     if customer is None:
         turn.move(ConversationState.IDLE)
         turn.say("stale_button")
@@ -67,10 +68,7 @@ async def on_password(turn: Turn) -> None:
         (customer.email, customer.customer_number, customer.name, organization.name),
     )
     if violations:
-        lines = [turn.texts("password_refused")]
-        lines += [f"- {violation.explain(turn.language)}" for violation in violations]
-        lines.append(turn.texts("password_try_again"))
-        turn.say_text("\n".join(lines), _cancel(turn))
+        _refuse_password(turn, violations)
         return
     customer.password_hash = await asyncio.to_thread(PasswordHasher().hash, turn.event.text)
     customer.password_changed_at = turn.now
@@ -80,25 +78,41 @@ async def on_password(turn: Turn) -> None:
         customer_number=customer.customer_number,
         reason=turn.data.get("reason"),
     )
-    address = linking.correspondence_address(customer)
-    if address:
-        texts = Texts(turn.language)
-        await turn.tx.outbox.add(
-            DeliveryChannel.EMAIL,
-            address,
-            texts(
-                "mail_password_changed_body",
-                name=customer.name,
-                org=organization.name,
-                when=texts.when(turn.now),
-                contact=organization.desk_contact or texts("desk_contact_default"),
-            ),
-            turn.now,
-            subject=texts("mail_password_changed_subject"),
-            organization_id=organization.id,
-        )
+    await _mail_password_changed(turn, customer)
     turn.move(ConversationState.IDLE)
     turn.say("password_set")
+
+
+def _refuse_password(turn: Turn, violations: Sequence[Violation]) -> None:
+    """Every rule the password breaks, each in a line of its own; the step stays."""
+    lines = [turn.texts("password_refused")]
+    lines += [f"- {violation.explain(turn.language)}" for violation in violations]
+    lines.append(turn.texts("password_try_again"))
+    turn.say_text("\n".join(lines), _cancel(turn))
+
+
+async def _mail_password_changed(turn: Turn, customer: Customer) -> None:
+    """Tell the account's address (an administrator's, under administration) that the
+    password changed, so a change nobody asked for does not go unnoticed."""
+    address = linking.correspondence_address(customer)
+    if not address:
+        return
+    organization = customer.organization
+    texts = Texts(turn.language)
+    await turn.tx.outbox.add(
+        DeliveryChannel.EMAIL,
+        address,
+        texts(
+            "mail_password_changed_body",
+            name=customer.name,
+            org=organization.name,
+            when=texts.when(turn.now),
+            contact=organization.desk_contact or texts("desk_contact_default"),
+        ),
+        turn.now,
+        subject=texts("mail_password_changed_subject"),
+        organization_id=customer.organization_id,
+    )
 
 
 # -- forgotten password ----------------------------------------------------------------------
@@ -192,7 +206,7 @@ async def _issue_reset_code(turn: Turn, identifier: Contact) -> tuple[int | None
     about = f"address:{fingerprint(identifier.value)}"
     over_limit = await limits.wait_needed(turn.tx, _reset_request_limit(turn), about, turn.now)
     await limits.record(turn.tx, _reset_request_limit(turn), about, turn.now)
-    accounts = await turn.tx.customer_accounts.accounts_for(identifier.channel, identifier.value)
+    accounts = await turn.tx.customers.accounts_for(identifier.channel, identifier.value)
     resettable = [customer for customer in accounts if may_reset(customer)]
     if len(resettable) < len(accounts):
         await turn.audit("reset_refused_blocked", accounts=len(accounts) - len(resettable))
@@ -298,7 +312,7 @@ async def on_reset_code(turn: Turn) -> None:
 async def _reset_confirmed(turn: Turn, data: dict[str, object]) -> None:
     """The chat proved the address: the accounts it may now set a password for."""
     identifier = Contact(DeliveryChannel(str(data["channel"])), str(data["identifier"]))
-    accounts = await turn.tx.customer_accounts.accounts_for(identifier.channel, identifier.value)
+    accounts = await turn.tx.customers.accounts_for(identifier.channel, identifier.value)
     choices = [
         customer
         for customer in accounts
@@ -324,7 +338,7 @@ def _ask_which_account(turn: Turn, choices: list[Customer]) -> None:
 
 async def on_choose_account(turn: Turn) -> None:
     ids = [int(i) for i in turn.data.get("customer_ids", [])]
-    choices = [c for c in [await turn.tx.customer_accounts.get(i) for i in ids] if c]
+    choices = [c for c in [await turn.tx.customers.get(i) for i in ids] if c]
     typed = turn.event.text.strip()
     chosen = next((c for c in choices if c.customer_number == typed), None)
     if chosen is None:
@@ -335,7 +349,7 @@ async def on_choose_account(turn: Turn) -> None:
 
 async def repeat_step(turn: Turn) -> None:
     if turn.state is ConversationState.CHOOSE_PASSWORD:
-        customer = await turn.tx.customer_accounts.get(int(turn.data["customer_id"]))
+        customer = await turn.tx.customers.get(int(turn.data["customer_id"]))
         if customer is not None:
             ask_for_password(turn, customer, str(turn.data.get("reason", "")))
             return

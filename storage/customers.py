@@ -1,7 +1,10 @@
-"""Finding a customer's portal account from what a person types in chat, across organizations.
+"""The customers table: an organization's customers (tenants, clients, parents), and their
+portal accounts found from what a person types in chat.
 
-A person in chat has not said which organization they belong to: the customer number with
-postcode and house number, or an e-mail address or phone number, identifies them.
+Within an organization a customer is found by customer number or contact (the CSV import);
+across organizations by customer number with postcode and house number, or by an e-mail
+address or phone number, because a person in chat has not said which organization they
+belong to.
 """
 
 from __future__ import annotations
@@ -16,9 +19,55 @@ from flows.model import Customer
 from storage.orm import customers
 
 
-class CustomerAccounts:
+class Customers:
+    """The one repository of the customers table."""
+
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    # -- within one organization (the import) ------------------------------------------------
+
+    async def by_number(self, organization_id: int, number: str) -> Customer | None:
+        result = await self.session.scalars(
+            select(Customer).where(
+                customers.c.organization_id == organization_id,
+                customers.c.customer_number == number,
+            )
+        )
+        return result.first()
+
+    async def by_contact(
+        self, organization_id: int, email: str | None = None, phone: str | None = None
+    ) -> Sequence[Customer]:
+        """Customers with this e-mail address or phone number (normalized: a lower-case
+        address, an E.164 number); a family may share one, so there may be several."""
+        conditions = []
+        if email:
+            conditions.append(customers.c.email == email.lower())
+        if phone:
+            conditions.append(customers.c.phone == phone)
+        if not conditions:
+            return []
+        result = await self.session.scalars(
+            select(Customer)
+            .where(customers.c.organization_id == organization_id, or_(*conditions))
+            .order_by(customers.c.id)
+        )
+        return result.all()
+
+    async def all_numbers(self, organization_id: int) -> dict[str, Customer]:
+        """Every customer of the organization by customer number (for the import)."""
+        result = await self.session.scalars(
+            select(Customer).where(customers.c.organization_id == organization_id)
+        )
+        return {customer.customer_number: customer for customer in result}
+
+    async def add(self, customer: Customer) -> Customer:
+        self.session.add(customer)
+        await self.session.flush()
+        return customer
+
+    # -- across organizations (a person in chat) ---------------------------------------------
 
     async def get(self, customer_id: int) -> Customer | None:
         return await self.session.get(Customer, customer_id)
