@@ -26,7 +26,13 @@ from datetime import timedelta
 from flows import activation_codes, limits, linking, password, release
 from flows.buttons import Menu, MenuChoice, encode
 from flows.contacts import Contact, Refusal, parse_email
-from flows.domain import ActivationRoute, ActivationStatus, CodePurpose, ConversationState
+from flows.domain import (
+    ActivationRoute,
+    ActivationStatus,
+    AuditAction,
+    CodePurpose,
+    ConversationState,
+)
 from flows.events import Keyboard
 from flows.masking import mask_email
 from flows.model import ActivationRequest, Customer, Organization
@@ -145,7 +151,7 @@ async def _decide_route(turn: Turn, given_email: str | None) -> None:
     chat = chat_subject(turn)
     wait = await limits.wait_needed(turn.tx, request_limit(turn), chat, turn.now)
     if wait:
-        await turn.audit("code_request_limited", subject=chat)
+        await turn.audit(AuditAction.CODE_REQUEST_LIMITED, subject=chat)
         turn.say("activation_wait", minutes=limits.minutes(wait))
         return
     await limits.record(turn.tx, request_limit(turn), chat, turn.now)
@@ -161,9 +167,11 @@ async def _decide_route(turn: Turn, given_email: str | None) -> None:
         CodeService.of(turn).no_issue(CodePurpose.ACTIVATION)
         if customer is not None:
             # Someone keeps asking for this account: answer as usual, send nothing.
-            await turn.audit("code_request_limited", organization_id=customer.organization_id)
+            await turn.audit(
+                AuditAction.CODE_REQUEST_LIMITED, organization_id=customer.organization_id
+            )
         else:
-            await turn.audit("activation_no_match", matches=len(matches))
+            await turn.audit(AuditAction.ACTIVATION_NO_MATCH, matches=len(matches))
         await _standard_reply(turn)
         return
     await _request_for(turn, customer, given_email)
@@ -187,7 +195,10 @@ async def _request_for(turn: Turn, customer: Customer, given_email: str | None) 
         CodeService.of(turn).no_issue(CodePurpose.ACTIVATION)
         await turn.tx.activation_requests.add(request)
         await turn.audit(
-            "activation_ineligible", organization_id=organization.id, number=number, reason=reason
+            AuditAction.ACTIVATION_INELIGIBLE,
+            organization_id=organization.id,
+            number=number,
+            reason=reason,
         )
         await _standard_reply(turn)
         return
@@ -198,7 +209,7 @@ async def _request_for(turn: Turn, customer: Customer, given_email: str | None) 
     )
     await turn.tx.activation_requests.add(request)
     await turn.audit(
-        "activation_requested",
+        AuditAction.ACTIVATION_REQUESTED,
         organization_id=organization.id,
         number=number,
         route=request.route.value,
@@ -320,9 +331,11 @@ async def on_redeem_code(turn: Turn) -> None:
         turn.say("activation_code_malformed", _cancel(turn))
         return
     if len(redeemable) < len(candidates):
-        await turn.audit("activation_redeem_blocked", customer_number=customer_number[:64])
+        await turn.audit(
+            AuditAction.ACTIVATION_REDEEM_BLOCKED, customer_number=customer_number[:64]
+        )
     await turn.audit(
-        "activation_code_wrong",
+        AuditAction.ACTIVATION_CODE_WRONG,
         subject=chat_subject(turn),
         reason=result.failure.value if result.failure else None,
     )
@@ -343,7 +356,7 @@ async def _activate(turn: Turn, customer: Customer) -> None:
         turn.tx, turn.hasher, turn.policy, customer, turn.event.sender.user_id, turn.now
     )
     await turn.audit(
-        "account_activated",
+        AuditAction.ACCOUNT_ACTIVATED,
         organization_id=customer.organization_id,
         customer_number=customer.customer_number,
     )

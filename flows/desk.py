@@ -28,7 +28,7 @@ from flows.buttons import (
     decode,
     verified,
 )
-from flows.domain import ConversationState
+from flows.domain import AuditAction, ConversationState
 from flows.events import Event, EventKind, Outcome, Reply
 from flows.keys import KeyedHasher
 from flows.ports import Clock, DeskObserver, NoObserver, Sealing, StepRecord, SystemClock
@@ -279,7 +279,7 @@ async def _tampered_button(turn: Turn) -> None:
     any outdated button gets, so it tells a prober nothing about the request it names."""
     caller = await turn.tx.chat_links.person_for(turn.event.sender.user_id)
     await turn.audit(
-        "tampered_button",
+        AuditAction.TAMPERED_BUTTON,
         organization_id=caller.organization_id if caller else None,
         actor_person_id=caller.id if caller else None,
         data=(turn.event.button_data or "")[:64],

@@ -26,7 +26,7 @@ from datetime import timedelta
 from flows import limits, linking, sms_budget
 from flows.buttons import Menu, MenuChoice, encode
 from flows.contacts import Contact, Refusal, parse_email, parse_mobile
-from flows.domain import CodePurpose, ConversationState, DeliveryChannel
+from flows.domain import AuditAction, CodePurpose, ConversationState, DeliveryChannel
 from flows.events import Keyboard
 from flows.model import Customer
 from flows.passwords import PasswordHasher, PasswordPolicy, check
@@ -75,7 +75,7 @@ async def on_password(turn: Turn) -> None:
     customer.password_hash = await asyncio.to_thread(PasswordHasher().hash, turn.event.text)
     customer.password_changed_at = turn.now
     await turn.audit(
-        "password_changed",
+        AuditAction.PASSWORD_CHANGED,
         organization_id=organization.id,
         customer_number=customer.customer_number,
         reason=turn.data.get("reason"),
@@ -161,7 +161,7 @@ async def on_reset_identifier(turn: Turn) -> None:
     chat = f"chat:{turn.event.chat_id}"
     wait = await limits.wait_needed(turn.tx, _reset_request_limit(turn), chat, turn.now)
     if wait:
-        await turn.audit("reset_request_limited", subject=chat)
+        await turn.audit(AuditAction.RESET_REQUEST_LIMITED, subject=chat)
         turn.move(ConversationState.IDLE)
         turn.say("activation_wait", minutes=limits.minutes(wait))
         return
@@ -194,19 +194,23 @@ async def _issue_reset_code(turn: Turn, identifier: Contact) -> tuple[int | None
     accounts = await turn.tx.customer_accounts.accounts_for(identifier.channel, identifier.value)
     resettable = [customer for customer in accounts if may_reset(customer)]
     if len(resettable) < len(accounts):
-        await turn.audit("reset_refused_blocked", accounts=len(accounts) - len(resettable))
+        await turn.audit(
+            AuditAction.RESET_REFUSED_BLOCKED, accounts=len(accounts) - len(resettable)
+        )
     first = resettable[0] if resettable else None
     destination = reset_destination(first, identifier) if first else None
     if first is None or destination is None or over_limit:
         if over_limit and first is not None:
-            await turn.audit("reset_request_limited", organization_id=first.organization_id)
+            await turn.audit(
+                AuditAction.RESET_REQUEST_LIMITED, organization_id=first.organization_id
+            )
         codes.no_issue(CodePurpose.PASSWORD_RESET)
         return None, identifier.value
     by_sms = identifier.channel is DeliveryChannel.SMS and not first.under_administration
     if by_sms and not await sms_budget.has_room(
         turn.tx, turn.policy, first.organization_id, turn.now
     ):
-        await turn.audit("reset_sms_budget", organization_id=first.organization_id)
+        await turn.audit(AuditAction.RESET_SMS_BUDGET, organization_id=first.organization_id)
         codes.no_issue(CodePurpose.PASSWORD_RESET)
         return None, identifier.value
     policy = turn.policy
@@ -251,7 +255,7 @@ async def _queue_reset_code(
             notify_chat=turn.event.chat_id,
         )
     await turn.audit(
-        "reset_code_sent",
+        AuditAction.RESET_CODE_SENT,
         organization_id=customer.organization_id,
         route="sms" if by_sms else "email",
     )
@@ -305,7 +309,7 @@ async def _reset_confirmed(turn: Turn, data: dict[str, object]) -> None:
         turn.move(ConversationState.IDLE)
         turn.say("reset_code_used_up")
         return
-    await turn.audit("reset_code_accepted", organization_id=choices[0].organization_id)
+    await turn.audit(AuditAction.RESET_CODE_ACCEPTED, organization_id=choices[0].organization_id)
     turn.say("reset_code_accepted")
     if len(choices) == 1:
         ask_for_password(turn, choices[0], reason="reset")

@@ -23,6 +23,7 @@ from flows.contacts import Contact, Refusal, parse_contact
 from flows.decisions import Power, may_act
 from flows.domain import (
     AccountStatus,
+    AuditAction,
     CodePurpose,
     ConversationState,
     DeliveryChannel,
@@ -186,7 +187,9 @@ async def _send_code(
     )
     minutes = int(policy.code_valid_for.total_seconds() // 60)
     await _queue_code_message(turn, organization.name, contact, issued.code, minutes)
-    await turn.audit("code_sent", organization_id=organization.id, route=contact.channel.value)
+    await turn.audit(
+        AuditAction.CODE_SENT, organization_id=organization.id, route=contact.channel.value
+    )
     turn.say("code_sent", _code_keyboard(turn), destination=contact.value, minutes=minutes)
     return issued.id
 
@@ -207,11 +210,11 @@ async def _why_no_code(
         await turn.tx.codes.sent_to_since(contact.value, purpose, hour_ago),
     )
     if sent >= policy.codes_per_hour:
-        await turn.audit("code_rate_limited", organization_id=organization_id)
+        await turn.audit(AuditAction.CODE_RATE_LIMITED, organization_id=organization_id)
         return "resend_limit", {"minutes": 60}
     if contact.channel is DeliveryChannel.SMS:
         if not await sms_budget.has_room(turn.tx, policy, organization_id, turn.now):
-            await turn.audit("code_sms_budget", organization_id=organization_id)
+            await turn.audit(AuditAction.CODE_SMS_BUDGET, organization_id=organization_id)
             return "sms_unavailable", {}
         await sms_budget.spend(turn.tx, policy, organization_id, turn.now)
     return None
@@ -271,7 +274,7 @@ async def on_code(turn: Turn) -> None:
         await _contact_confirmed(turn, draft)
         return
     await turn.audit(
-        "code_not_accepted",
+        AuditAction.CODE_NOT_ACCEPTED,
         organization_id=draft.organization_id,
         reason=result.failure.value if result.failure else None,
     )
@@ -339,13 +342,13 @@ async def _request_for(
             turn.tx, turn.hasher, turn.policy, person, turn.event.sender.user_id, turn.now
         )
         await turn.audit(
-            "chat_linked", organization_id=organization.id, subject_person_id=person.id
+            AuditAction.CHAT_LINKED, organization_id=organization.id, subject_person_id=person.id
         )
         turn.say("already_active", org=organization.name)
         return
     if status is not AccountStatus.PENDING:
         await turn.audit(
-            "registration_refused",
+            AuditAction.REGISTRATION_REFUSED,
             organization_id=organization.id,
             subject_person_id=person.id,
             status=status.value,
@@ -376,8 +379,8 @@ async def _ask_second_manager(
 
 
 _REQUESTED_ACTIONS = {
-    RequestKind.REGISTRATION: "registration_requested",
-    RequestKind.CHAT_LINK: "chat_link_requested",
+    RequestKind.REGISTRATION: AuditAction.REGISTRATION_REQUESTED,
+    RequestKind.CHAT_LINK: AuditAction.CHAT_LINK_REQUESTED,
 }
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from flows.domain import ConversationState, Language
+from flows.domain import AuditAction, ConversationState, Language
 from flows.events import Button, Event, Keyboard, Outcome, Reply
 from flows.keys import KeyedHasher
 from flows.model import Conversation
@@ -90,7 +90,7 @@ class Turn:
     def button(self, key: str, data: str) -> Button:
         return Button(self.texts(key), data)
 
-    async def audit(self, action: str, **details: Any) -> None:
+    async def audit(self, action: AuditAction, **details: Any) -> None:
         await self.tx.audit.add(
             action,
             actor=f"telegram:{self.event.sender.user_id}",
