@@ -298,7 +298,7 @@ def _admin(args: argparse.Namespace, settings: Settings) -> Callable[[Transactio
         request = await accounts.decide_request(
             tx,
             load_hasher(settings),
-            DeskPolicy(default_language=settings.default_language),
+            DeskPolicy(default_language=settings.default_language, channel="cli"),
             partner_id=args.org,
             number=args.number,
             approve=approve,

@@ -24,7 +24,8 @@ class DeskPolicy:
     resend_cooldown: timedelta = timedelta(seconds=60)
     codes_per_hour: int = 5
     channel: str = "telegram"
-    """Recorded in the audit log as the channel actions came through."""
+    """Recorded in the audit log as the channel actions came through, and as the prefix of
+    their actor (``telegram:<user id>``, ``terminal:<user id>``)."""
     code_requests_per_hour: int = 3
     """Activation and reset codes one chat, or one account, may ask for in an hour."""
     wrong_attempts_per_hour: int = 10
@@ -91,9 +92,10 @@ class Turn:
         return Button(self.texts(key), data)
 
     async def audit(self, action: AuditAction, **details: Any) -> None:
+        """The actor is named after the channel it came through: ``terminal:1001``."""
         await self.tx.audit.add(
             action,
-            actor=f"telegram:{self.event.sender.user_id}",
+            actor=f"{self.policy.channel}:{self.event.sender.user_id}",
             channel=self.policy.channel,
             now=self.now,
             **details,
