@@ -21,6 +21,7 @@ too: a blocked account gets no reset, and for one under administration the code 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from flows import limits, linking, sms_budget
@@ -37,6 +38,33 @@ from flows.verification import SHORT_CODE, CodeService, Failure, Target, fingerp
 RESET_ATTEMPTS = 5
 
 
+@dataclass(frozen=True)
+class PasswordChoice:
+    """The account whose password is being chosen, and why ("activation" or "reset")."""
+
+    customer_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class PendingReset:
+    """A reset code's step: the address typed, where the code went (``code_id`` None when
+    none was issued: the answer is the same) and the wrong codes typed so far."""
+
+    channel: DeliveryChannel
+    identifier: str
+    destination: str
+    code_id: int | None
+    wrong: int = 0
+
+
+@dataclass(frozen=True)
+class AccountChoice:
+    """The accounts sharing the proved address, one of which the person picks."""
+
+    customer_ids: tuple[int, ...] = ()
+
+
 def _cancel(turn: Turn) -> Keyboard:
     return ((turn.button("button_cancel", encode(Menu(MenuChoice.CANCEL))),),)
 
@@ -47,14 +75,15 @@ def policy_sentence(texts: Texts, policy: PasswordPolicy) -> str:
 
 def ask_for_password(turn: Turn, customer: Customer, reason: str) -> None:
     policy = PasswordPolicy.for_organization(customer.organization)
-    turn.move(ConversationState.CHOOSE_PASSWORD, {"customer_id": customer.id, "reason": reason})
+    turn.move(ConversationState.CHOOSE_PASSWORD, PasswordChoice(customer.id, reason))
     turn.say("ask_password", _cancel(turn), rules=policy_sentence(turn.texts, policy))
 
 
 async def on_password(turn: Turn) -> None:
     """The typed password is deleted from the chat whatever happens next."""
     turn.outcome.delete_message = True
-    customer = await turn.tx.customer_accounts.get(int(turn.data["customer_id"]))
+    choice = turn.data_as(PasswordChoice)
+    customer = await turn.tx.customer_accounts.get(choice.customer_id)
     if customer is None:
         turn.move(ConversationState.IDLE)
         turn.say("stale_button")
@@ -78,7 +107,7 @@ async def on_password(turn: Turn) -> None:
         AuditAction.PASSWORD_CHANGED,
         organization_id=organization.id,
         customer_number=customer.customer_number,
-        reason=turn.data.get("reason"),
+        reason=choice.reason,
     )
     address = linking.correspondence_address(customer)
     if address:
@@ -174,13 +203,7 @@ async def on_reset_identifier(turn: Turn) -> None:
     code_id, destination = await _issue_reset_code(turn, identifier)
     turn.move(
         ConversationState.RESET_CODE,
-        {
-            "channel": identifier.channel.value,
-            "identifier": identifier.value,
-            "destination": destination,
-            "code_id": code_id,
-            "wrong": 0,
-        },
+        PendingReset(identifier.channel, identifier.value, destination, code_id),
     )
     turn.say("reset_neutral", _cancel(turn))
 
@@ -265,11 +288,11 @@ async def on_reset_code(turn: Turn) -> None:
     """The same answers whether or not an account exists: the count lives in the chat."""
     turn.outcome.steady_timing = True
     turn.outcome.delete_message = True
-    data = turn.data
-    code_id = data.get("code_id")
+    data = turn.data_as(PendingReset)
+    code_id = data.code_id
     result = await CodeService.of(turn).verify_bound(
-        reset_target(turn.event.chat_id, str(data.get("destination") or data["identifier"])),
-        int(code_id) if code_id is not None else None,
+        reset_target(turn.event.chat_id, data.destination or data.identifier),
+        code_id,
         turn.event.text,
         SHORT_CODE,
         turn.event.chat_id,
@@ -282,28 +305,28 @@ async def on_reset_code(turn: Turn) -> None:
     if result.confirmed:
         await _reset_confirmed(turn, data)
         return
-    wrong = int(data.get("wrong", 0)) + 1
+    wrong = data.wrong + 1
     if wrong >= RESET_ATTEMPTS:
         if code_id is not None:
             await CodeService.of(turn).burn(
-                reset_subject(turn.event.chat_id, str(data["destination"])),
+                reset_subject(turn.event.chat_id, data.destination),
                 CodePurpose.PASSWORD_RESET,
             )
         turn.move(ConversationState.IDLE)
         turn.say("reset_code_used_up")
         return
-    turn.move(ConversationState.RESET_CODE, {**data, "wrong": wrong})
+    turn.move(ConversationState.RESET_CODE, replace(data, wrong=wrong))
     turn.say("reset_code_wrong", _cancel(turn), left=RESET_ATTEMPTS - wrong)
 
 
-async def _reset_confirmed(turn: Turn, data: dict[str, object]) -> None:
+async def _reset_confirmed(turn: Turn, data: PendingReset) -> None:
     """The chat proved the address: the accounts it may now set a password for."""
-    identifier = Contact(DeliveryChannel(str(data["channel"])), str(data["identifier"]))
+    identifier = Contact(data.channel, data.identifier)
     accounts = await turn.tx.customer_accounts.accounts_for(identifier.channel, identifier.value)
     choices = [
         customer
         for customer in accounts
-        if may_reset(customer) and reset_destination(customer, identifier) == data["destination"]
+        if may_reset(customer) and reset_destination(customer, identifier) == data.destination
     ]
     if not choices:
         turn.move(ConversationState.IDLE)
@@ -314,7 +337,7 @@ async def _reset_confirmed(turn: Turn, data: dict[str, object]) -> None:
     if len(choices) == 1:
         ask_for_password(turn, choices[0], reason="reset")
         return
-    turn.move(ConversationState.RESET_CHOOSE_ACCOUNT, {"customer_ids": [c.id for c in choices]})
+    turn.move(ConversationState.RESET_CHOOSE_ACCOUNT, AccountChoice(tuple(c.id for c in choices)))
     _ask_which_account(turn, choices)
 
 
@@ -324,7 +347,7 @@ def _ask_which_account(turn: Turn, choices: list[Customer]) -> None:
 
 
 async def on_choose_account(turn: Turn) -> None:
-    ids = [int(i) for i in turn.data.get("customer_ids", [])]
+    ids = turn.data_as(AccountChoice).customer_ids
     choices = [c for c in [await turn.tx.customer_accounts.get(i) for i in ids] if c]
     typed = turn.event.text.strip()
     chosen = next((c for c in choices if c.customer_number == typed), None)
@@ -336,9 +359,10 @@ async def on_choose_account(turn: Turn) -> None:
 
 async def repeat_step(turn: Turn) -> None:
     if turn.state is ConversationState.CHOOSE_PASSWORD:
-        customer = await turn.tx.customer_accounts.get(int(turn.data["customer_id"]))
+        choice = turn.data_as(PasswordChoice)
+        customer = await turn.tx.customer_accounts.get(choice.customer_id)
         if customer is not None:
-            ask_for_password(turn, customer, str(turn.data.get("reason", "")))
+            ask_for_password(turn, customer, choice.reason)
             return
         turn.move(ConversationState.IDLE)
         turn.say("stale_button")

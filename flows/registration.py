@@ -14,7 +14,7 @@ stateDiagram-v2
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import timedelta
 
 from flows import approval, limits, linking, sms_budget
@@ -33,6 +33,7 @@ from flows.domain import (
     effective_status,
 )
 from flows.events import EventKind, Keyboard, Reply
+from flows.flow_data import StaleFlowData
 from flows.model import Organization, Person, RegistrationRequest
 from flows.texts import Texts
 from flows.turn import Turn
@@ -43,7 +44,7 @@ MAX_NAME_LENGTH = 100
 
 @dataclass(frozen=True)
 class Draft:
-    """What the registration has collected so far; kept in the conversation's data.
+    """What the registration has collected so far; the conversation's data at its steps.
 
     ``code_id`` is the code the conversation waits for: it is set only once a code was
     actually issued for ``contact``, and only that code confirms it.
@@ -51,27 +52,17 @@ class Draft:
 
     organization_id: int
     contact: str | None = None
-    channel: str | None = None
+    channel: DeliveryChannel | None = None
     code_id: int | None = None
 
-    @classmethod
-    def of(cls, turn: Turn) -> Draft:
-        data = turn.data
-        code_id = data.get("code_id")
-        return cls(
-            organization_id=int(data["organization_id"]),
-            contact=data.get("contact"),
-            channel=data.get("channel"),
-            code_id=int(code_id) if code_id is not None else None,
-        )
-
     def with_contact(self, contact: Contact, code_id: int) -> Draft:
-        return Draft(self.organization_id, contact.value, contact.channel.value, code_id)
+        return Draft(self.organization_id, contact.value, contact.channel, code_id)
 
     @property
     def verified_contact(self) -> Contact:
-        assert self.contact and self.channel, "contact is set before the code step"
-        return Contact(DeliveryChannel(self.channel), self.contact)
+        if not (self.contact and self.channel):
+            raise StaleFlowData("the code step's draft has no contact")
+        return Contact(self.channel, self.contact)
 
     def target(self, turn: Turn) -> Target:
         """What this draft's code is bound to: this chat's draft, its address, its office."""
@@ -137,7 +128,7 @@ async def on_partner_id(turn: Turn) -> None:
         turn.say("partner_id_unknown", _cancel_keyboard(turn), partner_id=shown)
         return
     await discard_draft(turn)
-    turn.move(ConversationState.REGISTER_CONTACT, asdict(Draft(organization.id)))
+    turn.move(ConversationState.REGISTER_CONTACT, Draft(organization.id))
     turn.outcome.replies.append(_ask_contact_reply(turn, organization.name))
 
 
@@ -147,7 +138,7 @@ def _ask_contact_reply(turn: Turn, organization_name: str) -> Reply:
 
 async def on_contact(turn: Turn) -> None:
     """Move to the code step only when a code really went out to the address typed here."""
-    draft = Draft.of(turn)
+    draft = turn.data_as(Draft)
     typed = turn.event.phone if turn.event.kind is EventKind.CONTACT else turn.event.text
     parsed = parse_contact(typed or "", countries=turn.policy.sms_countries)
     if isinstance(parsed, Refusal):
@@ -155,16 +146,16 @@ async def on_contact(turn: Turn) -> None:
         return
     code_id = await _send_code(turn, draft.organization_id, parsed, _cancel_keyboard(turn))
     if code_id is not None:
-        turn.move(ConversationState.REGISTER_CODE, asdict(draft.with_contact(parsed, code_id)))
+        turn.move(ConversationState.REGISTER_CODE, draft.with_contact(parsed, code_id))
 
 
 async def resend(turn: Turn) -> None:
     """A new code to the same address; the one waited for stays valid if none can go now."""
-    draft = Draft.of(turn)
+    draft = turn.data_as(Draft)
     contact = draft.verified_contact
     code_id = await _send_code(turn, draft.organization_id, contact, _code_keyboard(turn))
     if code_id is not None:
-        turn.move(ConversationState.REGISTER_CODE, asdict(draft.with_contact(contact, code_id)))
+        turn.move(ConversationState.REGISTER_CODE, draft.with_contact(contact, code_id))
 
 
 async def _send_code(
@@ -254,9 +245,9 @@ async def _organization(turn: Turn, organization_id: int) -> Organization:
 
 
 async def change_contact(turn: Turn) -> None:
-    draft = Draft.of(turn)
+    draft = turn.data_as(Draft)
     await discard_draft(turn)
-    turn.move(ConversationState.REGISTER_CONTACT, asdict(Draft(draft.organization_id)))
+    turn.move(ConversationState.REGISTER_CONTACT, Draft(draft.organization_id))
     organization = await _organization(turn, draft.organization_id)
     turn.outcome.replies.append(_ask_contact_reply(turn, organization.name))
 
@@ -264,7 +255,7 @@ async def change_contact(turn: Turn) -> None:
 async def on_code(turn: Turn) -> None:
     """Only the code issued for this draft's address and office confirms it."""
     turn.outcome.delete_message = True
-    draft = Draft.of(turn)
+    draft = turn.data_as(Draft)
     result = await CodeService.of(turn).verify_bound(
         draft.target(turn), draft.code_id, turn.event.text, SHORT_CODE, turn.event.chat_id
     )
@@ -298,7 +289,7 @@ async def _contact_confirmed(turn: Turn, draft: Draft) -> None:
     contact = draft.verified_contact
     person = await turn.tx.people.by_contact(organization.id, contact.channel, contact.value)
     if person is None:
-        turn.move(ConversationState.REGISTER_NAME, asdict(draft))
+        turn.move(ConversationState.REGISTER_NAME, draft)
         turn.say("ask_name", _cancel_keyboard(turn))
         return
     await _request_for(turn, organization, person, contact)
@@ -309,7 +300,7 @@ async def on_name(turn: Turn) -> None:
     if not (2 <= len(name) <= MAX_NAME_LENGTH) or name.startswith("/"):
         turn.say("name_invalid", _cancel_keyboard(turn))
         return
-    draft = Draft.of(turn)
+    draft = turn.data_as(Draft)
     organization = await _organization(turn, draft.organization_id)
     contact = draft.verified_contact
     person = await turn.tx.people.by_contact(organization.id, contact.channel, contact.value)

@@ -8,6 +8,7 @@ from typing import Any
 
 from flows.domain import AuditAction, ConversationState, Language
 from flows.events import Button, Event, Keyboard, Outcome, Reply
+from flows.flow_data import D, FlowData, from_json, to_json
 from flows.keys import KeyedHasher
 from flows.model import Conversation
 from flows.store import Transaction
@@ -73,14 +74,15 @@ class Turn:
     def state(self) -> ConversationState:
         return self.conversation.state
 
-    @property
-    def data(self) -> dict[str, Any]:
-        return dict(self.conversation.data or {})
+    def data_as(self, kind: type[D]) -> D:
+        """The flow's data as its dataclass; ``StaleFlowData`` when what is kept does not
+        fit, which the desk answers by starting over."""
+        return from_json(kind, dict(self.conversation.data or {}))
 
-    def move(self, state: ConversationState, data: dict[str, Any] | None = None) -> None:
+    def move(self, state: ConversationState, data: FlowData | None = None) -> None:
         """Go to ``state``; ``data`` replaces the flow's data (None clears it)."""
         self.conversation.state = state
-        self.conversation.data = dict(data or {})
+        self.conversation.data = to_json(data) if data is not None else {}
 
     def say(self, key: str, buttons: Keyboard = (), **values: object) -> None:
         self.outcome.replies.append(Reply(self.texts(key, **values), buttons))
