@@ -265,14 +265,26 @@ async def _tell_person(
             org=organization.name,
             reason="" if approved else reason,
         )
-        await tx.outbox.add(DeliveryChannel.TELEGRAM, str(request.telegram_user_id), message, now)
+        await tx.outbox.add(
+            DeliveryChannel.TELEGRAM,
+            str(request.telegram_user_id),
+            message,
+            now,
+            organization_id=organization.id,
+        )
         return
     if request.status is RequestStatus.APPROVED:
         message = texts("approved_chat", org=organization.name)
     else:
         reason = texts("reason_suffix", reason=request.reason) if request.reason else ""
         message = texts("rejected_chat", org=organization.name, reason=reason)
-    await tx.outbox.add(DeliveryChannel.TELEGRAM, str(request.telegram_user_id), message, now)
+    await tx.outbox.add(
+        DeliveryChannel.TELEGRAM,
+        str(request.telegram_user_id),
+        message,
+        now,
+        organization_id=organization.id,
+    )
     await tx.outbox.add(
         request.contact_channel,
         request.contact,
@@ -281,6 +293,7 @@ async def _tell_person(
         subject=texts("mail_decision_subject", org=organization.name)
         if request.contact_channel is DeliveryChannel.EMAIL
         else None,
+        organization_id=organization.id,
     )
 
 
@@ -630,7 +643,13 @@ class _Offboarding:
             date=texts.day(request.out_of_service_on),
             outcome=self.outcome(texts),
         )
-        await tx.outbox.add(DeliveryChannel.TELEGRAM, str(asker_chat), message, now)
+        await tx.outbox.add(
+            DeliveryChannel.TELEGRAM,
+            str(asker_chat),
+            message,
+            now,
+            organization_id=request.organization_id,
+        )
 
     async def card_holders(self, tx: Transaction) -> cards.Recipients:
         asked = self.request

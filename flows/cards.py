@@ -42,7 +42,14 @@ async def _queue(
     ``message`` gets the recipient's texts and chat id."""
     for person, chat_id in recipients:
         body, payload = message(texts_for(person, policy), chat_id)
-        await tx.outbox.add(DeliveryChannel.TELEGRAM, str(chat_id), body, now, payload=payload)
+        await tx.outbox.add(
+            DeliveryChannel.TELEGRAM,
+            str(chat_id),
+            body,
+            now,
+            payload=payload,
+            organization_id=person.organization_id,
+        )
 
 
 async def push(
@@ -90,7 +97,12 @@ async def close(
         if await tx.outbox.close_unsent_cards(topic, str(chat_id), body):
             continue
         await tx.outbox.add(
-            DeliveryChannel.TELEGRAM, str(chat_id), body, now, payload={TOPIC: topic, EDIT: True}
+            DeliveryChannel.TELEGRAM,
+            str(chat_id),
+            body,
+            now,
+            payload={TOPIC: topic, EDIT: True},
+            organization_id=person.organization_id,
         )
 
 

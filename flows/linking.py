@@ -68,6 +68,7 @@ class LinkNotice:
     address: tuple[DeliveryChannel, str] | None
     language: Language
     desk_contact: str | None
+    organization_id: int
 
 
 async def link_person(
@@ -97,6 +98,7 @@ async def link_person(
         address,
         Language(person.language or policy.default_language),
         person.organization.desk_contact,
+        person.organization_id,
     )
     undo = UndoLink(AccountKind.PERSON, person.id, chat_id)
     await _tell(tx, hasher, notice, undo, previous, now)
@@ -122,6 +124,7 @@ async def link_customer(
         (DeliveryChannel.EMAIL, address) if address else None,
         Language(customer.language or policy.default_language),
         customer.organization.desk_contact,
+        customer.organization_id,
     )
     undo = UndoLink(AccountKind.CUSTOMER, customer.id, chat_id)
     await _tell(tx, hasher, notice, undo, previous, now)
@@ -137,7 +140,11 @@ async def warn_link_requested(
     previous = await tx.chat_links.chat_for(person.id)
     if previous is not None:
         await tx.outbox.add(
-            DeliveryChannel.TELEGRAM, str(previous), texts("chat_link_asked_notice", **values), now
+            DeliveryChannel.TELEGRAM,
+            str(previous),
+            texts("chat_link_asked_notice", **values),
+            now,
+            organization_id=person.organization_id,
         )
     if person.email:
         await tx.outbox.add(
@@ -146,6 +153,7 @@ async def warn_link_requested(
             texts("mail_chat_link_asked_body", name=person.name, **values),
             now,
             subject=texts("mail_chat_linked_subject"),
+            organization_id=person.organization_id,
         )
 
 
@@ -176,6 +184,7 @@ async def _tell(
             texts("chat_linked_notice", org=notice.organization_name, when=when, contact=contact),
             now,
             payload={BUTTONS: keyboard_to_payload(((button,),))},
+            organization_id=notice.organization_id,
         )
     if notice.address is not None:
         channel, address = notice.address
@@ -187,7 +196,9 @@ async def _tell(
             contact=contact,
         )
         subject = texts("mail_chat_linked_subject") if channel is DeliveryChannel.EMAIL else None
-        await tx.outbox.add(channel, address, body, now, subject=subject)
+        await tx.outbox.add(
+            channel, address, body, now, subject=subject, organization_id=notice.organization_id
+        )
 
 
 async def undo(turn: Turn, action: UndoLink, signature: str) -> None:
@@ -211,7 +222,11 @@ async def undo(turn: Turn, action: UndoLink, signature: str) -> None:
         unlinked_chat=action.new_chat,
     )
     await turn.tx.outbox.add(
-        DeliveryChannel.TELEGRAM, str(action.new_chat), turn.texts("link_undone_other"), turn.now
+        DeliveryChannel.TELEGRAM,
+        str(action.new_chat),
+        turn.texts("link_undone_other"),
+        turn.now,
+        organization_id=organization_id,
     )
     if turn.event.kind is EventKind.BUTTON:
         turn.outcome.callback_notice = turn.texts("link_undone_toast")

@@ -104,18 +104,21 @@ async def retry(tx: Transaction, message_id: int, now: datetime) -> OutboxEntry:
 
 async def show(turn: Turn, dead_letters: int = 5) -> None:
     """``/outbox`` in a staff chat: counts by state, the last given-up rows, refused
-    addresses. Desk staff and managers only; never a body, addresses masked."""
+    addresses, all of the caller's own organization (operators see the whole deployment
+    with ``balie outbox list``). Desk staff and managers only; never a body, addresses
+    masked."""
     person = await acting(turn, Power.RELEASE)
     if person is None:
         await refuse(turn, Power.RELEASE, "outbox")
         return
-    texts, tx = turn.texts, turn.tx
-    counts = await tx.outbox.counts()
+    texts, tx, own = turn.texts, turn.tx, person.organization_id
+    counts = await tx.outbox.counts(own)
     lines = [texts("outbox_summary", **{s.value: counts[s] for s in OutboxStatus})]
-    lines += _given_up_lines(texts, await tx.outbox.latest(GIVEN_UP, dead_letters))
-    refused = await tx.undeliverable.latest(dead_letters)
+    lines += _given_up_lines(texts, await tx.outbox.latest(GIVEN_UP, dead_letters, own))
+    refused = await tx.undeliverable.latest(dead_letters, own)
     if refused:
-        lines.append(texts("outbox_undeliverable_header", count=await tx.undeliverable.count()))
+        count = await tx.undeliverable.count(own)
+        lines.append(texts("outbox_undeliverable_header", count=count))
         lines += [
             texts(
                 "outbox_undeliverable_line",

@@ -124,6 +124,7 @@ async def on_password(turn: Turn) -> None:
             ),
             turn.now,
             subject=texts("mail_password_changed_subject"),
+            organization_id=organization.id,
         )
     turn.move(ConversationState.IDLE)
     turn.say("password_set")
@@ -265,6 +266,7 @@ async def _queue_reset_code(
             sensitive=True,
             expires_at=turn.now + valid_for,
             notify_chat=turn.event.chat_id,
+            organization_id=customer.organization_id,
         )
     else:
         await turn.tx.outbox.add(
@@ -276,6 +278,7 @@ async def _queue_reset_code(
             sensitive=True,
             expires_at=turn.now + valid_for,
             notify_chat=turn.event.chat_id,
+            organization_id=customer.organization_id,
         )
     await turn.audit(
         AuditAction.RESET_CODE_SENT,

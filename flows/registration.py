@@ -177,7 +177,7 @@ async def _send_code(
         policy.code_attempts,
     )
     minutes = int(policy.code_valid_for.total_seconds() // 60)
-    await _queue_code_message(turn, organization.name, contact, issued.code, minutes)
+    await _queue_code_message(turn, organization, contact, issued.code, minutes)
     await turn.audit(
         AuditAction.CODE_SENT, organization_id=organization.id, route=contact.channel.value
     )
@@ -212,9 +212,10 @@ async def _why_no_code(
 
 
 async def _queue_code_message(
-    turn: Turn, organization_name: str, contact: Contact, code: str, minutes: int
+    turn: Turn, organization: Organization, contact: Contact, code: str, minutes: int
 ) -> None:
     texts = turn.texts
+    organization_name = organization.name
     if contact.channel is DeliveryChannel.EMAIL:
         await turn.tx.outbox.add(
             DeliveryChannel.EMAIL,
@@ -225,6 +226,7 @@ async def _queue_code_message(
             sensitive=True,
             expires_at=turn.now + turn.policy.code_valid_for,
             notify_chat=turn.event.chat_id,
+            organization_id=organization.id,
         )
     else:
         await turn.tx.outbox.add(
@@ -235,6 +237,7 @@ async def _queue_code_message(
             sensitive=True,
             expires_at=turn.now + turn.policy.code_valid_for,
             notify_chat=turn.event.chat_id,
+            organization_id=organization.id,
         )
 
 

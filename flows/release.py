@@ -159,6 +159,7 @@ async def send_code_by_email(
         subject=texts("mail_activation_subject"),
         sensitive=True,
         expires_at=issued.expires_at,
+        organization_id=request.organization_id,
         notify_chat=request.telegram_user_id,
     )
 
@@ -311,6 +312,7 @@ async def _carry_out(
                 str(request.telegram_user_id),
                 texts("letter_sent_chat"),
                 now,
+                organization_id=request.organization_id,
             )
     else:
         await send_code_by_email(tx, hasher, request, now)
@@ -328,6 +330,7 @@ async def _tell_refused(
         str(request.telegram_user_id),
         texts("code_refused_chat", contact=contact),
         now,
+        organization_id=request.organization_id,
     )
 
 

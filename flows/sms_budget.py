@@ -73,6 +73,7 @@ async def _tell_desk_once(
             str(chat_id),
             texts("staff_sms_budget_spent", org=name, count=policy.sms_per_hour_per_org),
             now,
+            organization_id=organization_id,
         )
     await tx.audit.add(
         AuditAction.SMS_BUDGET_SPENT,

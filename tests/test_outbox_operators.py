@@ -8,31 +8,39 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from flows import accounts
 from flows.domain import DeliveryChannel, OutboxStatus
 from storage.db import create_engine
 from storage.migrate import upgrade
 from storage.uow import Store
-from tests.support import START, TEST_SEALER, DeskDriver, FakeClock, texts_of
+from tests.support import START, TEST_SEALER, DemoOrg, DeskDriver, FakeClock, texts_of
 from tests.test_cli import balie, database_url, query
 
 CODE = "Uw code is 482913"
 
 
-async def _fill(store: Store) -> dict[str, int]:
+async def _fill(store: Store, organization_id: int | None = None) -> dict[str, int]:
     """One row in each state, a refused address; returns their ids by state."""
+    org = organization_id
     async with store.transaction() as tx:
         dead = await tx.outbox.add(
             DeliveryChannel.EMAIL, "eva.jansen@kantoor.example", "[redacted after delivery]",
-            START, sensitive=True,
+            START, sensitive=True, organization_id=org,
         )  # fmt: skip
         dead.status, dead.attempts = OutboxStatus.DEAD, 8
         dead.last_error = "gave up after 8 attempts: SMTP recipient refused [451]: eva.jansen@kantoor.example busy"  # noqa: E501
-        failed = await tx.outbox.add(DeliveryChannel.SMS, "+31611112222", "Welkom", START)
+        failed = await tx.outbox.add(
+            DeliveryChannel.SMS, "+31611112222", "Welkom", START, organization_id=org
+        )
         failed.status, failed.attempts = OutboxStatus.FAILED, 1
         failed.last_error = "Twilio HTTP 400 (error 21610)"
-        sent = await tx.outbox.add(DeliveryChannel.EMAIL, "piet@kantoor.example", CODE, START)
+        sent = await tx.outbox.add(
+            DeliveryChannel.EMAIL, "piet@kantoor.example", CODE, START, organization_id=org
+        )
         sent.status = OutboxStatus.SENT
-        pending = await tx.outbox.add(DeliveryChannel.TELEGRAM, "5003123", "Hallo", START)
+        pending = await tx.outbox.add(
+            DeliveryChannel.TELEGRAM, "5003123", "Hallo", START, organization_id=org
+        )
         await tx.undeliverable.mark(
             DeliveryChannel.SMS, "+31611112222", "Twilio HTTP 400 (error 21610)", START
         )
@@ -91,12 +99,29 @@ def test_balie_outbox_list_and_retry(tmp_path: Path) -> None:
     assert bad.code == 2
 
 
+async def _other_organization_s_dead_letter(store: Store) -> int:
+    """A dead letter and a refused address of another organization on the same store."""
+    async with store.transaction() as tx:
+        other = await accounts.add_organization(tx, "Ander Kantoor", "AK-2002", START)
+        row = await tx.outbox.add(
+            DeliveryChannel.EMAIL, "kees@ander.example", "x", START, organization_id=other.id
+        )
+        row.status, row.last_error = OutboxStatus.DEAD, "gave up"
+        await tx.undeliverable.mark(DeliveryChannel.EMAIL, "kees@ander.example", "550", START)
+        return row.id
+
+
 async def test_outbox_in_a_staff_chat(desk: DeskDriver, clock: FakeClock) -> None:
-    ids = await _fill(desk.store)
+    async with desk.store.transaction() as tx:
+        own = await tx.organizations.by_partner_id(DemoOrg().partner_id)
+    assert own is not None
+    ids = await _fill(desk.store, own.id)
+    foreign = await _other_organization_s_dead_letter(desk.store)
     staff = await desk.send(5003, "/outbox")  # Sanne, desk staff
     text = texts_of(staff)
     print("\n" + text)
-    assert "Outbox: 1 pending, 1 sent, 1 failed, 1 dead." in text
+    assert "Outbox: 1 pending, 1 sent, 1 failed, 1 dead." in text  # only her organization's
+    assert f"#{foreign} " not in text and "k•••@ander.example" not in text
     assert f"#{ids['dead']} email to e•••@kantoor.example - dead" in text
     assert f"#{ids['failed']} sms to +31•••22 - failed" in text
     assert "Undeliverable addresses and numbers (1), latest:" in text
@@ -110,3 +135,14 @@ async def test_outbox_in_a_staff_chat(desk: DeskDriver, clock: FakeClock) -> Non
     stranger = texts_of(await desk.send(9999, "/outbox"))
     assert "Outbox" not in stranger
     assert "Only desk staff or a manager" in stranger
+
+
+async def test_messages_a_flow_queues_belong_to_its_organization(desk: DeskDriver) -> None:
+    """A registration's code mail and the managers' cards count in that organization's
+    /outbox."""
+    await desk.register(7001, DemoOrg().partner_id, "nieuw@kantoor.example", "Nieuw Lid")
+    async with desk.store.transaction() as tx:
+        own = await tx.organizations.by_partner_id(DemoOrg().partner_id)
+        rows = await tx.outbox.latest(limit=50)
+    assert own is not None and rows
+    assert {row.organization_id for row in rows} == {own.id}

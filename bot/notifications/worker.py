@@ -119,6 +119,7 @@ class _Job:
     expires_at: datetime | None = None
     notify_chat: int | None = None
     payload: dict[str, Any] = field(default_factory=dict)
+    organization_id: int | None = None
 
     @classmethod
     def of(cls, row: OutboxMessage) -> _Job:
@@ -134,6 +135,7 @@ class _Job:
             sensitive=row.sensitive,
             expires_at=row.expires_at,
             notify_chat=row.notify_chat,
+            organization_id=row.organization_id,
             payload=dict(row.payload or {}),
         )
 
@@ -512,7 +514,13 @@ class OutboxWorker:
         conversation = await tx.conversations.peek(job.notify_chat)
         language = conversation.language if conversation is not None else None
         texts = Texts.for_code(language, self._default_language)
-        await tx.outbox.add(DeliveryChannel.TELEGRAM, str(job.notify_chat), texts(key), now)
+        await tx.outbox.add(
+            DeliveryChannel.TELEGRAM,
+            str(job.notify_chat),
+            texts(key),
+            now,
+            organization_id=job.organization_id,
+        )
         return True
 
     async def _release(self, jobs: Sequence[_Job]) -> None:
