@@ -70,7 +70,10 @@ async def run_ptb(settings: Settings, stop: asyncio.Event | None = None) -> None
     app = await Balie.open(settings, channel="telegram")
     application = ptb_application(settings, app.metrics.telegram_429.inc, app.shared_pace)
     worker = app.outbox_worker(PtbChat(application.bot))
-    keeper = OutboxKeeper(app.store, app.clock, on_kept=worker.notify)
+    keeper = OutboxKeeper(
+        app.store, app.clock, on_kept=worker.notify, shared=app.shared_pace is not None
+    )
+    await keeper.load()
     add_handlers(application, app.desk, on_handled=worker.notify, keeper=keeper)
     log.info(startup_line(settings, "python-telegram-bot", telegram.__version__, worker))
     try:

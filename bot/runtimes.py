@@ -171,7 +171,10 @@ async def run_aiogram(settings: Settings, stop: asyncio.Event | None = None) -> 
     worker = app.outbox_worker(AiogramChat(bot))
     dispatcher = Dispatcher()
     dispatcher.update.outer_middleware(InArrivalOrder())
-    keeper = OutboxKeeper(app.store, app.clock, on_kept=worker.notify)
+    keeper = OutboxKeeper(
+        app.store, app.clock, on_kept=worker.notify, shared=app.shared_pace is not None
+    )
+    await keeper.load()
     dispatcher.include_router(build_router(app.desk, on_handled=worker.notify, keeper=keeper))
     log.info(startup_line(settings, "aiogram", aiogram.__version__, worker))
     try:

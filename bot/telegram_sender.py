@@ -64,18 +64,36 @@ class OutboxKeeper:
     which the outbox worker delivers in order once Telegram allows it.
 
     A later reply never overtakes kept ones: it goes behind them while the outbox holds a
-    pending Telegram row for its chat. The outbox is asked for every reply (one query on an
-    index), so this holds across restarts and for rows another worker kept.
+    pending Telegram row for its chat. A process that is the bot's only sender knows which
+    chats those are (the chats it kept rows for, and at start those with rows left from
+    before, see :meth:`load`), so a reply to any other chat costs nothing; with workers that
+    share the bot (``shared``), any of them may have kept rows, so every reply asks the
+    outbox (one query on an index).
     """
 
-    def __init__(self, store: Store, clock: Clock, on_kept: Callable[[], None]) -> None:
+    def __init__(
+        self, store: Store, clock: Clock, on_kept: Callable[[], None], *, shared: bool = False
+    ) -> None:
         self._store = store
         self._clock = clock
         self._on_kept = on_kept
+        self._shared = shared
+        self._chats: set[int] = set()
+
+    async def load(self) -> None:
+        """Remember the chats that still have Telegram rows waiting (kept before a restart)."""
+        async with self._store.transaction() as tx:
+            waiting = await tx.outbox.recipients_waiting(DeliveryChannel.TELEGRAM)
+        self._chats = {int(chat) for chat in waiting if chat.lstrip("-").isdigit()}
 
     async def holding(self, chat_id: int) -> bool:
+        if not self._shared and chat_id not in self._chats:
+            return False
         async with self._store.transaction() as tx:
-            return await tx.outbox.waiting_for(DeliveryChannel.TELEGRAM, str(chat_id))
+            waiting = await tx.outbox.waiting_for(DeliveryChannel.TELEGRAM, str(chat_id))
+        if not waiting:
+            self._chats.discard(chat_id)
+        return waiting
 
     async def keep(self, chat_id: int, replies: Sequence[Reply], retry_after: float | None) -> None:
         now = self._clock.now()
@@ -91,6 +109,7 @@ class OutboxKeeper:
                     sensitive=True,  # a reply may quote what the person typed: redact once sent
                 )
                 row.next_attempt_at = due
+        self._chats.add(chat_id)
         self._on_kept()
 
     async def keep_action(
@@ -106,4 +125,5 @@ class OutboxKeeper:
                 payload=action_payload(action, message_id),
             )
             row.next_attempt_at = now + timedelta(seconds=retry_after or 0)
+        self._chats.add(chat_id)
         self._on_kept()

@@ -19,7 +19,7 @@ from flows.domain import (
 from flows.keys import KeyedHasher
 from flows.model import Organization, Person, RegistrationRequest
 from flows.store import Transaction
-from flows.texts import CATALOG
+from flows.texts import Texts
 from flows.turn import DeskPolicy
 
 
@@ -55,7 +55,7 @@ async def organization(tx: Transaction, partner_id: str) -> Organization:
 
 
 def _refusal_line(refusal: Refusal) -> str:
-    return CATALOG[refusal.reason][Language.EN]
+    return Texts(Language.EN).template(refusal.reason)
 
 
 def personal_email(text: str) -> str:

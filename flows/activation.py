@@ -33,6 +33,7 @@ from flows.domain import (
     AuditAction,
     CodePurpose,
     ConversationState,
+    Ineligibility,
 )
 from flows.events import Keyboard
 from flows.flow_data import StaleFlowData
@@ -211,7 +212,7 @@ async def _request_for(turn: Turn, customer: Customer, given_email: str | None) 
         telegram_user_id=turn.event.sender.user_id,
         given_email=given_email,
         status=ActivationStatus.INELIGIBLE if reason else ActivationStatus.AWAITING_RELEASE,
-        reason=reason,
+        reason=reason.value if reason else None,
         created_at=turn.now,
     )
     if reason:
@@ -221,7 +222,7 @@ async def _request_for(turn: Turn, customer: Customer, given_email: str | None) 
             AuditAction.ACTIVATION_INELIGIBLE,
             organization_id=organization.id,
             number=number,
-            reason=reason,
+            reason=reason.value,
         )
         await _standard_reply(turn)
         return
@@ -252,14 +253,14 @@ async def _request_for(turn: Turn, customer: Customer, given_email: str | None) 
     _tell_route(turn, request, needs_release)
 
 
-def ineligibility(customer: Customer, given_email: str | None) -> str | None:
-    """Seed 002's reasons for no code, as a key of the staff's texts; None when eligible."""
+def ineligibility(customer: Customer, given_email: str | None) -> Ineligibility | None:
+    """Seed 002's reason for no code; None when eligible."""
     if not customer.is_tenant:
-        return "not_tenant"
+        return Ineligibility.NOT_TENANT
     if customer.institution_coresident:
-        return "institution"
+        return Ineligibility.INSTITUTION
     if customer.payment_arrangement:
-        return "payment_arrangement"
+        return Ineligibility.PAYMENT_ARRANGEMENT
     if customer.under_administration:
         asked_by_administrator = (
             given_email is not None
@@ -268,9 +269,9 @@ def ineligibility(customer: Customer, given_email: str | None) -> str | None:
         )
         # The account is blocked when the administration is formalized; the
         # administrator may still ask, and then all mail goes to them.
-        return None if asked_by_administrator else "under_administration"
+        return None if asked_by_administrator else Ineligibility.UNDER_ADMINISTRATION
     if customer.blocked:
-        return "blocked"
+        return Ineligibility.BLOCKED
     return None
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from flows import cards, decisions, linking, paging
+from flows import cards, decisions, labels, linking, paging
 from flows.buttons import ButtonSigner, Decide, Listing, Offboard, signer
 from flows.contacts import Contact, parse_email, parse_mobile
 from flows.decisions import Power, acting, decide, may_act, number_and_reason, refuse, stale
@@ -339,7 +339,7 @@ def status_label(texts: Texts, person: Person, today: date) -> str:
         return texts("status_out_of_service", date=texts.day(person.out_of_service_on))
     if person.out_of_service_on and status is AccountStatus.ACTIVE:
         return texts("status_leaving", date=texts.day(person.out_of_service_on))
-    return texts(f"status_{status.value}", date="")
+    return texts(labels.ACCOUNT_STATUS[status], date="")
 
 
 async def list_employees(turn: Turn, number: int = 1) -> None:
@@ -465,7 +465,7 @@ def _offboard_card(texts: Texts, request: OffboardRequest) -> str:
         org=request.organization.name,
         by=request.requested_by.name,
         name=subject.name,
-        role=texts(f"role_{subject.role.value}"),
+        role=texts(labels.ROLE[subject.role]),
         contact=subject.email or subject.phone or "-",
         date=texts.day(request.out_of_service_on),
         when=texts.when(request.created_at),
@@ -506,7 +506,7 @@ async def _ask_second_manager(turn: Turn, manager: Person, person: Person, day: 
     without one in chat, refuse and point to the CLI."""
     texts = turn.texts
     organization = manager.organization
-    role = texts(f"role_{person.role.value}")
+    role = texts(labels.ROLE[person.role])
     if await turn.tx.offboard_requests.pending_for(person.id) is not None:
         turn.say("offboard_already_pending", name=person.name)
         return

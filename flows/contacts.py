@@ -67,7 +67,7 @@ class Contact:
 @dataclass(frozen=True)
 class Refusal:
     reason: str
-    """Message key in ``flows.texts`` explaining what is wrong."""
+    """Message id (in the catalogs, ``flows/locales``) explaining what is wrong."""
 
 
 def parse_contact(

@@ -68,6 +68,17 @@ class ActivationStatus(StrEnum):
     INELIGIBLE = "ineligible"
 
 
+class Ineligibility(StrEnum):
+    """Seed 002's reasons why an activation request gets no code (stored as the request's
+    reason while it is ineligible)."""
+
+    NOT_TENANT = "not_tenant"
+    INSTITUTION = "institution"
+    PAYMENT_ARRANGEMENT = "payment_arrangement"
+    UNDER_ADMINISTRATION = "under_administration"
+    BLOCKED = "blocked"
+
+
 class LetterStatus(StrEnum):
     QUEUED = "queued"
     EXPORTED = "exported"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flows import activation, password, registration
+from flows import activation, labels, password, registration
 from flows.buttons import Menu, MenuChoice, encode
 from flows.decisions import Power, caller, may_act
 from flows.domain import AccountStatus, ConversationState, Language, effective_status
@@ -62,7 +62,7 @@ async def welcome(turn: Turn) -> None:
         "welcome_linked",
         name=person.name,
         org=organization.name,
-        role=texts(f"role_{person.role.value}"),
+        role=texts(labels.ROLE[person.role]),
     )
     if may_act(person, Power.RELEASE, turn.now.date()):
         turn.say("welcome_staff_hint")

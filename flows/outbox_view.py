@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from flows import labels
 from flows.decisions import Power, acting, refuse
 from flows.domain import DeliveryChannel, OutboxStatus
 from flows.masking import mask_addresses, mask_email
@@ -145,7 +146,7 @@ def _given_up_lines(texts: Texts, given_up: Sequence[OutboxMessage]) -> list[str
                 id=entry.id,
                 channel=entry.channel.value,
                 recipient=entry.recipient,
-                state=texts(f"outbox_state_{entry.status.value}"),
+                state=texts(labels.GIVEN_UP_STATE[entry.status]),
                 when=texts.when(entry.created_at),
                 reason=entry.reason,
             )

@@ -24,7 +24,7 @@ import asyncio
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from flows import limits, linking, sms_budget
+from flows import labels, limits, linking, sms_budget
 from flows.buttons import Menu, MenuChoice, encode
 from flows.contacts import Contact, Refusal, parse_email, parse_mobile
 from flows.domain import AuditAction, CodePurpose, ConversationState, DeliveryChannel
@@ -70,7 +70,7 @@ def _cancel(turn: Turn) -> Keyboard:
 
 
 def policy_sentence(texts: Texts, policy: PasswordPolicy) -> str:
-    return texts(f"password_rules_{policy.name.value}", min=policy.min_length)
+    return texts(labels.PASSWORD_RULES[policy.name], min=policy.min_length)
 
 
 def ask_for_password(turn: Turn, customer: Customer, reason: str) -> None:

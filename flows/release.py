@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from flows import activation_codes, cards, paging
+from flows import activation_codes, cards, labels, paging
 from flows.buttons import ButtonSigner, Listing, Release, signer
 from flows.decisions import Power, acting, decide, number_and_reason, refuse, stale
 from flows.domain import (
@@ -20,6 +20,7 @@ from flows.domain import (
     ActivationStatus,
     AuditAction,
     DeliveryChannel,
+    Ineligibility,
     LetterStatus,
 )
 from flows.events import Button, Keyboard
@@ -405,7 +406,7 @@ async def _refusals_page(turn: Turn, person: Person, number: int) -> None:
             number=request.number,
             name=request.customer.name if request.customer else "-",
             customer=request.customer.customer_number if request.customer else "-",
-            reason=texts(f"ineligible_{request.reason}"),
+            reason=texts(labels.INELIGIBILITY[Ineligibility(request.reason or "")]),
             when=texts.when(request.created_at),
         )
         for request in shown.items

@@ -158,10 +158,13 @@ async def handle_update(
     on_handled: Callable[[], None] = lambda: None,
     keeper: ReplyKeeper | None = None,
 ) -> Outcome:
-    """Hand the event to the desk (which commits), then carry out its outcome in the chat."""
+    """Hand the event to the desk (which commits), then carry out its outcome in the chat.
+
+    The outbox worker is woken (``on_handled``) once the replies are out, so what this
+    update queued for the same chat (a card's update after a decision) follows the reply."""
     outcome = await desk.handle(event)
-    on_handled()
     await perform(event, outcome, actions, keeper)
+    on_handled()
     return outcome
 
 

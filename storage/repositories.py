@@ -602,6 +602,15 @@ class Outbox(_Repository):
         )
         return result.all()
 
+    async def recipients_waiting(self, channel: DeliveryChannel) -> Sequence[str]:
+        """Everyone on ``channel`` with a message still pending."""
+        result = await self.session.scalars(
+            select(outbox.c.recipient)
+            .where(outbox.c.channel == channel, outbox.c.status == OutboxStatus.PENDING)
+            .distinct()
+        )
+        return result.all()
+
     async def waiting_for(self, channel: DeliveryChannel, recipient: str) -> bool:
         """Whether a message to ``recipient`` is still pending (on an index: cheap)."""
         found = await self.session.scalar(

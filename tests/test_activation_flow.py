@@ -19,7 +19,7 @@ from flows.domain import (
 )
 from flows.events import Outcome
 from flows.model import ActivationRequest, Customer, Letter, OneTimeCode
-from flows.texts import CATALOG
+from flows.texts import Texts
 from tests.support import (
     TEST_HASHER,
     DemoOrg,
@@ -35,7 +35,7 @@ STAFF = DemoOrg.staff_chat
 MANAGER = DemoOrg.manager_chat
 STRANGER = 6660
 STANDARD = "We cannot send an activation code through the chat for these details"
-WRONG = CATALOG["activation_code_wrong"][Language.EN]
+WRONG = Texts(Language.EN).template("activation_code_wrong")
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from flows.domain import AuditAction, DeliveryChannel, Language, RequestKind, RequestStatus
 from flows.model import AuditEntry, ChatLink, RegistrationRequest
-from flows.texts import CATALOG
+from flows.texts import Texts
 from flows.turn import DeskPolicy
 from tests.support import DemoOrg, DeskDriver, buttons_of, seed_customers, texts_of
 
@@ -24,7 +24,8 @@ STRANGER_EMAIL = "stranger@evil.example"
 
 
 def T(key: str, **values: object) -> str:
-    return CATALOG[key][Language.EN].format(**values) if values else CATALOG[key][Language.EN]
+    english = Texts(Language.EN)
+    return english(key, **values) if values else english.template(key)
 
 
 async def linked_person(desk: DeskDriver, chat: int) -> int | None:

@@ -60,6 +60,7 @@ from flows.domain import (
     CodePurpose,
     ConversationState,
     DeliveryChannel,
+    Language,
     OffboardStatus,
     RequestKind,
     RequestStatus,
@@ -77,7 +78,7 @@ from flows.model import (
     Person,
     RegistrationRequest,
 )
-from flows.texts import CATALOG
+from flows.texts import Texts
 from flows.verification import ACTIVATION_CODE, SHORT_CODE
 from storage.db import create_engine
 from storage.migrate import upgrade
@@ -266,7 +267,7 @@ STEP_OF_PURPOSE = {
     CodePurpose.PASSWORD_RESET: ConversationState.RESET_CODE,
     CodePurpose.ACTIVATION: ConversationState.REDEEM_CODE,
 }
-INTERNAL_ERRORS = frozenset(CATALOG["internal_error"].values())
+INTERNAL_ERRORS = frozenset(Texts(language).template("internal_error") for language in Language)
 SHORT_IN_TEXT = re.compile(r"(?<!\d)\d{6}(?!\d)")
 _ACTIVATION_CHAR = f"[{ACTIVATION_CODE.alphabet}]"
 ACTIVATION_IN_TEXT = re.compile("-".join([_ACTIVATION_CHAR + "{4}"] * 3))

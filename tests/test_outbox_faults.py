@@ -37,7 +37,7 @@ from bot.settings import Settings
 from flows.domain import ConversationState, DeliveryChannel, Language, OutboxStatus
 from flows.events import Reply
 from flows.model import Conversation, OutboxMessage
-from flows.texts import CATALOG
+from flows.texts import Texts
 from handlers.aiogram_adapter import AiogramChat
 from storage.uow import Store
 from tests.fakes.bot_api import TEST_TOKEN, FakeBotApi
@@ -302,7 +302,7 @@ async def test_twilio_refusing_the_number_marks_it_and_tells_the_chat(
     assert marked is not None and str(code) in marked.reason
     (told,) = [r for r in rows.values() if r.channel is DeliveryChannel.TELEGRAM]
     assert told.recipient == "4242"
-    assert told.body == CATALOG["outbox_undeliverable_chat"][Language.NL]
+    assert told.body == Texts(Language.NL).template("outbox_undeliverable_chat")
     await _figures(store, [], f"Twilio {code}", channels=["sms"])
 
 
@@ -353,7 +353,7 @@ async def test_a_code_that_would_arrive_expired_is_not_sent_and_the_chat_is_told
     assert told == {
         "4242": "The code you asked for could not be delivered in time and has expired. "
         "Please ask for a new code.",
-        "4343": CATALOG["outbox_expired_chat"][Language.NL],
+        "4343": Texts(Language.NL).template("outbox_expired_chat"),
     }
     figures = await _figures(store, [], "expired codes", channels=["sms"])
     assert figures == Figures(sent=0, retried=2, dead=2, failed=0, duplicates=0)

@@ -21,7 +21,7 @@ import pytest
 
 from bot.settings import Runtime
 from flows.domain import AuditAction, Language, RequestKind, RequestStatus
-from flows.texts import CATALOG
+from flows.texts import Texts
 from tests.conformance.conftest import env, seeded_store_file  # noqa: F401
 from tests.conformance.harness import Env, Seen, T, TelegramDriver
 from tests.support import DemoOrg
@@ -55,7 +55,8 @@ def whole(key: str, **values: object) -> Callable[[Seen], bool]:
     """A message that is the catalog text ``key`` as a whole: ``values`` filled in, any other
     placeholder standing for any text (for texts that start with one, like "On {when} ...")."""
     pattern = []
-    for literal, name, spec, _conversion in string.Formatter().parse(CATALOG[key][Language.EN]):
+    english = Texts(Language.EN).template(key)
+    for literal, name, spec, _conversion in string.Formatter().parse(english):
         pattern.append(re.escape(literal))
         if name is not None:
             filled = format(values[name], spec or "") if name in values else None

@@ -24,7 +24,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from bot.notifications.email import SmtpMailer
 from bot.notifications.errors import DeliveryError
@@ -51,6 +51,9 @@ from storage.uow import Store, Transaction
 
 REDACTED_BODY = "[redacted after delivery]"
 """Replaces the body of a sensitive row (one holding a code) once it is sent or given up."""
+
+ChatNotice = Literal["outbox_expired_chat", "outbox_undeliverable_chat"]
+"""The message ids a chat may be told when its letter is given up."""
 
 
 @dataclass(frozen=True)
@@ -477,7 +480,7 @@ class OutboxWorker:
         job: _Job,
         status: OutboxStatus,
         reason: str,
-        tell_key: str,
+        tell_key: ChatNotice,
         *,
         mark_address: bool = False,
     ) -> None:
@@ -507,7 +510,7 @@ class OutboxWorker:
         if told:
             self.notify()
 
-    async def _tell_chat(self, tx: Transaction, job: _Job, key: str, now: datetime) -> bool:
+    async def _tell_chat(self, tx: Transaction, job: _Job, key: ChatNotice, now: datetime) -> bool:
         """Queue a chat message to the person who asked for ``job``, in their language."""
         if job.notify_chat is None or job.channel is DeliveryChannel.TELEGRAM:
             return False

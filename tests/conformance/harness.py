@@ -48,7 +48,7 @@ from flows.model import (
     Person,
     RegistrationRequest,
 )
-from flows.texts import CATALOG
+from flows.texts import Texts
 from storage.uow import Store
 from tests.fakes.bot_api import BotMessage, FakeBotApi
 from tests.fakes.smtp_server import SmtpServer, free_port
@@ -64,7 +64,7 @@ def T(key: str, language: Language = Language.EN, **values: object) -> str:
     """The catalog text ``key`` with ``values`` filled in; it stops at the first placeholder
     without a value, so the result is a prefix every channel's message must contain."""
     out: list[str] = []
-    for literal, name, spec, _conversion in string.Formatter().parse(CATALOG[key][language]):
+    for literal, name, spec, _conversion in string.Formatter().parse(Texts(language).template(key)):
         out.append(literal)
         if name is None:
             continue
