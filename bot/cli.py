@@ -354,7 +354,7 @@ async def _request_decide(tx: Transaction, call: _AdminCall) -> str:
     request = await accounts.decide_request(
         tx,
         load_hasher(call.settings),
-        DeskPolicy(default_language=call.settings.default_language),
+        DeskPolicy(default_language=call.settings.default_language, channel="cli"),
         partner_id=call.args.org,
         number=call.args.number,
         approve=approve,

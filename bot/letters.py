@@ -31,6 +31,7 @@ from fpdf.enums import XPos, YPos
 
 from flows import accounts
 from flows.activation_codes import formatted, issue
+from flows.domain import AuditAction
 from flows.keys import KeyedHasher
 from flows.model import Customer, Letter
 from flows.texts import DESK_TIMEZONE
@@ -425,7 +426,7 @@ async def _mark_exported(tx: Transaction, selection: _Selection, batch: str, now
     for letter, extra in printed + superseded:
         await tx.letters.mark_exported(letter, batch, now)
         await tx.audit.add(
-            "letter_exported",
+            AuditAction.LETTER_EXPORTED,
             actor="cli",
             channel="cli",
             now=now,

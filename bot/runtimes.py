@@ -27,6 +27,7 @@ from bot.settings import Runtime, Settings
 from bot.telegram_sender import OutboxKeeper
 from bot.webhook import Feed, StoreInbox, WebhookServer, webhook_path, with_webhook_secret
 from flows.directory import chat_identities
+from flows.domain import AuditAction
 from flows.ports import SharedPace
 from handlers.aiogram_adapter import (
     AiogramChat,
@@ -42,17 +43,13 @@ from handlers.terminal import TerminalChannel
 log = logging.getLogger("balie")
 
 
-RUNTIME_STARTED = "runtime_started"
-"""Audited when a Telegram runtime starts: the store then has real Telegram users."""
-
-
 class StoreUsedByTelegram(Exception):
     """``balie run`` without a token on a store a Telegram runtime used (one line)."""
 
 
 async def used_by_telegram(app: Balie) -> bool:
     async with app.store.transaction() as tx:
-        return await tx.audit.any_of(RUNTIME_STARTED, "telegram")
+        return await tx.audit.any_of(AuditAction.RUNTIME_STARTED, "telegram")
 
 
 async def run(settings: Settings) -> None:
@@ -103,7 +100,9 @@ async def outbox_running(app: Balie, worker: OutboxWorker) -> AsyncIterator[None
     housekeeping = asyncio.create_task(_housekeeping(app, worker_stop))
     ops = _ops_server(app)
     async with app.store.transaction() as tx:
-        await tx.audit.add(RUNTIME_STARTED, actor="balie", channel="telegram", now=app.clock.now())
+        await tx.audit.add(
+            AuditAction.RUNTIME_STARTED, actor="balie", channel="telegram", now=app.clock.now()
+        )
     try:
         if ops is not None:
             await ops.start()

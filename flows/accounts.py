@@ -8,7 +8,14 @@ from datetime import date, datetime
 from flows import approval
 from flows.approval import parse_lookup_contact
 from flows.contacts import Contact, Refusal, parse_email, parse_mobile
-from flows.domain import AccountStatus, DeliveryChannel, Language, PasswordPolicyName, Role
+from flows.domain import (
+    AccountStatus,
+    AuditAction,
+    DeliveryChannel,
+    Language,
+    PasswordPolicyName,
+    Role,
+)
 from flows.keys import KeyedHasher
 from flows.model import Organization, Person, RegistrationRequest
 from flows.store import Transaction
@@ -30,7 +37,7 @@ async def add_organization(
         raise AccountError(f"partner ID {partner_id} is already in use")
     organization = await tx.organizations.add(name, partner_id, now)
     await tx.audit.add(
-        "organization_added",
+        AuditAction.ORGANIZATION_ADDED,
         actor="cli",
         channel="cli",
         now=now,
@@ -121,7 +128,7 @@ async def add_staff(
     )
     await tx.chat_links.link(telegram_id, person.id, now)
     await tx.audit.add(
-        "staff_added",
+        AuditAction.STAFF_ADDED,
         actor="cli",
         channel="cli",
         now=now,
@@ -164,7 +171,7 @@ async def add_employee(
         offices=office_rows,
     )
     await tx.audit.add(
-        "employee_added",
+        AuditAction.EMPLOYEE_ADDED,
         actor="cli",
         channel="cli",
         now=now,
@@ -184,7 +191,7 @@ async def offboard_employee(
         raise AccountError(f"no person with {contact_text} in {org.name}")
     await tx.people.set_out_of_service(person, day)
     await tx.audit.add(
-        "employee_offboarded",
+        AuditAction.EMPLOYEE_OFFBOARDED,
         actor="cli",
         channel="cli",
         now=now,
@@ -223,7 +230,7 @@ async def configure_organization(
     for name, value in changed.items():
         setattr(org, name, value)
     await tx.audit.add(
-        "organization_configured",
+        AuditAction.ORGANIZATION_CONFIGURED,
         actor="cli",
         channel="cli",
         now=now,
@@ -256,7 +263,7 @@ async def decide_request(
     if not await approval.settle(tx, hasher, policy, request, None, approve, reason, now):
         raise AccountError(f"request #{number} was already decided ({request.status.value})")
     await tx.audit.add(
-        f"{request.kind.value}_{'approved' if approve else 'rejected'}",
+        approval.DECISION_ACTIONS[request.kind, approve],
         actor="cli",
         channel="cli",
         now=now,

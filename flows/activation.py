@@ -21,6 +21,7 @@ that match no customer, get one standard reply that reveals nothing; staff see t
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from flows import activation_codes, limits, linking, password_flow, release
@@ -29,11 +30,13 @@ from flows.contacts import Contact, Refusal, parse_email
 from flows.domain import (
     ActivationRoute,
     ActivationStatus,
+    AuditAction,
     CodePurpose,
     ConversationState,
     Ineligibility,
 )
 from flows.events import Keyboard
+from flows.flow_data import StaleFlowData
 from flows.masking import mask_email
 from flows.model import ActivationRequest, Customer, Organization
 from flows.turn import Turn
@@ -41,6 +44,28 @@ from flows.verification import ACTIVATION_CODE, CodeService, Failure, fingerprin
 
 MAX_FIELD = 64
 DUTCH_POSTCODE = re.compile(r"^(\d{4})\s*([A-Za-z]{2})$")
+
+
+@dataclass(frozen=True)
+class Identification:
+    """What the person typed so far to find their account, one answer per step."""
+
+    customer_number: str
+    postcode: str | None = None
+    house_number: str | None = None
+
+    def address(self) -> tuple[str, str]:
+        """The postcode and house number, both typed by the e-mail step."""
+        if self.postcode is None or self.house_number is None:
+            raise StaleFlowData("the e-mail step's identification has no address")
+        return self.postcode, self.house_number
+
+
+@dataclass(frozen=True)
+class Redemption:
+    """The customer number typed before the activation code."""
+
+    customer_number: str
 
 
 def request_limit(turn: Turn) -> limits.Limit:
@@ -97,7 +122,7 @@ def _field(turn: Turn) -> str | None:
 async def on_customer_number(turn: Turn) -> None:
     value = _field(turn)
     if value is not None:
-        turn.move(ConversationState.ACTIVATION_POSTCODE, {"customer_number": value})
+        turn.move(ConversationState.ACTIVATION_POSTCODE, Identification(value))
         turn.say("ask_postcode", _cancel(turn))
 
 
@@ -106,7 +131,7 @@ async def on_postcode(turn: Turn) -> None:
     if value is not None:
         turn.move(
             ConversationState.ACTIVATION_HOUSE_NUMBER,
-            {**turn.data, "postcode": normalized_postcode(value)},
+            replace(turn.data_as(Identification), postcode=normalized_postcode(value)),
         )
         turn.say("ask_house_number", _cancel(turn))
 
@@ -116,7 +141,7 @@ async def on_house_number(turn: Turn) -> None:
     if value is not None:
         turn.move(
             ConversationState.ACTIVATION_EMAIL,
-            {**turn.data, "house_number": normalized_house_number(value)},
+            replace(turn.data_as(Identification), house_number=normalized_house_number(value)),
         )
         turn.say("ask_activation_email", _email_keyboard(turn))
 
@@ -146,30 +171,31 @@ async def _decide_route(turn: Turn, given_email: str | None) -> None:
     """Seed 002's decision. Requests are counted per chat and per customer number typed
     (known or not), and every path does one keyed hash: nothing tells known from unknown."""
     turn.outcome.steady_timing = True
-    data = turn.data
+    data = turn.data_as(Identification)
+    postcode, house_number = data.address()
     turn.move(ConversationState.IDLE)
     chat = chat_subject(turn)
     wait = await limits.wait_needed(turn.tx, request_limit(turn), chat, turn.now)
     if wait:
-        await turn.audit("code_request_limited", subject=chat)
+        await turn.audit(AuditAction.CODE_REQUEST_LIMITED, subject=chat)
         turn.say("activation_wait", minutes=limits.minutes(wait))
         return
     await limits.record(turn.tx, request_limit(turn), chat, turn.now)
-    number = str(data["customer_number"])
+    number = data.customer_number
     about = f"number:{fingerprint(number)}"
     over_limit = await limits.wait_needed(turn.tx, request_limit(turn), about, turn.now)
     await limits.record(turn.tx, request_limit(turn), about, turn.now)
-    matches = await turn.tx.customers.matching_address(
-        number, data["postcode"], data["house_number"]
-    )
+    matches = await turn.tx.customers.matching_address(number, postcode, house_number)
     customer = matches[0] if len(matches) == 1 else None
     if customer is None or over_limit:
         CodeService.of(turn).no_issue(CodePurpose.ACTIVATION)
         if customer is not None:
             # Someone keeps asking for this account: answer as usual, send nothing.
-            await turn.audit("code_request_limited", organization_id=customer.organization_id)
+            await turn.audit(
+                AuditAction.CODE_REQUEST_LIMITED, organization_id=customer.organization_id
+            )
         else:
-            await turn.audit("activation_no_match", matches=len(matches))
+            await turn.audit(AuditAction.ACTIVATION_NO_MATCH, matches=len(matches))
         await _standard_reply(turn)
         return
     await _request_for(turn, customer, given_email)
@@ -184,7 +210,7 @@ async def _request_for(turn: Turn, customer: Customer, given_email: str | None) 
         CodeService.of(turn).no_issue(CodePurpose.ACTIVATION)
         await turn.tx.activation_requests.add(request)
         await turn.audit(
-            "activation_ineligible",
+            AuditAction.ACTIVATION_INELIGIBLE,
             organization_id=organization.id,
             number=number,
             reason=reason.value,
@@ -198,7 +224,7 @@ async def _request_for(turn: Turn, customer: Customer, given_email: str | None) 
     )
     await turn.tx.activation_requests.add(request)
     await turn.audit(
-        "activation_requested",
+        AuditAction.ACTIVATION_REQUESTED,
         organization_id=organization.id,
         number=number,
         route=request.route.value,
@@ -312,7 +338,7 @@ async def begin_redeem(turn: Turn) -> None:
 async def on_redeem_customer_number(turn: Turn) -> None:
     value = _field(turn)
     if value is not None:
-        turn.move(ConversationState.REDEEM_CODE, {"customer_number": value})
+        turn.move(ConversationState.REDEEM_CODE, Redemption(value))
         turn.say("ask_activation_code", _cancel(turn))
 
 
@@ -322,7 +348,7 @@ async def on_redeem_code(turn: Turn) -> None:
     wrong tries: they lock out the chat that made them."""
     turn.outcome.steady_timing = True
     turn.outcome.delete_message = True
-    customer_number = str(turn.data.get("customer_number", "")).strip()
+    customer_number = turn.data_as(Redemption).customer_number.strip()
     candidates = await turn.tx.customers.with_number(customer_number)
     redeemable = {activation_codes.subject_of(c): c for c in candidates if may_redeem(c)}
     result = await CodeService.of(turn).verify_found(
@@ -345,9 +371,11 @@ async def on_redeem_code(turn: Turn) -> None:
         turn.say("activation_code_malformed", _cancel(turn))
         return
     if len(redeemable) < len(candidates):
-        await turn.audit("activation_redeem_blocked", customer_number=customer_number[:64])
+        await turn.audit(
+            AuditAction.ACTIVATION_REDEEM_BLOCKED, customer_number=customer_number[:64]
+        )
     await turn.audit(
-        "activation_code_wrong",
+        AuditAction.ACTIVATION_CODE_WRONG,
         subject=chat_subject(turn),
         reason=result.failure.value if result.failure else None,
     )
@@ -368,7 +396,7 @@ async def _activate(turn: Turn, customer: Customer) -> None:
         turn.tx, turn.hasher, turn.policy, customer, turn.event.sender.user_id, turn.now
     )
     await turn.audit(
-        "account_activated",
+        AuditAction.ACCOUNT_ACTIVATED,
         organization_id=customer.organization_id,
         customer_number=customer.customer_number,
     )

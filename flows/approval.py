@@ -19,6 +19,7 @@ from flows.decisions import Power, acting, decide, may_act, number_and_reason, r
 from flows.domain import (
     TWO_PERSON_OFFBOARDING_ROLES,
     AccountStatus,
+    AuditAction,
     DeliveryChannel,
     OffboardStatus,
     RequestKind,
@@ -181,10 +182,12 @@ class _Request:
             outcome=self.outcome(texts),
         )
 
-    def audit_entry(self, decider: Person, reason: str | None) -> tuple[str, dict[str, Any]]:
+    def audit_entry(
+        self, decider: Person, reason: str | None
+    ) -> tuple[AuditAction, dict[str, Any]]:
         request = self.request
         approved = request.status is RequestStatus.APPROVED
-        return _AUDIT_ACTIONS[request.kind, approved], {
+        return DECISION_ACTIONS[request.kind, approved], {
             "organization_id": request.organization_id,
             "actor_person_id": decider.id,
             "subject_person_id": request.person_id,
@@ -193,12 +196,13 @@ class _Request:
         }
 
 
-_AUDIT_ACTIONS = {
-    (RequestKind.REGISTRATION, True): "registration_approved",
-    (RequestKind.REGISTRATION, False): "registration_rejected",
-    (RequestKind.CHAT_LINK, True): "chat_link_approved",
-    (RequestKind.CHAT_LINK, False): "chat_link_rejected",
+DECISION_ACTIONS = {
+    (RequestKind.REGISTRATION, True): AuditAction.REGISTRATION_APPROVED,
+    (RequestKind.REGISTRATION, False): AuditAction.REGISTRATION_REJECTED,
+    (RequestKind.CHAT_LINK, True): AuditAction.CHAT_LINK_APPROVED,
+    (RequestKind.CHAT_LINK, False): AuditAction.CHAT_LINK_REJECTED,
 }
+"""What a verdict on a request is audited as, given in chat or by an admin in the CLI."""
 
 
 async def decide_by_button(turn: Turn, action: Decide) -> None:
@@ -393,7 +397,7 @@ async def offboard(turn: Turn) -> None:
         return
     if person.id == manager.id:
         await turn.audit(
-            "staff_action_refused",
+            AuditAction.STAFF_ACTION_REFUSED,
             organization_id=manager.organization_id,
             actor_person_id=manager.id,
             subject_person_id=person.id,
@@ -438,7 +442,7 @@ async def _offboard_now(turn: Turn, manager: Person, person: Person, day: date) 
     """An employee or desk staff member: one manager's word is enough."""
     await turn.tx.people.set_out_of_service(person, day)
     await turn.audit(
-        "employee_offboarded",
+        AuditAction.EMPLOYEE_OFFBOARDED,
         organization_id=manager.organization_id,
         actor_person_id=manager.id,
         subject_person_id=person.id,
@@ -511,7 +515,7 @@ async def _ask_second_manager(turn: Turn, manager: Person, person: Person, day: 
     )
     if not confirmers:
         await turn.audit(
-            "staff_action_refused",
+            AuditAction.STAFF_ACTION_REFUSED,
             organization_id=organization.id,
             actor_person_id=manager.id,
             subject_person_id=person.id,
@@ -564,7 +568,7 @@ async def _file_offboard_request(
     )
     request = await turn.tx.offboard_requests.get(added.id) or added
     await turn.audit(
-        "offboard_requested",
+        AuditAction.OFFBOARD_REQUESTED,
         organization_id=organization.id,
         actor_person_id=manager.id,
         subject_person_id=person.id,
@@ -606,7 +610,7 @@ class _Offboarding:
         if decider.id != request.requested_by_id:
             return False
         await turn.audit(
-            "staff_action_refused",
+            AuditAction.STAFF_ACTION_REFUSED,
             organization_id=request.organization_id,
             actor_person_id=decider.id,
             subject_person_id=request.subject_person_id,
@@ -672,10 +676,13 @@ class _Offboarding:
         name = self.request.subject.name
         return texts("offboard_decided", name=name, outcome=self.outcome(texts))
 
-    def audit_entry(self, decider: Person, reason: str | None) -> tuple[str, dict[str, Any]]:
+    def audit_entry(
+        self, decider: Person, reason: str | None
+    ) -> tuple[AuditAction, dict[str, Any]]:
         request = self.request
         confirmed = request.status is OffboardStatus.CONFIRMED
-        return "employee_offboarded" if confirmed else "offboard_refused", {
+        action = AuditAction.EMPLOYEE_OFFBOARDED if confirmed else AuditAction.OFFBOARD_REFUSED
+        return action, {
             "organization_id": request.organization_id,
             "actor_person_id": decider.id,
             "subject_person_id": request.subject_person_id,

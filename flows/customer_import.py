@@ -21,6 +21,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from flows.accounts import AccountError
+from flows.domain import AuditAction
 from flows.model import Customer, Organization
 from flows.store import Transaction
 
@@ -357,7 +358,7 @@ async def import_customers(
     summary.refused.sort(key=lambda r: r.line)
     if summary.added or summary.updated:
         await tx.audit.add(
-            "customers_imported",
+            AuditAction.CUSTOMERS_IMPORTED,
             actor="cli",
             channel="cli",
             now=now,

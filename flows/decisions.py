@@ -20,7 +20,14 @@ from enum import Enum
 from typing import Any, Protocol
 
 from flows import cards
-from flows.domain import DECIDING_ROLES, RELEASING_ROLES, AccountStatus, Role, effective_status
+from flows.domain import (
+    DECIDING_ROLES,
+    RELEASING_ROLES,
+    AccountStatus,
+    AuditAction,
+    Role,
+    effective_status,
+)
 from flows.events import EventKind
 from flows.model import Person
 from flows.store import Transaction
@@ -86,7 +93,7 @@ async def refuse(
     """Audit the attempt (who tried what) and tell the caller no, as ``power`` refuses."""
     person = await caller(turn)
     await turn.audit(
-        "staff_action_refused",
+        AuditAction.STAFF_ACTION_REFUSED,
         organization_id=organization_id,
         actor_person_id=person.id if person else None,
         attempted=attempted,
@@ -178,7 +185,9 @@ class Case(Protocol):
     def decided(self, texts: Texts) -> str:
         """The answer to the verdict that won."""
 
-    def audit_entry(self, decider: Person, reason: str | None) -> tuple[str, dict[str, Any]]:
+    def audit_entry(
+        self, decider: Person, reason: str | None
+    ) -> tuple[AuditAction, dict[str, Any]]:
         """The winning verdict's audit action and details."""
 
 

@@ -28,8 +28,9 @@ from flows.buttons import (
     decode,
     verified,
 )
-from flows.domain import ConversationState
+from flows.domain import AuditAction, ConversationState
 from flows.events import Event, EventKind, Outcome, Reply
+from flows.flow_data import StaleFlowData
 from flows.keys import KeyedHasher
 from flows.ports import Clock, DeskObserver, NoObserver, Sealing, StepRecord, SystemClock
 from flows.store import Store, Transaction
@@ -199,6 +200,15 @@ def flow_of(after: ConversationState, before: ConversationState, event: Event) -
 
 
 async def route(turn: Turn) -> None:
+    try:
+        await _route(turn)
+    except StaleFlowData:
+        # Kept by an older Balie, or damaged: the step cannot go on, so it starts over.
+        log.warning("chat %s: the data of step %s does not fit", turn.event.chat_id, turn.state)
+        await menu.start_over(turn)
+
+
+async def _route(turn: Turn) -> None:
     event = turn.event
     if not event.is_private_chat:
         # Codes, addresses and decisions are personal: never in a group chat.
@@ -279,7 +289,7 @@ async def _tampered_button(turn: Turn) -> None:
     any outdated button gets, so it tells a prober nothing about the request it names."""
     caller = await turn.tx.chat_links.person_for(turn.event.sender.user_id)
     await turn.audit(
-        "tampered_button",
+        AuditAction.TAMPERED_BUTTON,
         organization_id=caller.organization_id if caller else None,
         actor_person_id=caller.id if caller else None,
         data=(turn.event.button_data or "")[:64],

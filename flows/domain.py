@@ -126,6 +126,59 @@ class ConversationState(StrEnum):
     RESET_CHOOSE_ACCOUNT = "reset_choose_account"
 
 
+class AuditAction(StrEnum):
+    """What the audit log records; the value is the text kept in ``audit_log.action``, so a
+    member is never renamed, only added."""
+
+    # registration and chat links (seed 000)
+    CODE_SENT = "code_sent"
+    CODE_RATE_LIMITED = "code_rate_limited"
+    CODE_SMS_BUDGET = "code_sms_budget"
+    CODE_NOT_ACCEPTED = "code_not_accepted"
+    REGISTRATION_REQUESTED = "registration_requested"
+    REGISTRATION_REFUSED = "registration_refused"
+    REGISTRATION_APPROVED = "registration_approved"
+    REGISTRATION_REJECTED = "registration_rejected"
+    CHAT_LINK_REQUESTED = "chat_link_requested"
+    CHAT_LINK_APPROVED = "chat_link_approved"
+    CHAT_LINK_REJECTED = "chat_link_rejected"
+    CHAT_LINKED = "chat_linked"
+    CHAT_LINK_UNDONE = "chat_link_undone"
+    # activation codes (seed 002)
+    CODE_REQUEST_LIMITED = "code_request_limited"
+    ACTIVATION_NO_MATCH = "activation_no_match"
+    ACTIVATION_INELIGIBLE = "activation_ineligible"
+    ACTIVATION_REQUESTED = "activation_requested"
+    ACTIVATION_RELEASED = "activation_released"
+    ACTIVATION_REFUSED = "activation_refused"
+    ACTIVATION_REDEEM_BLOCKED = "activation_redeem_blocked"
+    ACTIVATION_CODE_WRONG = "activation_code_wrong"
+    ACCOUNT_ACTIVATED = "account_activated"
+    LETTER_EXPORTED = "letter_exported"
+    # passwords (seeds 003 and 004)
+    PASSWORD_CHANGED = "password_changed"
+    RESET_REQUEST_LIMITED = "reset_request_limited"
+    RESET_REFUSED_BLOCKED = "reset_refused_blocked"
+    RESET_SMS_BUDGET = "reset_sms_budget"
+    RESET_CODE_SENT = "reset_code_sent"
+    RESET_CODE_ACCEPTED = "reset_code_accepted"
+    # staff and accounts
+    STAFF_ACTION_REFUSED = "staff_action_refused"
+    TAMPERED_BUTTON = "tampered_button"
+    OFFBOARD_REQUESTED = "offboard_requested"
+    OFFBOARD_REFUSED = "offboard_refused"
+    EMPLOYEE_OFFBOARDED = "employee_offboarded"
+    ORGANIZATION_ADDED = "organization_added"
+    ORGANIZATION_CONFIGURED = "organization_configured"
+    STAFF_ADDED = "staff_added"
+    EMPLOYEE_ADDED = "employee_added"
+    CUSTOMERS_IMPORTED = "customers_imported"
+    # the deployment
+    SMS_BUDGET_SPENT = "sms_budget_spent"
+    RUNTIME_STARTED = "runtime_started"
+    """A Telegram runtime started: the store then has real Telegram users."""
+
+
 DECIDING_ROLES = frozenset({Role.MANAGER, Role.ADMIN})
 """Who may approve or reject an employee's registration (seed 000: the manager)."""
 

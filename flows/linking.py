@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from flows.domain import DeliveryChannel, Language
+from flows.domain import AuditAction, DeliveryChannel, Language
 from flows.events import Button, EventKind
 from flows.keys import KeyedHasher, message
 from flows.model import Customer, Person
@@ -207,7 +207,7 @@ async def undo(turn: Turn, action: UndoLink, signature: str) -> None:
     pressed_in = turn.event.chat_id
     body = f"{action.kind.value}{action.account_id}:{action.new_chat}"
     if not turn.hasher.signature_ok(_SIGNATURE_LABEL, message(body, pressed_in), signature):
-        await turn.audit("tampered_button", data=(turn.event.button_data or "")[:64])
+        await turn.audit(AuditAction.TAMPERED_BUTTON, data=(turn.event.button_data or "")[:64])
         turn.outcome.callback_notice = turn.texts("stale_button")
         return
     organization_id = await _relink(turn, action, pressed_in)
@@ -216,7 +216,7 @@ async def undo(turn: Turn, action: UndoLink, signature: str) -> None:
         turn.say("link_undo_stale")
         return
     await turn.audit(
-        "chat_link_undone",
+        AuditAction.CHAT_LINK_UNDONE,
         organization_id=organization_id,
         account=body,
         unlinked_chat=action.new_chat,

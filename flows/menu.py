@@ -82,6 +82,12 @@ async def cancel(turn: Turn) -> None:
     if turn.state is ConversationState.IDLE:
         turn.say("nothing_to_cancel", main_menu(turn))
         return
+    await start_over(turn)
+
+
+async def start_over(turn: Turn) -> None:
+    """What /cancel does: the step ends, its draft's codes go, the menu comes back. Also the
+    answer to a step whose kept data no longer fits it."""
     await registration.discard_draft(turn)
     turn.move(ConversationState.IDLE)
     turn.say("cancelled", main_menu(turn))

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from flows import labels, limits, linking, sms_budget
 from flows.buttons import Menu, MenuChoice, encode
 from flows.contacts import Contact, Refusal, parse_email, parse_mobile
-from flows.domain import CodePurpose, ConversationState, DeliveryChannel
+from flows.domain import AuditAction, CodePurpose, ConversationState, DeliveryChannel
 from flows.events import Keyboard
 from flows.model import Customer
 from flows.password_rules import PasswordHasher, PasswordPolicy, Violation, check
@@ -36,6 +37,33 @@ from flows.turn import Turn
 from flows.verification import SHORT_CODE, CodeService, Failure, Target, fingerprint
 
 RESET_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class PasswordChoice:
+    """The account whose password is being chosen, and why ("activation" or "reset")."""
+
+    customer_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class PendingReset:
+    """A reset code's step: the address typed, where the code went (``code_id`` None when
+    none was issued: the answer is the same) and the wrong codes typed so far."""
+
+    channel: DeliveryChannel
+    identifier: str
+    destination: str
+    code_id: int | None
+    wrong: int = 0
+
+
+@dataclass(frozen=True)
+class AccountChoice:
+    """The accounts sharing the proved address, one of which the person picks."""
+
+    customer_ids: tuple[int, ...] = ()
 
 
 def _cancel(turn: Turn) -> Keyboard:
@@ -48,14 +76,15 @@ def policy_sentence(texts: Texts, policy: PasswordPolicy) -> str:
 
 def ask_for_password(turn: Turn, customer: Customer, reason: str) -> None:
     policy = PasswordPolicy.for_organization(customer.organization)
-    turn.move(ConversationState.CHOOSE_PASSWORD, {"customer_id": customer.id, "reason": reason})
+    turn.move(ConversationState.CHOOSE_PASSWORD, PasswordChoice(customer.id, reason))
     turn.say("ask_password", _cancel(turn), rules=policy_sentence(turn.texts, policy))
 
 
 async def on_password(turn: Turn) -> None:
     """The typed password is deleted from the chat whatever happens next."""
     turn.outcome.delete_message = True
-    customer = await turn.tx.customers.get(int(turn.data["customer_id"]))
+    choice = turn.data_as(PasswordChoice)
+    customer = await turn.tx.customers.get(choice.customer_id)
     if customer is None:
         turn.move(ConversationState.IDLE)
         turn.say("stale_button")
@@ -73,10 +102,10 @@ async def on_password(turn: Turn) -> None:
     customer.password_hash = await asyncio.to_thread(PasswordHasher().hash, turn.event.text)
     customer.password_changed_at = turn.now
     await turn.audit(
-        "password_changed",
+        AuditAction.PASSWORD_CHANGED,
         organization_id=organization.id,
         customer_number=customer.customer_number,
-        reason=turn.data.get("reason"),
+        reason=choice.reason,
     )
     await _mail_password_changed(turn, customer)
     turn.move(ConversationState.IDLE)
@@ -176,7 +205,7 @@ async def on_reset_identifier(turn: Turn) -> None:
     chat = f"chat:{turn.event.chat_id}"
     wait = await limits.wait_needed(turn.tx, _reset_request_limit(turn), chat, turn.now)
     if wait:
-        await turn.audit("reset_request_limited", subject=chat)
+        await turn.audit(AuditAction.RESET_REQUEST_LIMITED, subject=chat)
         turn.move(ConversationState.IDLE)
         turn.say("activation_wait", minutes=limits.minutes(wait))
         return
@@ -189,13 +218,7 @@ async def on_reset_identifier(turn: Turn) -> None:
     code_id, destination = await _issue_reset_code(turn, identifier)
     turn.move(
         ConversationState.RESET_CODE,
-        {
-            "channel": identifier.channel.value,
-            "identifier": identifier.value,
-            "destination": destination,
-            "code_id": code_id,
-            "wrong": 0,
-        },
+        PendingReset(identifier.channel, identifier.value, destination, code_id),
     )
     turn.say("reset_neutral", _cancel(turn))
 
@@ -209,19 +232,23 @@ async def _issue_reset_code(turn: Turn, identifier: Contact) -> tuple[int | None
     accounts = await turn.tx.customers.accounts_for(identifier.channel, identifier.value)
     resettable = [customer for customer in accounts if may_reset(customer)]
     if len(resettable) < len(accounts):
-        await turn.audit("reset_refused_blocked", accounts=len(accounts) - len(resettable))
+        await turn.audit(
+            AuditAction.RESET_REFUSED_BLOCKED, accounts=len(accounts) - len(resettable)
+        )
     first = resettable[0] if resettable else None
     destination = reset_destination(first, identifier) if first else None
     if first is None or destination is None or over_limit:
         if over_limit and first is not None:
-            await turn.audit("reset_request_limited", organization_id=first.organization_id)
+            await turn.audit(
+                AuditAction.RESET_REQUEST_LIMITED, organization_id=first.organization_id
+            )
         codes.no_issue(CodePurpose.PASSWORD_RESET)
         return None, identifier.value
     by_sms = identifier.channel is DeliveryChannel.SMS and not first.under_administration
     if by_sms and not await sms_budget.has_room(
         turn.tx, turn.policy, first.organization_id, turn.now
     ):
-        await turn.audit("reset_sms_budget", organization_id=first.organization_id)
+        await turn.audit(AuditAction.RESET_SMS_BUDGET, organization_id=first.organization_id)
         codes.no_issue(CodePurpose.PASSWORD_RESET)
         return None, identifier.value
     policy = turn.policy
@@ -268,7 +295,7 @@ async def _queue_reset_code(
             organization_id=customer.organization_id,
         )
     await turn.audit(
-        "reset_code_sent",
+        AuditAction.RESET_CODE_SENT,
         organization_id=customer.organization_id,
         route="sms" if by_sms else "email",
     )
@@ -278,11 +305,11 @@ async def on_reset_code(turn: Turn) -> None:
     """The same answers whether or not an account exists: the count lives in the chat."""
     turn.outcome.steady_timing = True
     turn.outcome.delete_message = True
-    data = turn.data
-    code_id = data.get("code_id")
+    data = turn.data_as(PendingReset)
+    code_id = data.code_id
     result = await CodeService.of(turn).verify_bound(
-        reset_target(turn.event.chat_id, str(data.get("destination") or data["identifier"])),
-        int(code_id) if code_id is not None else None,
+        reset_target(turn.event.chat_id, data.destination or data.identifier),
+        code_id,
         turn.event.text,
         SHORT_CODE,
         turn.event.chat_id,
@@ -295,39 +322,39 @@ async def on_reset_code(turn: Turn) -> None:
     if result.confirmed:
         await _reset_confirmed(turn, data)
         return
-    wrong = int(data.get("wrong", 0)) + 1
+    wrong = data.wrong + 1
     if wrong >= RESET_ATTEMPTS:
         if code_id is not None:
             await CodeService.of(turn).burn(
-                reset_subject(turn.event.chat_id, str(data["destination"])),
+                reset_subject(turn.event.chat_id, data.destination),
                 CodePurpose.PASSWORD_RESET,
             )
         turn.move(ConversationState.IDLE)
         turn.say("reset_code_used_up")
         return
-    turn.move(ConversationState.RESET_CODE, {**data, "wrong": wrong})
+    turn.move(ConversationState.RESET_CODE, replace(data, wrong=wrong))
     turn.say("reset_code_wrong", _cancel(turn), left=RESET_ATTEMPTS - wrong)
 
 
-async def _reset_confirmed(turn: Turn, data: dict[str, object]) -> None:
+async def _reset_confirmed(turn: Turn, data: PendingReset) -> None:
     """The chat proved the address: the accounts it may now set a password for."""
-    identifier = Contact(DeliveryChannel(str(data["channel"])), str(data["identifier"]))
+    identifier = Contact(data.channel, data.identifier)
     accounts = await turn.tx.customers.accounts_for(identifier.channel, identifier.value)
     choices = [
         customer
         for customer in accounts
-        if may_reset(customer) and reset_destination(customer, identifier) == data["destination"]
+        if may_reset(customer) and reset_destination(customer, identifier) == data.destination
     ]
     if not choices:
         turn.move(ConversationState.IDLE)
         turn.say("reset_code_used_up")
         return
-    await turn.audit("reset_code_accepted", organization_id=choices[0].organization_id)
+    await turn.audit(AuditAction.RESET_CODE_ACCEPTED, organization_id=choices[0].organization_id)
     turn.say("reset_code_accepted")
     if len(choices) == 1:
         ask_for_password(turn, choices[0], reason="reset")
         return
-    turn.move(ConversationState.RESET_CHOOSE_ACCOUNT, {"customer_ids": [c.id for c in choices]})
+    turn.move(ConversationState.RESET_CHOOSE_ACCOUNT, AccountChoice(tuple(c.id for c in choices)))
     _ask_which_account(turn, choices)
 
 
@@ -337,7 +364,7 @@ def _ask_which_account(turn: Turn, choices: list[Customer]) -> None:
 
 
 async def on_choose_account(turn: Turn) -> None:
-    ids = [int(i) for i in turn.data.get("customer_ids", [])]
+    ids = turn.data_as(AccountChoice).customer_ids
     choices = [c for c in [await turn.tx.customers.get(i) for i in ids] if c]
     typed = turn.event.text.strip()
     chosen = next((c for c in choices if c.customer_number == typed), None)
@@ -349,9 +376,10 @@ async def on_choose_account(turn: Turn) -> None:
 
 async def repeat_step(turn: Turn) -> None:
     if turn.state is ConversationState.CHOOSE_PASSWORD:
-        customer = await turn.tx.customers.get(int(turn.data["customer_id"]))
+        choice = turn.data_as(PasswordChoice)
+        customer = await turn.tx.customers.get(choice.customer_id)
         if customer is not None:
-            ask_for_password(turn, customer, str(turn.data.get("reason", "")))
+            ask_for_password(turn, customer, choice.reason)
             return
         turn.move(ConversationState.IDLE)
         turn.say("stale_button")

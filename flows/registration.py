@@ -14,7 +14,7 @@ stateDiagram-v2
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import timedelta
 
 from flows import approval, limits, linking, sms_budget
@@ -23,6 +23,7 @@ from flows.contacts import Contact, Refusal, parse_contact
 from flows.decisions import Power, may_act
 from flows.domain import (
     AccountStatus,
+    AuditAction,
     CodePurpose,
     ConversationState,
     DeliveryChannel,
@@ -32,6 +33,7 @@ from flows.domain import (
     effective_status,
 )
 from flows.events import EventKind, Keyboard, Reply
+from flows.flow_data import StaleFlowData
 from flows.model import Organization, Person, RegistrationRequest
 from flows.texts import Texts
 from flows.turn import Turn
@@ -42,7 +44,7 @@ MAX_NAME_LENGTH = 100
 
 @dataclass(frozen=True)
 class Draft:
-    """What the registration has collected so far; kept in the conversation's data.
+    """What the registration has collected so far; the conversation's data at its steps.
 
     ``code_id`` is the code the conversation waits for: it is set only once a code was
     actually issued for ``contact``, and only that code confirms it.
@@ -50,27 +52,17 @@ class Draft:
 
     organization_id: int
     contact: str | None = None
-    channel: str | None = None
+    channel: DeliveryChannel | None = None
     code_id: int | None = None
 
-    @classmethod
-    def of(cls, turn: Turn) -> Draft:
-        data = turn.data
-        code_id = data.get("code_id")
-        return cls(
-            organization_id=int(data["organization_id"]),
-            contact=data.get("contact"),
-            channel=data.get("channel"),
-            code_id=int(code_id) if code_id is not None else None,
-        )
-
     def with_contact(self, contact: Contact, code_id: int) -> Draft:
-        return Draft(self.organization_id, contact.value, contact.channel.value, code_id)
+        return Draft(self.organization_id, contact.value, contact.channel, code_id)
 
     @property
     def verified_contact(self) -> Contact:
-        assert self.contact and self.channel, "contact is set before the code step"
-        return Contact(DeliveryChannel(self.channel), self.contact)
+        if not (self.contact and self.channel):
+            raise StaleFlowData("the code step's draft has no contact")
+        return Contact(self.channel, self.contact)
 
     def target(self, turn: Turn) -> Target:
         """What this draft's code is bound to: this chat's draft, its address, its office."""
@@ -136,7 +128,7 @@ async def on_partner_id(turn: Turn) -> None:
         turn.say("partner_id_unknown", _cancel_keyboard(turn), partner_id=shown)
         return
     await discard_draft(turn)
-    turn.move(ConversationState.REGISTER_CONTACT, asdict(Draft(organization.id)))
+    turn.move(ConversationState.REGISTER_CONTACT, Draft(organization.id))
     turn.outcome.replies.append(_ask_contact_reply(turn, organization.name))
 
 
@@ -146,7 +138,7 @@ def _ask_contact_reply(turn: Turn, organization_name: str) -> Reply:
 
 async def on_contact(turn: Turn) -> None:
     """Move to the code step only when a code really went out to the address typed here."""
-    draft = Draft.of(turn)
+    draft = turn.data_as(Draft)
     typed = turn.event.phone if turn.event.kind is EventKind.CONTACT else turn.event.text
     parsed = parse_contact(typed or "", countries=turn.policy.sms_countries)
     if isinstance(parsed, Refusal):
@@ -154,16 +146,16 @@ async def on_contact(turn: Turn) -> None:
         return
     code_id = await _send_code(turn, draft.organization_id, parsed, _cancel_keyboard(turn))
     if code_id is not None:
-        turn.move(ConversationState.REGISTER_CODE, asdict(draft.with_contact(parsed, code_id)))
+        turn.move(ConversationState.REGISTER_CODE, draft.with_contact(parsed, code_id))
 
 
 async def resend(turn: Turn) -> None:
     """A new code to the same address; the one waited for stays valid if none can go now."""
-    draft = Draft.of(turn)
+    draft = turn.data_as(Draft)
     contact = draft.verified_contact
     code_id = await _send_code(turn, draft.organization_id, contact, _code_keyboard(turn))
     if code_id is not None:
-        turn.move(ConversationState.REGISTER_CODE, asdict(draft.with_contact(contact, code_id)))
+        turn.move(ConversationState.REGISTER_CODE, draft.with_contact(contact, code_id))
 
 
 async def _send_code(
@@ -186,7 +178,9 @@ async def _send_code(
     )
     minutes = int(policy.code_valid_for.total_seconds() // 60)
     await _queue_code_message(turn, organization, contact, issued.code, minutes)
-    await turn.audit("code_sent", organization_id=organization.id, route=contact.channel.value)
+    await turn.audit(
+        AuditAction.CODE_SENT, organization_id=organization.id, route=contact.channel.value
+    )
     turn.say("code_sent", _code_keyboard(turn), destination=contact.value, minutes=minutes)
     return issued.id
 
@@ -207,11 +201,11 @@ async def _why_no_code(
         await turn.tx.codes.sent_to_since(contact.value, purpose, hour_ago),
     )
     if sent >= policy.codes_per_hour:
-        await turn.audit("code_rate_limited", organization_id=organization_id)
+        await turn.audit(AuditAction.CODE_RATE_LIMITED, organization_id=organization_id)
         return "resend_limit", {"minutes": 60}
     if contact.channel is DeliveryChannel.SMS:
         if not await sms_budget.has_room(turn.tx, policy, organization_id, turn.now):
-            await turn.audit("code_sms_budget", organization_id=organization_id)
+            await turn.audit(AuditAction.CODE_SMS_BUDGET, organization_id=organization_id)
             return "sms_unavailable", {}
         await sms_budget.spend(turn.tx, policy, organization_id, turn.now)
     return None
@@ -254,9 +248,9 @@ async def _organization(turn: Turn, organization_id: int) -> Organization:
 
 
 async def change_contact(turn: Turn) -> None:
-    draft = Draft.of(turn)
+    draft = turn.data_as(Draft)
     await discard_draft(turn)
-    turn.move(ConversationState.REGISTER_CONTACT, asdict(Draft(draft.organization_id)))
+    turn.move(ConversationState.REGISTER_CONTACT, Draft(draft.organization_id))
     organization = await _organization(turn, draft.organization_id)
     turn.outcome.replies.append(_ask_contact_reply(turn, organization.name))
 
@@ -264,7 +258,7 @@ async def change_contact(turn: Turn) -> None:
 async def on_code(turn: Turn) -> None:
     """Only the code issued for this draft's address and office confirms it."""
     turn.outcome.delete_message = True
-    draft = Draft.of(turn)
+    draft = turn.data_as(Draft)
     result = await CodeService.of(turn).verify_bound(
         draft.target(turn), draft.code_id, turn.event.text, SHORT_CODE, turn.event.chat_id
     )
@@ -274,7 +268,7 @@ async def on_code(turn: Turn) -> None:
         await _contact_confirmed(turn, draft)
         return
     await turn.audit(
-        "code_not_accepted",
+        AuditAction.CODE_NOT_ACCEPTED,
         organization_id=draft.organization_id,
         reason=result.failure.value if result.failure else None,
     )
@@ -298,7 +292,7 @@ async def _contact_confirmed(turn: Turn, draft: Draft) -> None:
     contact = draft.verified_contact
     person = await turn.tx.people.by_contact(organization.id, contact.channel, contact.value)
     if person is None:
-        turn.move(ConversationState.REGISTER_NAME, asdict(draft))
+        turn.move(ConversationState.REGISTER_NAME, draft)
         turn.say("ask_name", _cancel_keyboard(turn))
         return
     await _request_for(turn, organization, person, contact)
@@ -309,7 +303,7 @@ async def on_name(turn: Turn) -> None:
     if not (2 <= len(name) <= MAX_NAME_LENGTH) or name.startswith("/"):
         turn.say("name_invalid", _cancel_keyboard(turn))
         return
-    draft = Draft.of(turn)
+    draft = turn.data_as(Draft)
     organization = await _organization(turn, draft.organization_id)
     contact = draft.verified_contact
     person = await turn.tx.people.by_contact(organization.id, contact.channel, contact.value)
@@ -342,13 +336,13 @@ async def _request_for(
             turn.tx, turn.hasher, turn.policy, person, turn.event.sender.user_id, turn.now
         )
         await turn.audit(
-            "chat_linked", organization_id=organization.id, subject_person_id=person.id
+            AuditAction.CHAT_LINKED, organization_id=organization.id, subject_person_id=person.id
         )
         turn.say("already_active", org=organization.name)
         return
     if status is not AccountStatus.PENDING:
         await turn.audit(
-            "registration_refused",
+            AuditAction.REGISTRATION_REFUSED,
             organization_id=organization.id,
             subject_person_id=person.id,
             status=status.value,
@@ -379,8 +373,8 @@ async def _ask_second_manager(
 
 
 _REQUESTED_ACTIONS = {
-    RequestKind.REGISTRATION: "registration_requested",
-    RequestKind.CHAT_LINK: "chat_link_requested",
+    RequestKind.REGISTRATION: AuditAction.REGISTRATION_REQUESTED,
+    RequestKind.CHAT_LINK: AuditAction.CHAT_LINK_REQUESTED,
 }
 
 

@@ -18,6 +18,7 @@ from flows.decisions import Power, acting, decide, number_and_reason, refuse, st
 from flows.domain import (
     ActivationRoute,
     ActivationStatus,
+    AuditAction,
     DeliveryChannel,
     Ineligibility,
     LetterStatus,
@@ -254,10 +255,13 @@ class _Request:
             outcome=self.outcome(texts),
         )
 
-    def audit_entry(self, decider: Person, reason: str | None) -> tuple[str, dict[str, Any]]:
+    def audit_entry(
+        self, decider: Person, reason: str | None
+    ) -> tuple[AuditAction, dict[str, Any]]:
         request = self.request
         released = request.status is ActivationStatus.RELEASED
-        return "activation_released" if released else "activation_refused", {
+        action = AuditAction.ACTIVATION_RELEASED if released else AuditAction.ACTIVATION_REFUSED
+        return action, {
             "organization_id": request.organization_id,
             "actor_person_id": decider.id,
             "number": request.number,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flows import cards, limits
-from flows.domain import DeliveryChannel
+from flows.domain import AuditAction, DeliveryChannel
 from flows.store import Transaction
 from flows.turn import DeskPolicy
 
@@ -76,5 +76,9 @@ async def _tell_desk_once(
             organization_id=organization_id,
         )
     await tx.audit.add(
-        "sms_budget_spent", actor="desk", channel="desk", now=now, organization_id=organization_id
+        AuditAction.SMS_BUDGET_SPENT,
+        actor="desk",
+        channel="desk",
+        now=now,
+        organization_id=organization_id,
     )

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from flows.domain import (
     AccountStatus,
     ActivationStatus,
+    AuditAction,
     CodePurpose,
     DeliveryChannel,
     OffboardStatus,
@@ -219,7 +220,7 @@ class Outbox(Protocol):
 class AuditLog(Protocol):
     async def add(
         self,
-        action: str,
+        action: AuditAction,
         *,
         actor: str,
         channel: str,

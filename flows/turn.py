@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from flows.domain import ConversationState, Language
+from flows.domain import AuditAction, ConversationState, Language
 from flows.events import Button, Event, Keyboard, Outcome, Reply
+from flows.flow_data import D, FlowData, from_json, to_json
 from flows.keys import KeyedHasher
 from flows.model import Conversation
 from flows.store import Transaction
@@ -24,7 +25,8 @@ class DeskPolicy:
     resend_cooldown: timedelta = timedelta(seconds=60)
     codes_per_hour: int = 5
     channel: str = "telegram"
-    """Recorded in the audit log as the channel actions came through."""
+    """Recorded in the audit log as the channel actions came through, and as the prefix of
+    their actor (``telegram:<user id>``, ``terminal:<user id>``)."""
     code_requests_per_hour: int = 3
     """Activation and reset codes one chat, or one account, may ask for in an hour."""
     wrong_attempts_per_hour: int = 10
@@ -72,14 +74,15 @@ class Turn:
     def state(self) -> ConversationState:
         return self.conversation.state
 
-    @property
-    def data(self) -> dict[str, Any]:
-        return dict(self.conversation.data or {})
+    def data_as(self, kind: type[D]) -> D:
+        """The flow's data as its dataclass; ``StaleFlowData`` when what is kept does not
+        fit, which the desk answers by starting over."""
+        return from_json(kind, dict(self.conversation.data or {}))
 
-    def move(self, state: ConversationState, data: dict[str, Any] | None = None) -> None:
+    def move(self, state: ConversationState, data: FlowData | None = None) -> None:
         """Go to ``state``; ``data`` replaces the flow's data (None clears it)."""
         self.conversation.state = state
-        self.conversation.data = dict(data or {})
+        self.conversation.data = to_json(data) if data is not None else {}
 
     def say(self, key: str, buttons: Keyboard = (), **values: object) -> None:
         self.outcome.replies.append(Reply(self.texts(key, **values), buttons))
@@ -90,10 +93,11 @@ class Turn:
     def button(self, key: str, data: str) -> Button:
         return Button(self.texts(key), data)
 
-    async def audit(self, action: str, **details: Any) -> None:
+    async def audit(self, action: AuditAction, **details: Any) -> None:
+        """The actor is named after the channel it came through: ``terminal:1001``."""
         await self.tx.audit.add(
             action,
-            actor=f"telegram:{self.event.sender.user_id}",
+            actor=f"{self.policy.channel}:{self.event.sender.user_id}",
             channel=self.policy.channel,
             now=self.now,
             **details,

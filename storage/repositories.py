@@ -15,6 +15,7 @@ from sqlalchemy.sql.expression import Exists
 
 from flows.domain import (
     AccountStatus,
+    AuditAction,
     CodePurpose,
     ConversationState,
     DeliveryChannel,
@@ -766,7 +767,7 @@ class StaffMessages(_Repository):
 class AuditLog(_Repository):
     async def add(
         self,
-        action: str,
+        action: AuditAction,
         *,
         actor: str,
         channel: str,
@@ -779,7 +780,7 @@ class AuditLog(_Repository):
         self.session.add(
             AuditEntry(
                 at=now,
-                action=action,
+                action=action.value,
                 actor=actor,
                 channel=channel,
                 organization_id=organization_id,
@@ -790,7 +791,7 @@ class AuditLog(_Repository):
         )
         await self.session.flush()
 
-    async def any_of(self, action: str, channel: str) -> bool:
+    async def any_of(self, action: AuditAction, channel: str) -> bool:
         found = await self.session.scalar(
             select(audit_log.c.id)
             .where(audit_log.c.action == action, audit_log.c.channel == channel)
@@ -798,7 +799,7 @@ class AuditLog(_Repository):
         )
         return found is not None
 
-    async def entries(self, action: str | None = None) -> Sequence[AuditEntry]:
+    async def entries(self, action: AuditAction | None = None) -> Sequence[AuditEntry]:
         query = select(AuditEntry).order_by(audit_log.c.id)
         if action is not None:
             query = query.where(audit_log.c.action == action)

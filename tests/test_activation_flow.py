@@ -12,6 +12,7 @@ from flows.buttons import Menu, MenuChoice, Release, Signed
 from flows.domain import (
     ActivationRoute,
     ActivationStatus,
+    AuditAction,
     CodePurpose,
     DeliveryChannel,
     Language,
@@ -197,7 +198,7 @@ async def test_refusal_with_reason_and_who_may_decide(customers: DeskDriver) -> 
     assert "was not approved" in told[-1].body
     async with customers.store.transaction() as tx:
         assert not (await tx.session.scalars(select(Letter))).all()
-        assert len(await tx.audit.entries("staff_action_refused")) == 2
+        assert len(await tx.audit.entries(AuditAction.STAFF_ACTION_REFUSED)) == 2
 
 
 async def test_two_staff_at_once_get_one_outcome(customers: DeskDriver) -> None:
@@ -354,6 +355,6 @@ async def test_a_release_button_acts_only_in_the_chat_it_was_sent_to(
     async with customers.store.transaction() as tx:
         still = await tx.activation_requests.get(request.id)
         assert still is not None and still.status is ActivationStatus.AWAITING_RELEASE
-        assert len(await tx.audit.entries("tampered_button")) == 3
+        assert len(await tx.audit.entries(AuditAction.TAMPERED_BUTTON)) == 3
     outcome = await customers.press(STAFF, sannes)
     assert outcome.callback_notice and "Released by Sanne Staff" in outcome.callback_notice

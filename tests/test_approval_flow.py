@@ -10,6 +10,7 @@ from flows import accounts
 from flows.buttons import Decide, Offboard
 from flows.domain import (
     AccountStatus,
+    AuditAction,
     DeliveryChannel,
     Language,
     OffboardStatus,
@@ -33,7 +34,7 @@ async def _request(desk: DeskDriver) -> RegistrationRequest:
         return (await tx.session.scalars(select(RegistrationRequest))).one()
 
 
-async def _audit(desk: DeskDriver, action: str) -> list[AuditEntry]:
+async def _audit(desk: DeskDriver, action: AuditAction) -> list[AuditEntry]:
     async with desk.store.transaction() as tx:
         return list(await tx.audit.entries(action))
 
@@ -66,7 +67,7 @@ async def test_manager_approves_by_button(desk: DeskDriver) -> None:
         and m.payload.get("topic") == f"registration:{request.id}"
     ]
     assert unsent.body == edits[0].body and not unsent.payload.get("buttons")
-    assert len(await _audit(desk, "registration_approved")) == 1
+    assert len(await _audit(desk, AuditAction.REGISTRATION_APPROVED)) == 1
     # Eva is now linked and active.
     welcome = await desk.send(EVA, "/start")
     assert said(welcome, "welcome_linked", name="Eva Employee", org="BLG Wonen", role="employee")
@@ -94,8 +95,8 @@ async def test_two_managers_at_once_exactly_one_wins(desk: DeskDriver) -> None:
     )
     notices = [first.callback_notice or "", second.callback_notice or ""]
     assert sum("already decided" in n for n in notices) == 1
-    decided = await _audit(desk, "registration_approved") + await _audit(
-        desk, "registration_rejected"
+    decided = await _audit(desk, AuditAction.REGISTRATION_APPROVED) + await _audit(
+        desk, AuditAction.REGISTRATION_REJECTED
     )
     assert len(decided) == 1
     to_eva = [m for m in await desk.outbox() if m.recipient == str(EVA)]
@@ -111,7 +112,7 @@ async def test_staff_member_and_strangers_may_not_decide(desk: DeskDriver) -> No
         assert outcome.callback_notice == NOT_ALLOWED
     assert said(await desk.send(STAFF, "/approve 1"), "staff_not_allowed")
     assert said(await desk.send(9999, "/pending"), "staff_not_allowed")
-    refused = await _audit(desk, "staff_action_refused")
+    refused = await _audit(desk, AuditAction.STAFF_ACTION_REFUSED)
     assert len(refused) == 5
     assert refused[0].actor == f"telegram:{STAFF}" and refused[0].detail["number"] == 1
     async with desk.store.transaction() as tx:
@@ -178,7 +179,7 @@ async def test_offboarding_in_chat(desk: DeskDriver) -> None:
     listing = texts_of(await desk.send(MANAGER, "/employees"))
     assert "eva@kantoor.example - out of service since 1 Dec 2026" in listing
     assert said(await desk.send(EVA, "/start"), "welcome_out_of_service", date="1 Dec 2026")
-    assert len(await _audit(desk, "employee_offboarded")) == 1
+    assert len(await _audit(desk, AuditAction.EMPLOYEE_OFFBOARDED)) == 1
 
 
 async def test_out_of_service_manager_loses_powers(desk: DeskDriver) -> None:
@@ -232,13 +233,13 @@ async def test_a_button_for_another_request_decides_nothing(desk: DeskDriver) ->
         still = await tx.requests.get(eva_request.id)
         assert still is not None and still.status is RequestStatus.PENDING
     assert len(await desk.outbox()) == before
-    tampered = await _audit(desk, "tampered_button")
+    tampered = await _audit(desk, AuditAction.TAMPERED_BUTTON)
     marieke = await _person(desk, "marieke@blg.example")
     assert len(tampered) == 5
     assert {entry.actor_person_id for entry in tampered} == {marieke.id}
     assert tampered[0].detail["data"] == f"{other}:{signature}"
     assert all(len(entry.detail["data"]) <= 64 for entry in tampered)
-    assert await _audit(desk, "registration_approved") == []
+    assert await _audit(desk, AuditAction.REGISTRATION_APPROVED) == []
 
 
 async def test_a_card_pressed_in_another_chat_is_refused(desk: DeskDriver) -> None:
@@ -251,7 +252,7 @@ async def test_a_card_pressed_in_another_chat_is_refused(desk: DeskDriver) -> No
     async with desk.store.transaction() as tx:
         still = await tx.requests.get(request.id)
         assert still is not None and still.status is RequestStatus.PENDING
-    [tampered] = await _audit(desk, "tampered_button")
+    [tampered] = await _audit(desk, AuditAction.TAMPERED_BUTTON)
     assert tampered.actor == f"telegram:{SECOND_MANAGER}"
     # His own copy works.
     outcome = await desk.press(SECOND_MANAGER, await desk.card_button(SECOND_MANAGER, "Approve"))
@@ -301,9 +302,9 @@ async def test_a_manager_alone_cannot_offboard_another_manager(desk: DeskDriver)
     assert said(outcome, "offboard_self")
     assert (await _person(desk, MAARTEN)).out_of_service_on is None
     assert (await _person(desk, "marieke@blg.example")).out_of_service_on is None
-    refused = await _audit(desk, "staff_action_refused")
+    refused = await _audit(desk, AuditAction.STAFF_ACTION_REFUSED)
     assert [entry.detail["attempted"] for entry in refused] == ["offboard_manager", "offboard_self"]
-    assert await _audit(desk, "employee_offboarded") == []
+    assert await _audit(desk, AuditAction.EMPLOYEE_OFFBOARDED) == []
 
 
 async def test_a_second_manager_confirms_offboarding_a_manager(desk: DeskDriver) -> None:
@@ -343,7 +344,7 @@ async def test_a_second_manager_confirms_offboarding_a_manager(desk: DeskDriver)
     assert maarten.out_of_service_on is not None and maarten.out_of_service_on.isoformat() == (
         "2026-12-31"
     )
-    [done] = await _audit(desk, "employee_offboarded")
+    [done] = await _audit(desk, AuditAction.EMPLOYEE_OFFBOARDED)
     mila = await _person(desk, "mila@blg.example")
     marieke = await _person(desk, "marieke@blg.example")
     assert done.actor_person_id == mila.id and done.subject_person_id == maarten.id
@@ -363,7 +364,7 @@ async def test_a_second_manager_may_refuse(desk: DeskDriver) -> None:
     outcome = await desk.press(THIRD_MANAGER, await desk.card_button(THIRD_MANAGER, "Refuse"))
     assert outcome.callback_notice and "Refused by Mila Manager" in outcome.callback_notice
     assert (await _person(desk, MAARTEN)).out_of_service_on is None
-    assert len(await _audit(desk, "offboard_refused")) == 1
+    assert len(await _audit(desk, AuditAction.OFFBOARD_REFUSED)) == 1
     # Refused, a new request may be made.
     assert said(await desk.send(MANAGER, f"/offboard {MAARTEN}"), "offboard_needs_second")
 
@@ -372,5 +373,5 @@ async def test_a_manager_offboards_desk_staff_alone(desk: DeskDriver) -> None:
     outcome = await desk.send(MANAGER, "/offboard sanne@blg.example 2026-12-01")
     assert said(outcome, "offboard_done", name="Sanne Staff", date="1 Dec 2026")
     assert (await _person(desk, "sanne@blg.example")).out_of_service_on is not None
-    [done] = await _audit(desk, "employee_offboarded")
+    [done] = await _audit(desk, AuditAction.EMPLOYEE_OFFBOARDED)
     assert done.subject_person_id == (await _person(desk, "sanne@blg.example")).id

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from flows.buttons import Menu, MenuChoice
-from flows.domain import DeliveryChannel, Language, RequestKind, RequestStatus
+from flows.domain import AuditAction, DeliveryChannel, Language, RequestKind, RequestStatus
 from flows.model import AuditEntry, ChatLink, RegistrationRequest
 from flows.texts import Texts
 from flows.turn import DeskPolicy
@@ -44,7 +44,7 @@ async def person_id(desk: DeskDriver, email: str) -> int:
         return person.id
 
 
-async def audit(desk: DeskDriver, action: str) -> list[AuditEntry]:
+async def audit(desk: DeskDriver, action: AuditAction) -> list[AuditEntry]:
     async with desk.store.transaction() as tx:
         return list(await tx.audit.entries(action))
 
@@ -193,7 +193,7 @@ async def test_a_blocked_tenant_cannot_redeem_or_reset(tenants: DeskDriver) -> N
         )
     unknown = await redeem(tenants, STRANGER, "999999", "AAAA-BBBB-CCCC")
     assert await redeem(tenants, 8001, "1007", issued.code) == unknown
-    assert await audit(tenants, "activation_redeem_blocked")
+    assert await audit(tenants, AuditAction.ACTIVATION_REDEEM_BLOCKED)
     async with tenants.store.transaction() as tx:
         [blocked] = await tx.customers.with_number("1007")
         assert not blocked.account_active
@@ -203,7 +203,7 @@ async def test_a_blocked_tenant_cannot_redeem_or_reset(tenants: DeskDriver) -> N
     outcome = await tenants.send(8001, "klant1007@thuis.example")
     assert texts_of(outcome) == T("reset_neutral")
     assert not [m for m in await tenants.outbox() if m.recipient == "klant1007@thuis.example"]
-    assert await audit(tenants, "reset_refused_blocked")
+    assert await audit(tenants, AuditAction.RESET_REFUSED_BLOCKED)
 
 
 async def test_under_administration_everything_goes_to_the_administrator(
@@ -324,7 +324,7 @@ async def test_activating_an_active_account_elsewhere_tells_the_old_chat_with_un
     # A forged Undo (the data pressed in another chat) changes nothing.
     forged = await tenants.press(OTHER_STRANGER, undo)
     assert forged.callback_notice == T("stale_button")
-    assert await audit(tenants, "tampered_button")
+    assert await audit(tenants, AuditAction.TAMPERED_BUTTON)
     # The real Undo, in the old chat: the account is back there.
     outcome = await tenants.press(8001, undo)
     assert "linked to your account again" in texts_of(outcome)
@@ -371,7 +371,7 @@ async def test_a_second_manager_approves_a_managers_new_chat(desk: DeskDriver) -
     assert await linked_person(desk, ORG.manager_chat) is None
     told = [m for m in await desk.outbox(DeliveryChannel.TELEGRAM) if m.recipient == "5001"]
     assert any("a new chat was linked" in m.body for m in told)
-    assert [e.actor_person_id for e in await audit(desk, "chat_link_approved")] == [
+    assert [e.actor_person_id for e in await audit(desk, AuditAction.CHAT_LINK_APPROVED)] == [
         await person_id(desk, "maarten@blg.example")
     ]
 
@@ -408,7 +408,7 @@ async def test_an_admin_in_the_cli_decides_a_link_request(desk: DeskDriver) -> N
         )
         assert request.status is RequestStatus.APPROVED
     assert await linked_person(desk, 6701) == await person_id(desk, "sanne@blg.example")
-    [entry] = await audit(desk, "chat_link_approved")
+    [entry] = await audit(desk, AuditAction.CHAT_LINK_APPROVED)
     assert entry.actor == "cli"
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from bot.letters import export_batch, export_letters, printable, render_batch
 from flows import accounts
 from flows.activation_codes import normalized, subject_of
-from flows.domain import CodePurpose, LetterStatus
+from flows.domain import AuditAction, CodePurpose, LetterStatus
 from flows.model import Customer, Letter, OneTimeCode
 from storage.uow import Store
 from tests.support import START, TEST_HASHER, code_matches, migrated_store
@@ -132,7 +132,7 @@ async def test_export_renders_the_letter_and_a_manifest_without_the_code(
         assert letter.status is LetterStatus.EXPORTED
         assert letter.exported_at == now
         assert letter.batch == result.batch == result.pdf.stem
-        [entry] = await tx.audit.entries("letter_exported")
+        [entry] = await tx.audit.entries(AuditAction.LETTER_EXPORTED)
         assert entry.organization_id == organization_id
         assert entry.detail == {"letter_id": letter_id, "batch": result.batch}
         assert (entry.actor, entry.channel) == ("cli", "cli")
@@ -252,7 +252,7 @@ async def test_only_the_newest_letter_to_a_customer_is_printed(
         for letter_id in (older, newer):
             letter = await tx.letters.get(letter_id)
             assert letter is not None and letter.status is LetterStatus.EXPORTED
-        entries = await tx.audit.entries("letter_exported")
+        entries = await tx.audit.entries(AuditAction.LETTER_EXPORTED)
         assert {entry.detail["letter_id"] for entry in entries} == {older, newer}
 
 

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from bot.settings import Runtime
-from flows.domain import Language, RequestKind, RequestStatus
+from flows.domain import AuditAction, Language, RequestKind, RequestStatus
 from flows.texts import Texts
 from tests.conformance.conftest import env, seeded_store_file  # noqa: F401
 from tests.conformance.harness import Env, Seen, T, TelegramDriver
@@ -280,7 +280,7 @@ async def test_tampered_button_data_decides_nothing(channel: TelegramDriver, env
     requests = await env.requests()
     assert [r.status for r in requests] == [RequestStatus.PENDING, RequestStatus.PENDING]
     assert all(r.decided_by_id is None for r in requests)
-    tampered = await env.audit("tampered_button")
+    tampered = await env.audit(AuditAction.TAMPERED_BUTTON)
     assert [entry.detail["data"] for entry in tampered] == [forged]
 
 
@@ -324,7 +324,7 @@ async def test_activation_elsewhere_tells_the_old_chat_and_undo_relinks_it(
     await channel.expect(TENANT, T("link_undone"))
     await channel.expect(STRANGER, T("link_undone_other"))
     assert (await env.customer(TENANT_NUMBER)).telegram_user_id == TENANT
-    assert await env.audit("chat_link_undone")
+    assert await env.audit(AuditAction.CHAT_LINK_UNDONE)
 
 
 # -- found on the way: a button press and the message right after it (fixed) -------------------
@@ -360,7 +360,7 @@ async def test_a_blocked_tenant_gets_no_reset_code(channel: TelegramDriver, env:
         await channel.expect(user, T("reset_neutral"))
     await env.mails(TENANT_EMAIL)  # the worker ran: the tenant's code arrived ...
     assert env.smtp.mail.messages_to("klant1007@thuis.example") == []  # ... the blocked one none
-    assert await env.audit("reset_refused_blocked")
+    assert await env.audit(AuditAction.RESET_REFUSED_BLOCKED)
 
 
 async def test_under_administration_the_reset_goes_to_the_administrator(

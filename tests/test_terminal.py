@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
+
+from flows.domain import AuditAction
 
 BALIE = [sys.executable, "-m", "bot"]
 
@@ -71,3 +75,18 @@ def test_staff_identities_and_bad_input(tmp_path: Path) -> None:
     assert "Please choose one of the buttons below" in out
     assert "Nothing is running right now" in out
     assert "Traceback" not in out + result.stderr
+
+
+def test_actions_in_the_terminal_are_audited_as_the_terminal(tmp_path: Path) -> None:
+    """The actor names the channel the action came through, not Telegram."""
+    _balie(tmp_path, "demo")
+    result = _balie(tmp_path, "chat", stdin="1\nDEMO-1234\neva.jansen@kantoor-demo.example\n")
+    assert result.returncode == 0, result.stderr
+    with closing(sqlite3.connect(tmp_path / "data" / "balie.sqlite3")) as db:
+        rows = db.execute(
+            "SELECT actor, channel FROM audit_log WHERE action = ?", (AuditAction.CODE_SENT,)
+        ).fetchall()
+    assert len(rows) == 1
+    [(actor, channel)] = rows
+    assert channel == "terminal"
+    assert re.fullmatch(r"terminal:\d+", actor), actor

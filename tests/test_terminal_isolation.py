@@ -10,8 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.runtimes import RUNTIME_STARTED
-from flows.domain import DeliveryChannel, OutboxStatus
+from flows.domain import AuditAction, DeliveryChannel, OutboxStatus
 from flows.model import OutboxMessage
 from tests.support import START, migrated_store
 
@@ -38,7 +37,9 @@ async def telegram_used_store(tmp_path: Path) -> None:
     """A store a Telegram runtime started on, with a notification waiting for a real user."""
     store = await migrated_store(f"sqlite+aiosqlite:///{tmp_path}/data/balie.sqlite3")
     async with store.transaction() as tx:
-        await tx.audit.add(RUNTIME_STARTED, actor="balie", channel="telegram", now=START)
+        await tx.audit.add(
+            AuditAction.RUNTIME_STARTED, actor="balie", channel="telegram", now=START
+        )
         await tx.outbox.add(DeliveryChannel.TELEGRAM, "424242", "Your request was approved", START)
     await store.close()
 

@@ -35,7 +35,7 @@ from bot.runtimes import run_aiogram, run_terminal
 from bot.secret_key import load_hasher
 from bot.settings import Runtime, Settings
 from flows.activation_codes import subject_of
-from flows.domain import CodePurpose, Language
+from flows.domain import AuditAction, CodePurpose, Language
 from flows.keys import KeyedHasher
 from flows.model import (
     ActivationRequest,
@@ -249,7 +249,7 @@ class Env:
             link = await tx.session.get(ChatLink, user_id)
             return None if link is None else link.person
 
-    async def audit(self, action: str) -> list[AuditEntry]:
+    async def audit(self, action: AuditAction) -> list[AuditEntry]:
         async with self.store.transaction() as tx:
             rows = await tx.session.scalars(
                 select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)

@@ -39,6 +39,7 @@ from flows.domain import (
     AccountStatus,
     ActivationRoute,
     ActivationStatus,
+    AuditAction,
     CodePurpose,
     ConversationState,
     DeliveryChannel,
@@ -169,7 +170,7 @@ async def registration_by_email_approved_by_button(channel: Channel, env: Env) -
     assert eva.status is AccountStatus.ACTIVE
     linked = await env.linked_person(user)
     assert linked is not None and linked.id == eva.id
-    assert len(await env.audit("registration_approved")) == 1
+    assert len(await env.audit(AuditAction.REGISTRATION_APPROVED)) == 1
     assert env.twilio.messages == []
 
     # The other manager presses Reject on their copy anyway (Telegram: a client that still
@@ -238,7 +239,7 @@ async def registration_by_sms_not_listed_rejected_by_command(channel: Channel, e
     [request] = await env.requests()
     assert request.status is RequestStatus.REJECTED and request.reason == "unknown name"
     assert await env.linked_person(user) is None
-    assert len(await env.audit("registration_rejected")) == 1
+    assert len(await env.audit(AuditAction.REGISTRATION_REJECTED)) == 1
     assert env.smtp.mail.envelopes == []
 
     await channel.user_says(MANAGER, "/reject 1 again")  # decided already
@@ -331,7 +332,7 @@ async def staff_actions_are_refused_to_others(channel: Channel, env: Env) -> Non
         await channel.expect_notice(stranger, T("stale_button"))
         await channel.user_presses_forged(stranger, encode(Decide(request.id, approve=True)))
         await channel.expect_notice(stranger, T("stale_button"))
-        tampered = await env.audit("tampered_button")
+        tampered = await env.audit(AuditAction.TAMPERED_BUTTON)
         assert [entry.detail["data"] for entry in tampered] == [
             mariekes,
             encode(Decide(request.id, approve=True)),
@@ -359,7 +360,7 @@ async def staff_actions_are_refused_to_others(channel: Channel, env: Env) -> Non
 
     [request] = await env.requests()
     assert request.status is RequestStatus.PENDING and request.decided_by_id is None
-    refusals = await env.audit("staff_action_refused")
+    refusals = await env.audit(AuditAction.STAFF_ACTION_REFUSED)
     assert len(refusals) == 5, [r.detail for r in refusals]
 
     await channel.user_says(MANAGER, "/pending")
@@ -465,7 +466,7 @@ async def offboard_and_employees(channel: Channel, env: Env) -> None:
     assert piet.out_of_service_on is not None and piet.out_of_service_on <= env.today()
     eva = await env.person(email=EVA_EMAIL)
     assert eva.out_of_service_on == date(2099, 12, 31)
-    assert len(await env.audit("employee_offboarded")) == 2
+    assert len(await env.audit(AuditAction.EMPLOYEE_OFFBOARDED)) == 2
 
     await channel.user_says(MANAGER, "/employees")
     listing = await channel.expect(MANAGER, T("employees_header", org=ORG.name))
@@ -603,8 +604,8 @@ async def activation_code_by_email_then_password(channel: Channel, env: Env) -> 
     assert PasswordHasher().verify(customer.password_hash, passphrase)
     assert customer.password_changed_at is not None
     assert await env.current_code(customer, CodePurpose.ACTIVATION) is None  # used up
-    assert len(await env.audit("account_activated")) == 1
-    assert len(await env.audit("password_changed")) == 1
+    assert len(await env.audit(AuditAction.ACCOUNT_ACTIVATED)) == 1
+    assert len(await env.audit(AuditAction.PASSWORD_CHANGED)) == 1
     assert len(env.smtp.mail.envelopes) == 2 and env.twilio.messages == []
     conversation = await env.conversation(user)
     assert conversation is not None and conversation.state is ConversationState.IDLE
@@ -647,7 +648,7 @@ async def activation_letter_released_by_staff_and_printed(channel: Channel, env:
     [letter] = await env.letters()
     assert letter.status is LetterStatus.QUEUED and letter.activation_request_id == request.id
     assert letter.customer.customer_number == "1002"
-    assert len(await env.audit("activation_released")) == 1
+    assert len(await env.audit(AuditAction.ACTIVATION_RELEASED)) == 1
     assert env.smtp.mail.envelopes == [] and env.twilio.messages == []
 
     # `balie letters export`: the code exists in plain text only in the PDF.
@@ -688,8 +689,8 @@ async def no_code_for_ineligible_or_unknown_administrator_released(
     [ineligible] = await env.activation_requests()  # details that match nobody leave no row
     assert ineligible.status is ActivationStatus.INELIGIBLE and ineligible.reason == "not_tenant"
     assert ineligible.customer is not None and ineligible.customer.customer_number == "1003"
-    assert len(await env.audit("activation_ineligible")) == 1
-    assert len(await env.audit("activation_no_match")) == 1
+    assert len(await env.audit(AuditAction.ACTIVATION_INELIGIBLE)) == 1
+    assert len(await env.audit(AuditAction.ACTIVATION_NO_MATCH)) == 1
     assert env.smtp.mail.envelopes == [] and env.twilio.messages == []
 
     # 1006 is under administration: only the administrator may ask, and staff release it.
@@ -833,6 +834,6 @@ async def forgotten_password_reset_by_sms(channel: Channel, env: Env) -> None:
     assert PasswordHasher().verify(customer.password_hash, passphrase)
     [stored] = await env.codes_to(phone, CodePurpose.PASSWORD_RESET)
     assert stored.used_at is not None
-    assert len(await env.audit("reset_code_sent")) == 1
-    assert len(await env.audit("password_changed")) == 1
+    assert len(await env.audit(AuditAction.RESET_CODE_SENT)) == 1
+    assert len(await env.audit(AuditAction.PASSWORD_CHANGED)) == 1
     assert len(env.twilio.messages) == 1
