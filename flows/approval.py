@@ -255,29 +255,10 @@ async def _tell_person(
     policy: DeskPolicy,
     now: datetime,
 ) -> None:
+    """The verdict to the asking chat and, for a registration, to the address it gave (a
+    chat link's account address and old chat hear of it from the linking)."""
     texts = cards.texts_for(person, policy)
-    if request.kind is RequestKind.CHAT_LINK:
-        # The account's address and old chat hear of an approved link from the linking.
-        reason = texts("reason_suffix", reason=request.reason) if request.reason else ""
-        approved = request.status is RequestStatus.APPROVED
-        message = texts(
-            "approved_link_chat" if approved else "rejected_link_chat",
-            org=organization.name,
-            reason="" if approved else reason,
-        )
-        await tx.outbox.add(
-            DeliveryChannel.TELEGRAM,
-            str(request.telegram_user_id),
-            message,
-            now,
-            organization_id=organization.id,
-        )
-        return
-    if request.status is RequestStatus.APPROVED:
-        message = texts("approved_chat", org=organization.name)
-    else:
-        reason = texts("reason_suffix", reason=request.reason) if request.reason else ""
-        message = texts("rejected_chat", org=organization.name, reason=reason)
+    message = _verdict(texts, request, organization)
     await tx.outbox.add(
         DeliveryChannel.TELEGRAM,
         str(request.telegram_user_id),
@@ -285,6 +266,8 @@ async def _tell_person(
         now,
         organization_id=organization.id,
     )
+    if request.kind is RequestKind.CHAT_LINK:
+        return
     await tx.outbox.add(
         request.contact_channel,
         request.contact,
@@ -295,6 +278,17 @@ async def _tell_person(
         else None,
         organization_id=organization.id,
     )
+
+
+def _verdict(texts: Texts, request: RegistrationRequest, organization: Organization) -> str:
+    reason = texts("reason_suffix", reason=request.reason) if request.reason else ""
+    approved = request.status is RequestStatus.APPROVED
+    if request.kind is RequestKind.CHAT_LINK:
+        key = "approved_link_chat" if approved else "rejected_link_chat"
+        return texts(key, org=organization.name, reason="" if approved else reason)
+    if approved:
+        return texts("approved_chat", org=organization.name)
+    return texts("rejected_chat", org=organization.name, reason=reason)
 
 
 async def list_pending(turn: Turn, number: int = 1) -> None:
