@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from flows.password import AccountChoice, PasswordChoice, PendingReset
 
 from flows.activation import Identification, Redemption
 from flows.domain import AuditAction, ConversationState, DeliveryChannel, Language
 from flows.flow_data import StaleFlowData, from_json, to_json
+from flows.password_flow import AccountChoice, PasswordChoice, PendingReset
 from flows.registration import Draft
 from flows.texts import Texts
 from tests.support import DeskDriver, seed_customers
@@ -105,7 +105,7 @@ async def _kept(desk: DeskDriver) -> tuple[ConversationState, dict[str, Any]]:
 
 async def _customer_id(desk: DeskDriver, number: str) -> int:
     async with desk.store.transaction() as tx:
-        return (await tx.customer_accounts.with_number(number))[0].id
+        return (await tx.customers.with_number(number))[0].id
 
 
 async def test_a_password_step_kept_in_the_old_shape_goes_on(customers: DeskDriver) -> None:
