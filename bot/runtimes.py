@@ -31,7 +31,6 @@ from flows.domain import AuditAction
 from flows.ports import SharedPace
 from handlers.aiogram_adapter import (
     AiogramChat,
-    InArrivalOrder,
     PacedRequests,
     build_router,
     set_command_menu,
@@ -170,7 +169,6 @@ async def run_aiogram(settings: Settings, stop: asyncio.Event | None = None) -> 
     bot = aiogram_bot(settings, app.metrics.telegram_429.inc, app.shared_pace)
     worker = app.outbox_worker(AiogramChat(bot))
     dispatcher = Dispatcher()
-    dispatcher.update.outer_middleware(InArrivalOrder())
     keeper = OutboxKeeper(
         app.store, app.clock, on_kept=worker.notify, shared=app.shared_pace is not None
     )

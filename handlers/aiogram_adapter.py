@@ -6,14 +6,11 @@ Only translation lives here; what an update means and how an outcome is carried 
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import weakref
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any
 
-from aiogram import BaseMiddleware, Bot, F, Router
+from aiogram import Bot, F, Router
 from aiogram.client.session.middlewares.base import (
     BaseRequestMiddleware,
     NextRequestMiddlewareType,
@@ -35,7 +32,6 @@ from aiogram.types import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
-    TelegramObject,
     Update,
 )
 
@@ -151,45 +147,6 @@ class _Actions:
 
     async def send(self, reply: Reply) -> None:
         await self._calls.send(self._chat_id, reply)
-
-
-class InArrivalOrder(BaseMiddleware):
-    """An outer middleware that keeps each chat's updates in the order they arrived.
-
-    aiogram handles every update as a task of its own and runs a plain filter (such as
-    ``F.data``) in a thread, so a button press could overtake the message sent right after
-    it. This takes a per-chat lock before anything can yield, so the desk sees a chat's
-    updates in order; chats still run side by side.
-    """
-
-    def __init__(self) -> None:
-        self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
-
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
-        chat_id = _chat_of(event)
-        if chat_id is None:
-            return await handler(event, data)
-        lock = self._locks.get(chat_id)
-        if lock is None:
-            lock = self._locks[chat_id] = asyncio.Lock()
-        async with lock:
-            return await handler(event, data)
-
-
-def _chat_of(event: TelegramObject) -> int | None:
-    if not isinstance(event, Update):
-        return None
-    if event.message is not None:
-        return event.message.chat.id
-    query = event.callback_query
-    if query is not None:
-        return query.message.chat.id if query.message else query.from_user.id
-    return None
 
 
 def build_router(
