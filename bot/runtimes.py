@@ -26,8 +26,8 @@ from bot.sealing import Sealer
 from bot.settings import Runtime, Settings
 from bot.telegram_sender import OutboxKeeper
 from bot.webhook import Feed, StoreInbox, WebhookServer, webhook_path, with_webhook_secret
-from flows.directory import chat_identities
 from flows.domain import AuditAction
+from flows.operator_views import chat_identities
 from flows.ports import SharedPace
 from handlers.aiogram_adapter import (
     AiogramChat,

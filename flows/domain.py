@@ -97,6 +97,9 @@ class DeliveryChannel(StrEnum):
     EMAIL = "email"
     SMS = "sms"
     TELEGRAM = "telegram"
+    DIRECTORY = "directory"
+    """Not a message: an operation on an account in the organization's directory (enable,
+    disable), queued in the outbox so an outage delays it but loses none."""
 
 
 class OutboxStatus(StrEnum):

@@ -66,6 +66,9 @@ class Organization(Entity):
     activation_code_days: int
     manual_activation: bool
     """True: every activation code waits for a staff member's release, e-mail ones too."""
+    directory: str | None
+    """Where its accounts live (``builtin``, ``ldap``, ``scim``); None: the deployment's
+    default (``BALIE_DIRECTORY``)."""
     offices: list[Office]
 
 
@@ -90,6 +93,9 @@ class Person(Entity):
     out_of_service_on: date | None
     language: str | None
     created_at: datetime
+    password_hash: str | None
+    """Argon2 hash of the password, where Balie's store is the directory (``builtin``)."""
+    password_changed_at: datetime | None
     organization: Organization
     offices: list[Office]
 
@@ -340,3 +346,16 @@ class InboxUpdate(Entity):
     update_id: int
     payload: dict[str, Any]
     received_at: datetime
+
+
+class ApiKey(Entity):
+    """A key a portal uses to ask Balie whether a password is right (``/api/v1/verify``);
+    only its keyed hash is kept, the key itself is shown once."""
+
+    id: int
+    organization_id: int
+    key_hash: str
+    label: str | None
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None

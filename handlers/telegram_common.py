@@ -16,9 +16,9 @@ from typing import Protocol
 from flows.commands import command_menu
 from flows.delivery import DeliveryError
 from flows.desk import Desk
-from flows.directory import chat_identities
 from flows.domain import RELEASING_ROLES, Language, Role
 from flows.events import Event, EventKind, Outcome, Reply, Sender
+from flows.operator_views import chat_identities
 from flows.outbox_payload import ChatAction
 from flows.store import Store
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from flows.desk import Desk
-from flows.directory import chat_identities, find_identity, recent_outbox
 from flows.domain import DeliveryChannel
 from flows.events import Event, EventKind, Keyboard, Outcome, Reply, Sender
+from flows.operator_views import chat_identities, find_identity, recent_outbox
 from flows.ports import OutboxDelivery
 from flows.store import Store
 

@@ -51,6 +51,7 @@ from flows.domain import (
 )
 from flows.model import (
     ActivationRequest,
+    ApiKey,
     AuditEntry,
     ChatLink,
     Conversation,
@@ -125,6 +126,7 @@ organizations = Table(
     Column("password_min_length", Integer, default=8, server_default="8", nullable=False),
     Column("activation_code_days", Integer, default=14, server_default="14", nullable=False),
     Column("manual_activation", Boolean, default=False, server_default=false(), nullable=False),
+    Column("directory", String(16), nullable=True),
 )
 
 offices = Table(
@@ -160,6 +162,8 @@ people = Table(
     Column("out_of_service_on", Date, nullable=True),
     Column("language", String(8), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
+    Column("password_hash", String(200), nullable=True),
+    Column("password_changed_at", UTCDateTime(), nullable=True),
     UniqueConstraint("organization_id", "email"),
     UniqueConstraint("organization_id", "phone"),
 )
@@ -448,6 +452,24 @@ rate_events = Table(
     Column("at", UTCDateTime(), index=True, nullable=False),
 )
 
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "organization_id",
+        Integer,
+        ForeignKey("organizations.id", ondelete="CASCADE"),
+        index=True,
+        nullable=False,
+    ),
+    Column("key_hash", String(64), unique=True, nullable=False),
+    Column("label", String(200), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_used_at", UTCDateTime(), nullable=True),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+)
+
 webhook_inbox = Table(
     "webhook_inbox",
     metadata,
@@ -474,6 +496,7 @@ _PLAIN: tuple[tuple[type, Table], ...] = (
     (Conversation, conversations),
     (RateEvent, rate_events),
     (InboxUpdate, webhook_inbox),
+    (ApiKey, api_keys),
 )
 """Classes whose rows link to no other record."""
 
