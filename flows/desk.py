@@ -18,6 +18,7 @@ from flows import (
     registration,
     release,
 )
+from flows.builtin_directory import BuiltinDirectories
 from flows.buttons import (
     Decide,
     Listing,
@@ -28,6 +29,7 @@ from flows.buttons import (
     decode,
     verified,
 )
+from flows.directory import Directories
 from flows.domain import AuditAction, ConversationState
 from flows.events import Event, EventKind, Outcome, Reply
 from flows.flow_data import StaleFlowData
@@ -66,6 +68,7 @@ class Desk:
         hasher: KeyedHasher | None = None,
         observer: DeskObserver | None = None,
         sealer: Sealing | None = None,
+        directories: Directories | None = None,
     ) -> None:
         """``sealer``: keeps each update's outcome, sealed, with its update id until the
         runtime reports it carried out (``handled_updates.answered``), so an update handled
@@ -77,6 +80,7 @@ class Desk:
         self.clock = clock or SystemClock()
         self.hasher = hasher or KeyedHasher.ephemeral()
         self.observer = observer or NoObserver()
+        self.directories = directories or BuiltinDirectories()
         self._chat_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -148,7 +152,9 @@ class Desk:
                 conversation.language = parse_language(
                     event.sender.language_code, self.policy.default_language
                 ).value
-            turn = Turn(event, conversation, tx, self.policy, now, self.hasher)
+            turn = Turn(
+                event, conversation, tx, self.policy, now, self.hasher, directories=self.directories
+            )
             await route(turn)
             step.flow = flow_of(conversation.state, ConversationState(step.state), event)
             conversation.updated_at = now

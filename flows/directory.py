@@ -20,7 +20,7 @@ Two kinds of call, treated differently:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -153,9 +153,10 @@ class Directories(Protocol):
 
     def kind_for(self, organization: Organization) -> DirectoryKind: ...
 
-    def open(self, organization: Organization, tx: Transaction) -> Directory:
+    def open(self, organization: Organization, tx: Transaction, now: datetime) -> Directory:
         """The organization's directory; the built-in one works in ``tx`` (so what it
-        writes commits with the step), the others ignore it."""
+        writes commits with the step) as of ``now``, the others ignore both.
+        :class:`DirectoryMisconfigured` when the organization's kind is not set up."""
         ...
 
 

@@ -165,6 +165,17 @@ class AuditAction(StrEnum):
     RESET_SMS_BUDGET = "reset_sms_budget"
     RESET_CODE_SENT = "reset_code_sent"
     RESET_CODE_ACCEPTED = "reset_code_accepted"
+    # the organization's directory (where people log in)
+    DIRECTORY_PASSWORD_REFUSED = "directory_password_refused"
+    DIRECTORY_UNAVAILABLE = "directory_unavailable"
+    DIRECTORY_ACCOUNT_ENABLED = "directory_account_enabled"
+    DIRECTORY_ACCOUNT_DISABLED = "directory_account_disabled"
+    PASSWORD_VERIFIED = "password_verified"
+    PASSWORD_VERIFY_FAILED = "password_verify_failed"
+    PASSWORD_VERIFY_LIMITED = "password_verify_limited"
+    API_KEY_CREATED = "api_key_created"
+    API_KEY_REVOKED = "api_key_revoked"
+    API_KEY_REFUSED = "api_key_refused"
     # staff and accounts
     STAFF_ACTION_REFUSED = "staff_action_refused"
     TAMPERED_BUTTON = "tampered_button"

@@ -20,7 +20,7 @@ too: a blocked account gets no reset, and for one under administration the code 
 
 from __future__ import annotations
 
-import asyncio
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -28,23 +28,39 @@ from datetime import timedelta
 from flows import labels, limits, linking, sms_budget
 from flows.buttons import Menu, MenuChoice, encode
 from flows.contacts import Contact, Refusal, parse_email, parse_mobile
+from flows.directory import (
+    AccountRef,
+    DirectoryError,
+    PasswordRejected,
+    customer_account,
+    person_account,
+)
 from flows.domain import AuditAction, CodePurpose, ConversationState, DeliveryChannel
 from flows.events import Keyboard
-from flows.model import Customer
-from flows.password_rules import PasswordHasher, PasswordPolicy, Violation, check
+from flows.model import Customer, Person
+from flows.password_rules import PasswordPolicy, Violation, check
 from flows.texts import Texts
 from flows.turn import Turn
 from flows.verification import SHORT_CODE, CodeService, Failure, Target, fingerprint
+
+log = logging.getLogger("balie.password")
 
 RESET_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
 class PasswordChoice:
-    """The account whose password is being chosen, and why ("activation" or "reset")."""
+    """The account whose password is being chosen (a customer's portal account, or an
+    employee's), and why: ``activation``, ``reset`` or ``invitation``."""
 
-    customer_id: int
+    customer_id: int | None
     reason: str
+    person_id: int | None = None
+
+
+Account = Customer | Person
+"""Whose password a person may choose: a customer's portal account, or their own as an
+employee (after an invitation or an approval)."""
 
 
 @dataclass(frozen=True)
@@ -74,42 +90,93 @@ def policy_sentence(texts: Texts, policy: PasswordPolicy) -> str:
     return texts(labels.PASSWORD_RULES[policy.name], min=policy.min_length)
 
 
-def ask_for_password(turn: Turn, customer: Customer, reason: str) -> None:
-    policy = PasswordPolicy.for_organization(customer.organization)
-    turn.move(ConversationState.CHOOSE_PASSWORD, PasswordChoice(customer.id, reason))
+def ask_for_password(turn: Turn, account: Account, reason: str) -> None:
+    policy = PasswordPolicy.for_organization(account.organization)
+    if isinstance(account, Customer):
+        choice = PasswordChoice(account.id, reason)
+    else:
+        choice = PasswordChoice(None, reason, person_id=account.id)
+    turn.move(ConversationState.CHOOSE_PASSWORD, choice)
     turn.say("ask_password", _cancel(turn), rules=policy_sentence(turn.texts, policy))
 
 
+async def _chosen(turn: Turn, choice: PasswordChoice) -> Account | None:
+    if choice.person_id is not None:
+        return await turn.tx.people.get(choice.person_id)
+    if choice.customer_id is not None:
+        return await turn.tx.customers.get(choice.customer_id)
+    return None
+
+
+def _context_words(account: Account) -> tuple[str | None, ...]:
+    """What a password must not be built from: the account's own names and numbers."""
+    words = (account.email, account.name, account.organization.name)
+    if isinstance(account, Customer):
+        return (*words, account.customer_number)
+    return words
+
+
+def _directory_account(account: Account) -> AccountRef:
+    if isinstance(account, Customer):
+        return customer_account(account)
+    return person_account(account)
+
+
 async def on_password(turn: Turn) -> None:
-    """The typed password is deleted from the chat whatever happens next."""
+    """The typed password is deleted from the chat whatever happens next. It is in memory
+    only while the directory sets it: never in the store's rows, the outbox or a retry."""
     turn.outcome.delete_message = True
     choice = turn.data_as(PasswordChoice)
-    customer = await turn.tx.customers.get(choice.customer_id)
-    if customer is None:
+    account = await _chosen(turn, choice)
+    if account is None:
         turn.move(ConversationState.IDLE)
         turn.say("stale_button")
         return
-    organization = customer.organization
+    organization = account.organization
     policy = PasswordPolicy.for_organization(organization)
-    violations = check(
-        policy,
-        turn.event.text,
-        (customer.email, customer.customer_number, customer.name, organization.name),
-    )
+    violations = check(policy, turn.event.text, _context_words(account))
     if violations:
         _refuse_password(turn, violations)
         return
-    customer.password_hash = await asyncio.to_thread(PasswordHasher().hash, turn.event.text)
-    customer.password_changed_at = turn.now
+    if not await _set_in_directory(turn, account, turn.event.text):
+        return
+    account.password_changed_at = turn.now
     await turn.audit(
         AuditAction.PASSWORD_CHANGED,
         organization_id=organization.id,
-        customer_number=customer.customer_number,
+        customer_number=account.customer_number if isinstance(account, Customer) else None,
+        subject_person_id=account.id if isinstance(account, Person) else None,
         reason=choice.reason,
     )
-    await _mail_password_changed(turn, customer)
+    await _mail_password_changed(turn, account)
     turn.move(ConversationState.IDLE)
-    turn.say("password_set")
+    turn.say("password_set" if isinstance(account, Customer) else "password_set_employee")
+
+
+async def _set_in_directory(turn: Turn, account: Account, password: str) -> bool:
+    """Set the password where the person logs in. When the directory refuses it or cannot
+    be reached, say so honestly and stay at this step: nothing changed, the next try may
+    work. False then."""
+    organization = account.organization
+    try:
+        directory = turn.directory(organization)
+        await directory.set_password(_directory_account(account), password)
+    except PasswordRejected as exc:
+        await turn.audit(AuditAction.DIRECTORY_PASSWORD_REFUSED, organization_id=organization.id)
+        turn.say("password_refused_by_directory", _cancel(turn), reason=exc.reason)
+        return False
+    except DirectoryError as exc:
+        log.warning(
+            "organization %s: the directory could not set a password: %s", organization.id, exc
+        )
+        await turn.audit(
+            AuditAction.DIRECTORY_UNAVAILABLE,
+            organization_id=organization.id,
+            error=type(exc).__name__,
+        )
+        turn.say("password_not_set_now", _cancel(turn))
+        return False
+    return True
 
 
 def _refuse_password(turn: Turn, violations: Sequence[Violation]) -> None:
@@ -120,27 +187,31 @@ def _refuse_password(turn: Turn, violations: Sequence[Violation]) -> None:
     turn.say_text("\n".join(lines), _cancel(turn))
 
 
-async def _mail_password_changed(turn: Turn, customer: Customer) -> None:
+async def _mail_password_changed(turn: Turn, account: Account) -> None:
     """Tell the account's address (an administrator's, under administration) that the
-    password changed, so a change nobody asked for does not go unnoticed."""
-    address = linking.correspondence_address(customer)
+    password changed, so a change nobody asked for does not go unnoticed (seed 003's
+    third e-mail: "password set")."""
+    if isinstance(account, Customer):
+        address = linking.correspondence_address(account)
+    else:
+        address = account.email
     if not address:
         return
-    organization = customer.organization
+    organization = account.organization
     texts = Texts(turn.language)
     await turn.tx.outbox.add(
         DeliveryChannel.EMAIL,
         address,
         texts(
             "mail_password_changed_body",
-            name=customer.name,
+            name=account.name,
             org=organization.name,
             when=texts.when(turn.now),
             contact=organization.desk_contact or texts("desk_contact_default"),
         ),
         turn.now,
         subject=texts("mail_password_changed_subject"),
-        organization_id=customer.organization_id,
+        organization_id=account.organization_id,
     )
 
 
@@ -377,9 +448,9 @@ async def on_choose_account(turn: Turn) -> None:
 async def repeat_step(turn: Turn) -> None:
     if turn.state is ConversationState.CHOOSE_PASSWORD:
         choice = turn.data_as(PasswordChoice)
-        customer = await turn.tx.customers.get(choice.customer_id)
-        if customer is not None:
-            ask_for_password(turn, customer, choice.reason)
+        account = await _chosen(turn, choice)
+        if account is not None:
+            ask_for_password(turn, account, choice.reason)
             return
         turn.move(ConversationState.IDLE)
         turn.say("stale_button")

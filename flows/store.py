@@ -60,6 +60,8 @@ class Organizations(Protocol):
 
 
 class People(Protocol):
+    async def get(self, person_id: int) -> Person | None: ...
+
     async def by_contact(
         self, organization_id: int, channel: DeliveryChannel, value: str
     ) -> Person | None: ...
@@ -273,6 +275,14 @@ class Customers(Protocol):
     async def add(self, customer: Customer) -> Customer: ...
 
     async def get(self, customer_id: int) -> Customer | None: ...
+
+    async def by_number(self, organization_id: int, number: str) -> Customer | None: ...
+
+    async def by_contact(
+        self, organization_id: int, email: str | None = None, phone: str | None = None
+    ) -> Sequence[Customer]:
+        """Customers with this e-mail address or phone number (a family may share one)."""
+        ...
 
     async def matching_address(
         self, customer_number: str, postcode: str, house_number: str

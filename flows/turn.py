@@ -6,11 +6,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from flows.builtin_directory import BuiltinDirectories
+from flows.directory import Directories, Directory
 from flows.domain import AuditAction, ConversationState, Language
 from flows.events import Button, Event, Keyboard, Outcome, Reply
 from flows.flow_data import D, FlowData, from_json, to_json
 from flows.keys import KeyedHasher
-from flows.model import Conversation
+from flows.model import Conversation, Organization
 from flows.store import Transaction
 from flows.texts import Texts
 
@@ -61,6 +63,8 @@ class Turn:
     hasher: KeyedHasher = field(default_factory=KeyedHasher.ephemeral)
     """Keyed hashes of codes and signatures of buttons, under the server's secret key."""
     outcome: Outcome = field(default_factory=Outcome)
+    directories: Directories = field(default_factory=BuiltinDirectories)
+    """Where each organization's accounts live (Balie's store, LDAP, SCIM)."""
 
     @property
     def language(self) -> Language:
@@ -83,6 +87,9 @@ class Turn:
         """Go to ``state``; ``data`` replaces the flow's data (None clears it)."""
         self.conversation.state = state
         self.conversation.data = to_json(data) if data is not None else {}
+
+    def directory(self, organization: Organization) -> Directory:
+        return self.directories.open(organization, self.tx, self.now)
 
     def say(self, key: str, buttons: Keyboard = (), **values: object) -> None:
         self.outcome.replies.append(Reply(self.texts(key, **values), buttons))

@@ -159,6 +159,26 @@ class MemoryCustomers(Customers):
     async def get(self, customer_id: int) -> Customer | None:
         return self._customers.get(customer_id)
 
+    async def by_number(self, organization_id: int, number: str) -> Customer | None:
+        return next(
+            (
+                c
+                for c in self._customers.values()
+                if c.organization_id == organization_id and c.customer_number == number
+            ),
+            None,
+        )
+
+    async def by_contact(
+        self, organization_id: int, email: str | None = None, phone: str | None = None
+    ) -> Sequence[Customer]:
+        return [
+            c
+            for c in self._customers.values()
+            if c.organization_id == organization_id
+            and ((email and c.email == email.lower()) or (phone and c.phone == phone))
+        ]
+
     async def matching_address(
         self, customer_number: str, postcode: str, house_number: str
     ) -> Sequence[Customer]:
