@@ -9,6 +9,8 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from bot import telegram_sender
+from bot.directories.select import DeploymentDirectories, build_directories
+from bot.directories.sync import DirectorySync
 from bot.notifications.sink import OnDelivery
 from bot.notifications.worker import OutboxWorker, build_senders
 from bot.ops import Heartbeat, Metrics, OpsEndpoints, StepObserver
@@ -52,6 +54,8 @@ class Balie:
     metrics: Metrics
     worker_heartbeat: Heartbeat
     """The outbox worker beats once per pass; /healthz reports it stalled when it stops."""
+    directories: DeploymentDirectories
+    """Where each organization's accounts live (the store, LDAP, SCIM)."""
     shared_pace: SharedPace | None = None
     """Telegram's limits shared with the bot's other workers (Redis or the store)."""
 
@@ -64,6 +68,8 @@ class Balie:
         elif not await migrate.is_current(settings.database_url):
             raise SchemaNotCurrent("the store's schema is not current: run `balie db upgrade`")
         clock = clock or SystemClock()
+        directories = build_directories(settings.directory)
+        await directories.check()  # a bad certificate or a refused bind stops the start here
         store = open_store(settings, hasher)
         policy = DeskPolicy(
             default_language=settings.default_language,
@@ -78,9 +84,19 @@ class Balie:
             sms_per_hour=settings.sms_per_hour,
         )
         metrics = Metrics()
-        desk = Desk(store, policy, clock, hasher, StepObserver(metrics, hasher), Sealer(hasher))
+        desk = Desk(
+            store,
+            policy,
+            clock,
+            hasher,
+            StepObserver(metrics, hasher),
+            Sealer(hasher),
+            directories=directories,
+        )
         shared = telegram_sender.shared_pace(settings, store) if channel == "telegram" else None
-        return cls(settings, store, desk, clock, hasher, metrics, Heartbeat(clock), shared)
+        return cls(
+            settings, store, desk, clock, hasher, metrics, Heartbeat(clock), directories, shared
+        )
 
     def outbox_worker(
         self,
@@ -95,6 +111,7 @@ class Balie:
             sms=sms,
             chat=chat,
             clock=self.clock,
+            directory=DirectorySync(self.store, self.directories, self.clock),
             poll_seconds=self.settings.outbox_poll_seconds,
             delivery_timeout=self.settings.outbox_delivery_timeout,
             lease=timedelta(seconds=self.settings.outbox_lease),
@@ -109,6 +126,7 @@ class Balie:
         return OpsEndpoints(self.store, self.metrics, self.worker_heartbeat)
 
     async def close(self) -> None:
+        await self.directories.aclose()
         if self.shared_pace is not None:
             await self.shared_pace.aclose()
         await self.store.close()

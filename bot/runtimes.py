@@ -19,6 +19,7 @@ from aiogram.client.telegram import TelegramAPIServer
 
 from bot import telegram_sender
 from bot.app import Balie
+from bot.directories.sync import close_due_accounts
 from bot.notifications.worker import OutboxWorker
 from bot.ops import OpsServer
 from bot.polling import aiogram_get_updates, polling
@@ -97,6 +98,7 @@ async def outbox_running(app: Balie, worker: OutboxWorker) -> AsyncIterator[None
     worker_stop = asyncio.Event()
     worker_task = asyncio.create_task(worker.run(worker_stop))
     housekeeping = asyncio.create_task(_housekeeping(app, worker_stop))
+    closing = asyncio.create_task(_close_due_accounts(app, worker, worker_stop))
     ops = _ops_server(app)
     async with app.store.transaction() as tx:
         await tx.audit.add(
@@ -112,6 +114,7 @@ async def outbox_running(app: Balie, worker: OutboxWorker) -> AsyncIterator[None
         worker_stop.set()
         await worker_task
         await housekeeping
+        await closing
         await worker.aclose()
 
 
@@ -234,6 +237,19 @@ async def _housekeeping(app: Balie, stop: asyncio.Event, every: float = 3600) ->
             await asyncio.wait_for(stop.wait(), every)
 
 
+async def _close_due_accounts(app: Balie, worker: OutboxWorker, stop: asyncio.Event) -> None:
+    """Seed 000: from the out-of-service date on, the account is disabled in the directory.
+    Every few minutes (and at start, catching up on days the worker was down)."""
+    while not stop.is_set():
+        try:
+            if await close_due_accounts(app.store, app.clock):
+                worker.notify()
+        except Exception:
+            log.exception("closing the accounts of people out of service failed; will try again")
+        with suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), app.settings.directory_sweep_seconds)
+
+
 async def run_terminal(
     settings: Settings,
     stdin: TextIO | None = None,
@@ -267,6 +283,7 @@ async def run_terminal(
         settings.safe_database_url(),
         worker.routes_description(),
     )
+    await close_due_accounts(app.store, app.clock)
     if not await chat_identities(app.store):
         channel.output.write(
             "The store has no organization with staff yet: quit (/quit) and run `balie demo`.\n"

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from flows.directory import DirectoryKind
 from flows.domain import Language
 from flows.keys import MIN_KEY_LENGTH
 
@@ -114,6 +115,22 @@ class Settings(BaseSettings):
     """Code SMS one organization may send in an hour; beyond it codes go by e-mail only."""
     sms_per_hour: int = Field(default=500, ge=0, le=1_000_000)
     """Code SMS the whole deployment may send in an hour."""
+
+    directory: DirectoryKind = DirectoryKind.BUILTIN
+    """Where organizations' accounts live unless one is set otherwise (``balie org set
+    PID --directory``): ``builtin`` (Balie's store; portals ask ``/api/v1/verify``),
+    ``ldap`` (``BALIE_LDAP_*``) or ``scim`` (``BALIE_SCIM_*``)."""
+    directory_sweep_seconds: float = Field(default=300.0, gt=0, le=86_400)
+    """How often the worker looks for out-of-service dates that have come, to disable
+    those accounts in the directory."""
+    api_port: int | None = Field(default=None, ge=1, le=65535)
+    """Serve the portal API (``POST /api/v1/verify``) on this port; in webhook mode it is
+    served on the webhook server as well."""
+    api_host: str = "127.0.0.1"
+    verify_per_login_per_hour: int = Field(default=10, ge=1, le=10_000)
+    """Failed password checks for one login in an hour before the API answers 429."""
+    verify_per_key_per_minute: int = Field(default=600, ge=1, le=1_000_000)
+    """Checks one API key may make in a minute before the API answers 429."""
 
     @field_validator("database_url")
     @classmethod

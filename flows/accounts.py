@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from flows import approval
+from flows import account_sync, approval
 from flows.approval import parse_lookup_contact
 from flows.contacts import Contact, Refusal, parse_email, parse_mobile
 from flows.domain import (
@@ -189,7 +189,7 @@ async def offboard_employee(
     person = await tx.people.by_contact(org.id, contact.channel, contact.value) if contact else None
     if person is None:
         raise AccountError(f"no person with {contact_text} in {org.name}")
-    await tx.people.set_out_of_service(person, day)
+    await account_sync.offboarded(tx, person, day, now, "cli")
     await tx.audit.add(
         AuditAction.EMPLOYEE_OFFBOARDED,
         actor="cli",

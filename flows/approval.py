@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from flows import cards, decisions, labels, linking, paging
+from flows import account_sync, cards, decisions, labels, linking, paging
 from flows.buttons import ButtonSigner, Decide, Listing, Offboard, signer
 from flows.contacts import Contact, parse_email, parse_mobile
 from flows.decisions import Power, acting, decide, may_act, number_and_reason, refuse, stale
@@ -153,6 +153,8 @@ class _Request:
         request, person = self.request, self.request.person
         if request.status is RequestStatus.APPROVED:
             person.status = AccountStatus.ACTIVE
+            if request.kind is RequestKind.REGISTRATION:
+                await account_sync.queue_enable(tx, person, now)
             tell = request.kind is RequestKind.CHAT_LINK
             await linking.link_person(
                 tx, self.hasher, self.policy, person, request.telegram_user_id, now, tell=tell
@@ -434,7 +436,7 @@ async def _employee(turn: Turn, organization: Organization, typed: str) -> Perso
 
 async def _offboard_now(turn: Turn, manager: Person, person: Person, day: date) -> None:
     """An employee or desk staff member: one manager's word is enough."""
-    await turn.tx.people.set_out_of_service(person, day)
+    await account_sync.offboarded(turn.tx, person, day, turn.now, turn.actor)
     await turn.audit(
         AuditAction.EMPLOYEE_OFFBOARDED,
         organization_id=manager.organization_id,
@@ -633,7 +635,9 @@ class _Offboarding:
         """Confirmed: the date is set; either way the manager who asked hears the outcome."""
         request = self.request
         if request.status is OffboardStatus.CONFIRMED:
-            await tx.people.set_out_of_service(request.subject, request.out_of_service_on)
+            await account_sync.offboarded(
+                tx, request.subject, request.out_of_service_on, now, "balie"
+            )
         asker_chat = await tx.chat_links.chat_for(request.requested_by_id)
         if asker_chat is None:
             return

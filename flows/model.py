@@ -96,6 +96,9 @@ class Person(Entity):
     password_hash: str | None
     """Argon2 hash of the password, where Balie's store is the directory (``builtin``)."""
     password_changed_at: datetime | None
+    directory_closed_at: datetime | None
+    """When the account was queued to be disabled in the directory for the out-of-service
+    date (None: not yet, or it is active again)."""
     organization: Organization
     offices: list[Office]
 

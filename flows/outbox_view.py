@@ -33,6 +33,8 @@ def mask_recipient(channel: DeliveryChannel, recipient: str) -> str:
         return mask_email(recipient)
     if channel is DeliveryChannel.SMS:
         return f"{recipient[:3]}•••{recipient[-2:]}" if len(recipient) > 6 else "•••"
+    if channel is DeliveryChannel.DIRECTORY:
+        return recipient  # "directory:person:12": an id, not an address
     return f"chat •••{recipient[-3:]}"
 
 

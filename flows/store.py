@@ -91,7 +91,14 @@ class People(Protocol):
 
     async def employees(self, organization_id: int) -> Sequence[Person]: ...
 
-    async def set_out_of_service(self, person: Person, on: date) -> None: ...
+    async def set_out_of_service(self, person: Person, on: date) -> None:
+        """Set the date (and forget any earlier closing: the new date closes it again)."""
+        ...
+
+    async def due_for_closing(self, today: date, limit: int) -> Sequence[Person]:
+        """People whose out-of-service date has come and whose directory account has not
+        been queued for disabling yet."""
+        ...
 
 
 class ChatLinks(Protocol):

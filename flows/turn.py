@@ -100,11 +100,15 @@ class Turn:
     def button(self, key: str, data: str) -> Button:
         return Button(self.texts(key), data)
 
+    @property
+    def actor(self) -> str:
+        """Who acts, named after the channel it came through: ``terminal:1001``."""
+        return f"{self.policy.channel}:{self.event.sender.user_id}"
+
     async def audit(self, action: AuditAction, **details: Any) -> None:
-        """The actor is named after the channel it came through: ``terminal:1001``."""
         await self.tx.audit.add(
             action,
-            actor=f"{self.policy.channel}:{self.event.sender.user_id}",
+            actor=self.actor,
             channel=self.policy.channel,
             now=self.now,
             **details,

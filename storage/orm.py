@@ -164,6 +164,7 @@ people = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("password_hash", String(200), nullable=True),
     Column("password_changed_at", UTCDateTime(), nullable=True),
+    Column("directory_closed_at", UTCDateTime(), nullable=True),
     UniqueConstraint("organization_id", "email"),
     UniqueConstraint("organization_id", "phone"),
 )

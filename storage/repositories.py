@@ -201,7 +201,23 @@ class People(_Repository):
 
     async def set_out_of_service(self, person: Person, on: date) -> None:
         person.out_of_service_on = on
+        person.directory_closed_at = None  # a new date: closed again on that day
         await self.session.flush()
+
+    async def due_for_closing(self, today: date, limit: int) -> Sequence[Person]:
+        """People whose out-of-service date has come and whose directory account has not
+        been queued for disabling yet (catching up on any days missed)."""
+        result = await self.session.scalars(
+            select(Person)
+            .where(
+                people.c.out_of_service_on.is_not(None),
+                people.c.out_of_service_on <= today,
+                people.c.directory_closed_at.is_(None),
+            )
+            .order_by(people.c.id)
+            .limit(limit)
+        )
+        return result.all()
 
 
 class ChatLinks(_Repository):

@@ -95,6 +95,12 @@ class EmailSender(Protocol):
     async def aclose(self) -> None: ...
 
 
+class DirectoryOperations(Protocol):
+    """Carries out a queued directory operation (:class:`bot.directories.sync.DirectorySync`)."""
+
+    async def apply(self, payload: dict[str, Any]) -> None: ...
+
+
 class SmsSender(Protocol):
     async def send(self, to: str, body: str) -> None:
         """Deliver or raise :class:`DeliveryError`."""
@@ -172,6 +178,7 @@ class OutboxWorker:
         sms: SmsSender,
         chat: ChatPort | None,
         clock: Clock,
+        directory: DirectoryOperations | None = None,
         batch: int = 5,
         lease: timedelta = timedelta(seconds=120),
         backoff: Backoff = DEFAULT_BACKOFF,
@@ -195,6 +202,7 @@ class OutboxWorker:
         self._email = email
         self._sms = sms
         self._chat = chat
+        self._directory = directory
         self._clock = clock
         self._batch = batch
         self._lease = lease
@@ -211,8 +219,8 @@ class OutboxWorker:
         """Told each delivery's outcome (``sent``, ``retry``, ``failed``, ``dead``): metrics."""
         self._channels: tuple[DeliveryChannel, ...] = (
             (DeliveryChannel.EMAIL, DeliveryChannel.SMS)
-            if chat is None
-            else (DeliveryChannel.EMAIL, DeliveryChannel.SMS, DeliveryChannel.TELEGRAM)
+            + ((DeliveryChannel.TELEGRAM,) if chat is not None else ())
+            + ((DeliveryChannel.DIRECTORY,) if directory is not None else ())
         )
         self._wake = asyncio.Event()
         self._stop: asyncio.Event | None = None
@@ -325,8 +333,9 @@ class OutboxWorker:
         async with self._store.transaction() as tx:
             if not await tx.outbox.renew(job.lease, now, self._lease):
                 return False, None
-            if job.channel is DeliveryChannel.TELEGRAM:
-                # A blocked chat may unblock at any time: try, and record a new 403.
+            if job.channel in {DeliveryChannel.TELEGRAM, DeliveryChannel.DIRECTORY}:
+                # A blocked chat may unblock at any time: try, and record a new 403. A
+                # directory has no addresses to refuse.
                 return True, None
             marked = await tx.undeliverable.find(job.channel, job.recipient)
         if marked is None:
@@ -352,6 +361,9 @@ class OutboxWorker:
             return None
         if job.channel is DeliveryChannel.TELEGRAM:
             return await self._deliver_chat(job)
+        if job.channel is DeliveryChannel.DIRECTORY and self._directory is not None:
+            await self._directory.apply(job.payload)
+            return None
         raise DeliveryError(f"unknown channel {job.channel!s}", permanent=True)
 
     async def _deliver_chat(self, job: _Job) -> _StaffRecord | None:
@@ -512,7 +524,10 @@ class OutboxWorker:
 
     async def _tell_chat(self, tx: Transaction, job: _Job, key: ChatNotice, now: datetime) -> bool:
         """Queue a chat message to the person who asked for ``job``, in their language."""
-        if job.notify_chat is None or job.channel is DeliveryChannel.TELEGRAM:
+        if job.notify_chat is None or job.channel in {
+            DeliveryChannel.TELEGRAM,
+            DeliveryChannel.DIRECTORY,
+        }:
             return False
         conversation = await tx.conversations.peek(job.notify_chat)
         language = conversation.language if conversation is not None else None

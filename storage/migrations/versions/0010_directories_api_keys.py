@@ -22,6 +22,7 @@ def upgrade() -> None:
     with op.batch_alter_table('people', schema=None) as batch_op:
         batch_op.add_column(sa.Column('password_hash', sa.String(length=200), nullable=True))
         batch_op.add_column(sa.Column('password_changed_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('directory_closed_at', sa.DateTime(timezone=True), nullable=True))
     op.create_table('api_keys',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('organization_id', sa.Integer(), nullable=False),
@@ -43,6 +44,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_api_keys_organization_id')
     op.drop_table('api_keys')
     with op.batch_alter_table('people', schema=None) as batch_op:
+        batch_op.drop_column('directory_closed_at')
         batch_op.drop_column('password_changed_at')
         batch_op.drop_column('password_hash')
     with op.batch_alter_table('organizations', schema=None) as batch_op:
