@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from aiohttp import web
 from sqlalchemy.engine import make_url
 
 from bot import telegram_sender
@@ -17,10 +18,14 @@ from bot.ops import Heartbeat, Metrics, OpsEndpoints, StepObserver
 from bot.sealing import Sealer, outbox_sealer
 from bot.secret_key import load_hasher
 from bot.settings import Settings
+from flows.builtin_directory import PasswordVerifier
 from flows.desk import Desk
 from flows.keys import KeyedHasher
+from flows.portal_api import PortalApi, VerifyLimits
 from flows.ports import ChatPort, Clock, SharedPace, SystemClock
 from flows.turn import DeskPolicy
+from handlers import web_api
+from handlers.web_api import ApiServer
 from storage import migrate
 from storage.db import create_engine
 from storage.uow import Store
@@ -56,6 +61,8 @@ class Balie:
     """The outbox worker beats once per pass; /healthz reports it stalled when it stops."""
     directories: DeploymentDirectories
     """Where each organization's accounts live (the store, LDAP, SCIM)."""
+    portal: PortalApi
+    """``/api/v1/verify`` for portals on the built-in directory."""
     shared_pace: SharedPace | None = None
     """Telegram's limits shared with the bot's other workers (Redis or the store)."""
 
@@ -94,8 +101,21 @@ class Balie:
             directories=directories,
         )
         shared = telegram_sender.shared_pace(settings, store) if channel == "telegram" else None
+        limits = VerifyLimits(
+            settings.verify_per_login_per_hour, settings.verify_per_key_per_minute
+        )
+        portal = PortalApi(store, PasswordVerifier(), limits)
         return cls(
-            settings, store, desk, clock, hasher, metrics, Heartbeat(clock), directories, shared
+            settings,
+            store,
+            desk,
+            clock,
+            hasher,
+            metrics,
+            Heartbeat(clock),
+            directories,
+            portal,
+            shared,
         )
 
     def outbox_worker(
@@ -120,6 +140,16 @@ class Balie:
             on_pass=self.worker_heartbeat.beat,
             on_outcome=self.metrics.delivered,
         )
+
+    def api_server(self) -> ApiServer | None:
+        """The portal API on ``BALIE_API_PORT``, when set."""
+        if self.settings.api_port is None:
+            return None
+        return ApiServer(self.portal, self.clock, self.settings.api_host, self.settings.api_port)
+
+    def install_api(self, app: web.Application) -> None:
+        """The portal API on another server (the webhook server)."""
+        web_api.install(app, self.portal, self.clock)
 
     def ops(self) -> OpsEndpoints:
         """/healthz and /metrics for this process."""

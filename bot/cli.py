@@ -12,6 +12,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import NoReturn, TypeAlias
 
+from bot import cli_directory
 from bot.app import SchemaNotCurrent
 from bot.demo import create_demo
 from bot.logs import RedactSecrets, configure_logging
@@ -19,6 +20,7 @@ from bot.secret_key import load_hasher
 from bot.settings import LogFormat, Runtime, Settings, SettingsError, load_settings
 from bot.webhook import with_webhook_secret
 from flows import accounts, customer_import, outbox_view
+from flows.directory import DirectoryError, DirectoryKind
 from flows.domain import OutboxStatus, PasswordPolicyName, RequestKind, Role
 from flows.ports import SystemClock
 from flows.turn import DeskPolicy
@@ -53,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     _import_commands(commands)
     _letters_commands(commands)
     _outbox_commands(commands)
+    cli_directory.add_commands(commands)
     commands.add_parser("demo", help="create a demo organization to try every flow")
     return parser
 
@@ -111,6 +114,14 @@ def _org_commands(commands: _Commands) -> None:
         action=argparse.BooleanOptionalAction,
         help="every activation code waits for a desk employee's release, e-mail ones too",
     )
+    org_set.add_argument(
+        "--directory",
+        choices=[kind.value for kind in DirectoryKind],
+        help="where its accounts live: builtin (Balie's store), ldap or scim (default: "
+        "BALIE_DIRECTORY); ldap and scim are checked before the change is kept",
+    )
+    org_check = org.add_parser("check", help="reach the organization's directory")
+    org_check.add_argument("partner_id", metavar="PARTNER_ID")
 
 
 def _staff_commands(commands: _Commands) -> None:
@@ -280,7 +291,7 @@ class _AdminCall:
 def _admin(args: argparse.Namespace, settings: Settings) -> Callable[[Transaction], Awaitable[str]]:
     """The work of the admin command ``args`` names, for one transaction."""
     call = _AdminCall(args, settings, SystemClock().now())
-    action = getattr(args, f"{args.command}_command", None)
+    action = getattr(args, f"{args.command.replace('-', '_')}_command", None)
     work = _ADMIN[(args.command, action)]
     return lambda tx: work(tx, call)
 
@@ -291,6 +302,10 @@ async def _org_add(tx: Transaction, call: _AdminCall) -> str:
 
 
 async def _org_set(tx: Transaction, call: _AdminCall) -> str:
+    directory = DirectoryKind(call.args.directory) if call.args.directory else None
+    if directory is not None:
+        found = await accounts.organization(tx, call.args.partner_id)
+        await cli_directory.check_organization_directory(call.settings, directory, found.name)
     org = await accounts.configure_organization(
         tx,
         call.args.partner_id,
@@ -302,13 +317,21 @@ async def _org_set(tx: Transaction, call: _AdminCall) -> str:
         password_min_length=call.args.password_min_length,
         activation_code_days=call.args.activation_days,
         manual_activation=call.args.manual_activation,
+        directory=directory,
     )
     release = "every code waits for release" if org.manual_activation else "e-mail codes go at once"
     return (
         f"{org.name}: password policy {org.password_policy.value} (at least "
         f"{org.password_min_length} characters), activation codes last "
-        f"{org.activation_code_days} days, {release}, desk contact: {org.desk_contact or '-'}"
+        f"{org.activation_code_days} days, {release}, desk contact: {org.desk_contact or '-'}, "
+        f"directory: {org.directory or call.settings.directory.value + ' (the default)'}"
     )
+
+
+async def _org_check(tx: Transaction, call: _AdminCall) -> str:
+    org = await accounts.organization(tx, call.args.partner_id)
+    kind = DirectoryKind(org.directory) if org.directory else call.settings.directory
+    return await cli_directory.check_organization_directory(call.settings, kind, org.name)
 
 
 async def _staff_add(tx: Transaction, call: _AdminCall) -> str:
@@ -392,6 +415,13 @@ async def _outbox_retry(tx: Transaction, call: _AdminCall) -> str:
 _ADMIN: dict[tuple[str, str | None], Callable[[Transaction, _AdminCall], Awaitable[str]]] = {
     ("org", "add"): _org_add,
     ("org", "set"): _org_set,
+    ("org", "check"): _org_check,
+    ("api-key", "create"): lambda tx, call: cli_directory.create_key(tx, call.args, call.now),
+    ("api-key", "list"): lambda tx, call: cli_directory.list_keys(tx, call.args, call.now),
+    ("api-key", "revoke"): lambda tx, call: cli_directory.revoke_key(tx, call.args, call.now),
+    ("account", "check"): lambda tx, call: cli_directory.account_check(call.settings)(
+        tx, call.args, call.now
+    ),
     ("staff", "add"): _staff_add,
     ("employee", "add"): _employee_add,
     ("employee", "offboard"): _employee_offboard,
@@ -487,6 +517,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(asyncio.run(_in_transaction(settings, _admin(args, settings))))
     except (accounts.AccountError, outbox_view.OutboxError, SchemaNotCurrent, SettingsError) as exc:
         _fail(str(exc))
+    except cli_directory.CheckFailed as exc:
+        print(str(exc), file=sys.stderr)
+        raise SystemExit(1) from None
+    except DirectoryError as exc:
+        _fail(f"directory: {exc}")
     except KeyboardInterrupt:
         pass
     except OSError as exc:

@@ -100,6 +100,7 @@ async def outbox_running(app: Balie, worker: OutboxWorker) -> AsyncIterator[None
     housekeeping = asyncio.create_task(_housekeeping(app, worker_stop))
     closing = asyncio.create_task(_close_due_accounts(app, worker, worker_stop))
     ops = _ops_server(app)
+    api = app.api_server()
     async with app.store.transaction() as tx:
         await tx.audit.add(
             AuditAction.RUNTIME_STARTED, actor="balie", channel="telegram", now=app.clock.now()
@@ -107,8 +108,12 @@ async def outbox_running(app: Balie, worker: OutboxWorker) -> AsyncIterator[None
     try:
         if ops is not None:
             await ops.start()
+        if api is not None:
+            await api.start()
         yield
     finally:
+        if api is not None:
+            await api.stop()
         if ops is not None:
             await ops.stop()
         worker_stop.set()
@@ -139,6 +144,7 @@ def webhook_server(settings: Settings, app: Balie, feed: Feed, name: str) -> Web
         inbox=StoreInbox(app.store, app.clock, Sealer(app.hasher)),
         name=name,
         ops=app.ops(),
+        install_also=app.install_api,
     )
 
 
@@ -288,8 +294,13 @@ async def run_terminal(
         channel.output.write(
             "The store has no organization with staff yet: quit (/quit) and run `balie demo`.\n"
         )
+    api = app.api_server()
     try:
+        if api is not None:
+            await api.start()
         await channel.run(stdin)
     finally:
+        if api is not None:
+            await api.stop()
         await worker.aclose()
         await app.close()

@@ -203,7 +203,9 @@ class WebhookServer:
         inbox: StoreInbox,
         name: str = "webhook",
         ops: OpsEndpoints | None = None,
+        install_also: Callable[[web.Application], None] | None = None,
     ) -> None:
+        """``install_also``: more routes on this server (the portal API)."""
         self.host = host
         self.port = port
         self.path = path
@@ -211,6 +213,7 @@ class WebhookServer:
         self._processing = InboxProcessing(feed, inbox, name)
         self._inbox = inbox
         self._ops = ops
+        self._install_also = install_also
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -219,6 +222,8 @@ class WebhookServer:
         app.router.add_post(self.path, self._on_update)
         if self._ops is not None:
             self._ops.install(app)
+        if self._install_also is not None:
+            self._install_also(app)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from flows import account_sync, approval
 from flows.approval import parse_lookup_contact
 from flows.contacts import Contact, Refusal, parse_email, parse_mobile
+from flows.directory import DirectoryKind
 from flows.domain import (
     AccountStatus,
     AuditAction,
@@ -212,6 +213,7 @@ async def configure_organization(
     password_min_length: int | None = None,
     activation_code_days: int | None = None,
     manual_activation: bool | None = None,
+    directory: DirectoryKind | None = None,
 ) -> Organization:
     """Change an organization's desk settings; only the given ones change."""
     org = await organization(tx, partner_id)
@@ -225,6 +227,7 @@ async def configure_organization(
         "password_min_length": password_min_length,
         "activation_code_days": activation_code_days,
         "manual_activation": manual_activation,
+        "directory": directory.value if directory is not None else None,
     }
     changed = {name: value for name, value in changes.items() if value is not None}
     for name, value in changed.items():

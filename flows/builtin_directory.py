@@ -118,6 +118,15 @@ class Verdict:
     status: VerdictStatus
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """What the store holds for a login, read in a short transaction: the hash is then
+    checked outside it (argon2 takes tens of milliseconds, no lock should wait on it)."""
+
+    password_hash: str | None
+    active: bool
+
+
 class PasswordVerifier:
     """Checks a login's password against the store, with the same work for a login nobody
     has (one argon2 verification against a hash of a random password)."""
@@ -126,20 +135,30 @@ class PasswordVerifier:
         self._hasher = hasher or PasswordHasher()
         self._dummy = self._hasher.hash(secrets.token_urlsafe(24))
 
+    async def candidate(
+        self, tx: Transaction, organization: Organization, login: str, today: date
+    ) -> Candidate:
+        row = await _account_for_login(tx, organization, login)
+        if row is None:
+            return Candidate(None, False)
+        if isinstance(row, Customer):
+            return Candidate(row.password_hash, customer_is_active(row))
+        return Candidate(row.password_hash, person_is_active(row, today))
+
+    async def judge(self, candidate: Candidate, password: str) -> Verdict:
+        stored = candidate.password_hash or self._dummy
+        right = await asyncio.to_thread(self._hasher.verify, stored, password)
+        if not right or candidate.password_hash is None:
+            return Verdict(False, VerdictStatus.INVALID)
+        if not candidate.active:
+            return Verdict(False, VerdictStatus.DISABLED)
+        return Verdict(True, VerdictStatus.ACTIVE)
+
     async def verify(
         self, tx: Transaction, organization: Organization, login: str, password: str, today: date
     ) -> Verdict:
-        row = await _account_for_login(tx, organization, login)
-        stored = row.password_hash if row is not None and row.password_hash else self._dummy
-        right = await asyncio.to_thread(self._hasher.verify, stored, password)
-        if row is None or not row.password_hash or not right:
-            return Verdict(False, VerdictStatus.INVALID)
-        active = (
-            customer_is_active(row) if isinstance(row, Customer) else person_is_active(row, today)
-        )
-        if not active:
-            return Verdict(False, VerdictStatus.DISABLED)
-        return Verdict(True, VerdictStatus.ACTIVE)
+        """Both steps in one go (``balie account check``)."""
+        return await self.judge(await self.candidate(tx, organization, login, today), password)
 
 
 async def _account_for_login(

@@ -25,6 +25,7 @@ from flows.domain import (
 )
 from flows.model import (
     ActivationRequest,
+    ApiKey,
     Conversation,
     Customer,
     Letter,
@@ -368,6 +369,20 @@ class UndeliverableAddresses(Protocol):
         ...
 
 
+class ApiKeys(Protocol):
+    """Keys portals use to ask whether a password is right; only their hashes."""
+
+    async def add(self, key: ApiKey) -> ApiKey: ...
+
+    async def by_hash(self, key_hash: str) -> ApiKey | None: ...
+
+    async def of_organization(self, organization_id: int) -> Sequence[ApiKey]: ...
+
+    async def get(self, key_id: int) -> ApiKey | None: ...
+
+    async def used(self, key: ApiKey, now: datetime) -> None: ...
+
+
 class Transaction(Protocol):
     @property
     def organizations(self) -> Organizations: ...
@@ -413,6 +428,9 @@ class Transaction(Protocol):
 
     @property
     def undeliverable(self) -> UndeliverableAddresses: ...
+
+    @property
+    def api_keys(self) -> ApiKeys: ...
 
 
 class Store(Protocol):

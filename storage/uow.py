@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.activation_requests import ActivationRequests
+from storage.api_keys import ApiKeys
 from storage.customers import Customers
 from storage.inbox import Inbox
 from storage.offboard_requests import OffboardRequests
@@ -49,6 +50,7 @@ class Transaction:
         self.inbox = Inbox(session)
         self.offboard_requests = OffboardRequests(session)
         self.undeliverable = UndeliverableAddresses(session)
+        self.api_keys = ApiKeys(session)
 
 
 class Store:

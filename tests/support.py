@@ -13,6 +13,7 @@ from bot.sealing import outbox_sealer
 from flows import accounts
 from flows.buttons import ButtonAction, Pressed, StaffAction, decode, encode, signed
 from flows.desk import Desk
+from flows.directory import Directories
 from flows.domain import CodePurpose, DeliveryChannel, Language, OutboxStatus, Role
 from flows.events import Event, EventKind, Outcome, Sender
 from flows.keys import KeyedHasher
@@ -140,6 +141,7 @@ class DeskDriver:
         clock: FakeClock,
         policy: DeskPolicy | None = None,
         hasher: KeyedHasher = TEST_HASHER,
+        directories: Directories | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -149,6 +151,7 @@ class DeskDriver:
             policy or DeskPolicy(default_language="en", steady_answer=timedelta(0)),  # type: ignore[arg-type]
             clock,
             hasher,
+            directories=directories,
         )
 
     @staticmethod

@@ -19,6 +19,7 @@ from flows.domain import CodePurpose, DeliveryChannel
 from flows.model import Customer, OneTimeCode
 from flows.store import (
     ActivationRequests,
+    ApiKeys,
     AuditLog,
     ChatLinks,
     Codes,
@@ -287,6 +288,10 @@ class MemoryTransaction(Transaction):
     @property
     def undeliverable(self) -> UndeliverableAddresses:
         raise self._not_faked("undeliverable")
+
+    @property
+    def api_keys(self) -> ApiKeys:
+        raise self._not_faked("api_keys")
 
 
 class MemoryStore:
