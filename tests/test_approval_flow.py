@@ -6,7 +6,7 @@ import asyncio
 
 from sqlalchemy import select
 
-from flows import accounts
+from flows import account_sync, accounts
 from flows.buttons import Decide, Offboard
 from flows.domain import (
     AccountStatus,
@@ -68,6 +68,11 @@ async def test_manager_approves_by_button(desk: DeskDriver) -> None:
     ]
     assert unsent.body == edits[0].body and not unsent.payload.get("buttons")
     assert len(await _audit(desk, AuditAction.REGISTRATION_APPROVED)) == 1
+    # Her account opens in the organization's directory, through the outbox (no secret).
+    [enable] = [m for m in new if m.channel is DeliveryChannel.DIRECTORY]
+    assert enable.recipient == f"directory:person:{request.person_id}"
+    assert enable.payload["directory_operation"] == "enable"
+    assert enable.payload["account"]["login"] == "eva@kantoor.example"
     # Eva is now linked and active.
     welcome = await desk.send(EVA, "/start")
     assert said(welcome, "welcome_linked", name="Eva Employee", org="BLG Wonen", role="employee")
@@ -172,6 +177,14 @@ async def test_offboarding_in_chat(desk: DeskDriver) -> None:
     assert said(await desk.send(MANAGER, "/offboard nobody@x.example"), "offboard_unknown")
     outcome = await desk.send(MANAGER, "/offboard eva@kantoor.example 2026-12-01")
     assert said(outcome, "offboard_done", name="Eva Employee", date="1 Dec 2026")
+
+    async def disables() -> list[str]:
+        async with desk.store.transaction() as tx:
+            await account_sync.close_due_accounts(tx, desk.clock.now())
+        rows = await desk.outbox(DeliveryChannel.DIRECTORY)
+        return [m.payload["on"] for m in rows if m.payload["directory_operation"] == "disable"]
+
+    assert await disables() == []  # the day has not come
     listing = texts_of(await desk.send(MANAGER, "/employees"))
     assert "Eva Employee (Utrecht) - eva@kantoor.example - active, out of service from" in listing
     assert "Piet Pieters (Utrecht, Zeist) - +31612345678 - awaiting registration" in listing
@@ -180,6 +193,8 @@ async def test_offboarding_in_chat(desk: DeskDriver) -> None:
     assert "eva@kantoor.example - out of service since 1 Dec 2026" in listing
     assert said(await desk.send(EVA, "/start"), "welcome_out_of_service", date="1 Dec 2026")
     assert len(await _audit(desk, AuditAction.EMPLOYEE_OFFBOARDED)) == 1
+    assert await disables() == ["2026-12-01"]
+    assert await disables() == ["2026-12-01"]  # once
 
 
 async def test_out_of_service_manager_loses_powers(desk: DeskDriver) -> None:
