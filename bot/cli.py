@@ -480,6 +480,12 @@ def _run_channel(settings: Settings, command: str, secrets: list[str]) -> None:
         _fail(str(exc))
 
 
+def _closes_today(args: argparse.Namespace) -> bool:
+    """``balie employee offboard`` dated today or earlier: the account closes at once."""
+    offboard = (args.command, getattr(args, "employee_command", None)) == ("employee", "offboard")
+    return offboard and args.date <= SystemClock().now().date()
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     try:
@@ -515,6 +521,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(asyncio.run(_export_letters(settings, args.out, args.org)))
         else:
             print(asyncio.run(_in_transaction(settings, _admin(args, settings))))
+            if _closes_today(args):
+                print(asyncio.run(cli_directory.apply_directory_operations(settings)))
     except (accounts.AccountError, outbox_view.OutboxError, SchemaNotCurrent, SettingsError) as exc:
         _fail(str(exc))
     except cli_directory.CheckFailed as exc:

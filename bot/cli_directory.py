@@ -9,12 +9,17 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TypeAlias
 
+from bot.app import open_store, sink_path
 from bot.directories.select import build_directories
+from bot.directories.sync import DirectorySync
+from bot.notifications.worker import OutboxWorker, build_senders
+from bot.secret_key import load_hasher
 from bot.settings import Settings
 from flows import accounts, portal_api
 from flows.builtin_directory import PasswordVerifier, VerdictStatus
 from flows.directory import DirectoryError, DirectoryKind
-from flows.domain import AuditAction
+from flows.domain import AuditAction, DeliveryChannel
+from flows.ports import SystemClock
 from flows.store import Transaction
 
 _Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -130,3 +135,36 @@ async def check_organization_directory(settings: Settings, kind: DirectoryKind, 
     finally:
         await directories.aclose()
     return f"{name}: {kind.value} directory reached"
+
+
+async def apply_directory_operations(settings: Settings) -> str:
+    """Carry out the directory operations due now (an offboarding dated today), so the
+    account is closed at once rather than when a worker next runs; what cannot be done now
+    stays queued for the worker."""
+    clock = SystemClock()
+    store = open_store(settings, load_hasher(settings))
+    directories = build_directories(settings.directory)
+    email, sms = build_senders(settings, sink_path(settings))
+    worker = OutboxWorker(
+        store,
+        email=email,
+        sms=sms,
+        chat=None,
+        clock=clock,
+        directory=DirectorySync(store, directories, clock),
+        channels=(DeliveryChannel.DIRECTORY,),
+    )
+    try:
+        done = await worker.deliver_due()
+        async with store.transaction() as tx:
+            waiting = len(await tx.outbox.recipients_waiting(DeliveryChannel.DIRECTORY))
+    finally:
+        await worker.aclose()
+        await directories.aclose()
+        await store.close()
+    if not done and not waiting:
+        return "directory: nothing to close today"
+    line = f"directory: {done} account(s) closed now"
+    if waiting:
+        line += f"; {waiting} operation(s) wait for the directory (the worker retries them)"
+    return line

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -273,6 +274,16 @@ def test_the_cli_offboards_a_manager(tmp_path: Path) -> None:
     assert offboard.code == 0, offboard.stderr
     assert offboard.stdout.splitlines() == ["Mia Manager is out of service from 2030-01-31"]
     assert query(tmp_path, "SELECT out_of_service_on FROM people") == [("2030-01-31",)]
+    assert query(tmp_path, "SELECT COUNT(*) FROM outbox WHERE channel = 'directory'") == [(0,)]
+    # Dated today: the account closes in the directory at once, not on the worker's next pass.
+    today = balie(
+        tmp_path,
+        *("employee", "offboard", "--org", PARTNER_ID, "--email", "mia@acme.example"),
+        *("--date", date.today().isoformat()),
+    )
+    assert today.code == 0, today.stderr
+    assert today.stdout.splitlines()[1] == "directory: 1 account(s) closed now"
+    assert query(tmp_path, "SELECT status FROM outbox WHERE channel = 'directory'") == [("sent",)]
 
 
 async def _seed(url: str) -> None:

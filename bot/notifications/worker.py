@@ -179,6 +179,7 @@ class OutboxWorker:
         chat: ChatPort | None,
         clock: Clock,
         directory: DirectoryOperations | None = None,
+        channels: tuple[DeliveryChannel, ...] | None = None,
         batch: int = 5,
         lease: timedelta = timedelta(seconds=120),
         backoff: Backoff = DEFAULT_BACKOFF,
@@ -222,6 +223,8 @@ class OutboxWorker:
             + ((DeliveryChannel.TELEGRAM,) if chat is not None else ())
             + ((DeliveryChannel.DIRECTORY,) if directory is not None else ())
         )
+        if channels is not None:  # only these (e.g. the CLI closing accounts at once)
+            self._channels = tuple(c for c in self._channels if c in channels)
         self._wake = asyncio.Event()
         self._stop: asyncio.Event | None = None
         self._last_claimed = 0
