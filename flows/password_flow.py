@@ -20,6 +20,7 @@ too: a blocked account gets no reset, and for one under administration the code 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -160,14 +161,17 @@ async def _set_in_directory(turn: Turn, account: Account, password: str) -> bool
     organization = account.organization
     try:
         directory = turn.directory(organization)
-        await directory.set_password(_directory_account(account), password)
+        async with asyncio.timeout(turn.policy.directory_timeout.total_seconds()):
+            await directory.set_password(_directory_account(account), password)
     except PasswordRejected as exc:
         await turn.audit(AuditAction.DIRECTORY_PASSWORD_REFUSED, organization_id=organization.id)
         turn.say("password_refused_by_directory", _cancel(turn), reason=exc.reason)
         return False
-    except DirectoryError as exc:
+    except (DirectoryError, TimeoutError) as exc:
         log.warning(
-            "organization %s: the directory could not set a password: %s", organization.id, exc
+            "organization %s: the directory could not set a password: %s",
+            organization.id,
+            exc or "no answer in time",
         )
         await turn.audit(
             AuditAction.DIRECTORY_UNAVAILABLE,

@@ -51,6 +51,8 @@ class DeskPolicy:
     sms_per_hour: int = 500
     reset_code_by_email_valid_for: timedelta = timedelta(minutes=30)
     reset_code_by_sms_valid_for: timedelta = timedelta(minutes=10)
+    directory_timeout: timedelta = timedelta(seconds=10)
+    """The longest a password step waits for the directory; then it says "try again"."""
 
 
 @dataclass
