@@ -1,0 +1,1 @@
+"""The directory adapters, one module per kind of :class:`flows.directory.Directory`."""
