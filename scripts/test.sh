@@ -8,9 +8,11 @@
 #      On failure: with CI=true the run fails; otherwise a warning is printed, the
 #      variable stays unset and the PostgreSQL tests skip.
 #   4. scripts/redis.sh start             -> BALIE_TEST_REDIS_URL (the same rules as PostgreSQL)
-#   5. python -m pytest "$@"             (arguments go to pytest)
+#   5. scripts/slapd.sh start             -> BALIE_TEST_LDAP_* from `scripts/slapd.sh env`
+#      (the same rules; the LDAP directory tests skip without it, outside CI)
+#   6. python -m pytest "$@"             (arguments go to pytest)
 #
-# Exits non-zero as soon as a step fails. The PostgreSQL and Redis servers are stopped on
+# Exits non-zero as soon as a step fails. The PostgreSQL, Redis and slapd servers are stopped on
 # exit only when this script started them. Set BALIE_SKIP_LINT=1 to skip step 2 (local use).
 set -euo pipefail
 
@@ -35,12 +37,16 @@ fi
 step "postgres"
 started_pg=""
 started_redis=""
+started_slapd=""
 stop_servers() {
     if [[ -n "$started_pg" ]]; then
         bash scripts/postgres.sh stop || true
     fi
     if [[ -n "$started_redis" ]]; then
         bash scripts/redis.sh stop || true
+    fi
+    if [[ -n "$started_slapd" ]]; then
+        bash scripts/slapd.sh stop || true
     fi
 }
 trap stop_servers EXIT
@@ -88,6 +94,28 @@ else
     else
         unset BALIE_TEST_REDIS_URL
         echo "WARNING: could not start Redis (see above): the Redis tests will SKIP." >&2
+    fi
+fi
+
+step "slapd"
+if [[ -n "${BALIE_TEST_LDAP_URL:-}" ]]; then
+    export BALIE_TEST_LDAP_URL BALIE_TEST_LDAPS_URL BALIE_TEST_LDAP_CA_FILE \
+        BALIE_TEST_LDAP_BIND_DN BALIE_TEST_LDAP_BIND_PASSWORD BALIE_TEST_LDAP_USERS_DN
+    echo "using BALIE_TEST_LDAP_URL from the environment: $BALIE_TEST_LDAP_URL"
+elif bash scripts/slapd.sh status >/dev/null 2>&1; then
+    eval "$(bash scripts/slapd.sh env)"
+    echo "using the running test server: $BALIE_TEST_LDAP_URL"
+else
+    started_slapd=1
+    if bash scripts/slapd.sh start >/dev/null && slapd_env="$(bash scripts/slapd.sh env)"; then
+        eval "$slapd_env"
+        echo "started the test server: $BALIE_TEST_LDAP_URL"
+    elif [[ "${CI:-}" == true ]]; then
+        echo "ERROR: scripts/slapd.sh start failed, and CI=true: the LDAP tests must run." >&2
+        exit 1
+    else
+        unset BALIE_TEST_LDAP_URL
+        echo "WARNING: could not start slapd (see above): the LDAP tests will SKIP." >&2
     fi
 fi
 
