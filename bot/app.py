@@ -75,7 +75,7 @@ class Balie:
         elif not await migrate.is_current(settings.database_url):
             raise SchemaNotCurrent("the store's schema is not current: run `balie db upgrade`")
         clock = clock or SystemClock()
-        directories = build_directories(settings.directory)
+        directories = build_directories(settings)
         await directories.check()  # a bad certificate or a refused bind stops the start here
         store = open_store(settings, hasher)
         policy = DeskPolicy(

@@ -15,6 +15,7 @@ from typing import NoReturn, TypeAlias
 from bot import cli_directory
 from bot.app import SchemaNotCurrent
 from bot.demo import create_demo
+from bot.directories.select import connector_secrets
 from bot.logs import RedactSecrets, configure_logging
 from bot.secret_key import load_hasher
 from bot.settings import LogFormat, Runtime, Settings, SettingsError, load_settings
@@ -506,6 +507,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         if s is not None
     ]
+    secrets += connector_secrets(settings)
     configure_logging(
         secrets,
         logging.WARNING if args.command != "run" else logging.INFO,

@@ -121,7 +121,7 @@ async def check_organization_directory(settings: Settings, kind: DirectoryKind, 
     """Reach ``kind`` with the configured credentials (``balie org set --directory``)."""
     if kind is DirectoryKind.BUILTIN:
         return f"{name}: built-in directory (portals ask POST /api/v1/verify)"
-    directories = build_directories(settings.directory)
+    directories = build_directories(settings)
     try:
         connector = directories.connectors.get(kind)
         if connector is None:
@@ -143,7 +143,7 @@ async def apply_directory_operations(settings: Settings) -> str:
     stays queued for the worker."""
     clock = SystemClock()
     store = open_store(settings, load_hasher(settings))
-    directories = build_directories(settings.directory)
+    directories = build_directories(settings)
     email, sms = build_senders(settings, sink_path(settings))
     worker = OutboxWorker(
         store,

@@ -120,6 +120,11 @@ class Settings(BaseSettings):
     """Where organizations' accounts live unless one is set otherwise (``balie org set
     PID --directory``): ``builtin`` (Balie's store; portals ask ``/api/v1/verify``),
     ``ldap`` (``BALIE_LDAP_*``) or ``scim`` (``BALIE_SCIM_*``)."""
+    ldap_url: str | None = None
+    """Set: the LDAP directory is available (its other settings: ``BALIE_LDAP_*``, see
+    :class:`bot.directories.ldap.LdapSettings`)."""
+    scim_url: str | None = None
+    """Set: the SCIM 2.0 directory is available (``BALIE_SCIM_*``)."""
     directory_sweep_seconds: float = Field(default=300.0, gt=0, le=86_400)
     """How often the worker looks for out-of-service dates that have come, to disable
     those accounts in the directory."""

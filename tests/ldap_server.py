@@ -124,6 +124,11 @@ def new_account(name: str = "Test Person", *, login: bool = True) -> AccountRef:
 @pytest.fixture
 def ldap_server() -> LdapServer:
     """The slapd of scripts/slapd.sh; skip (or fail in CI) without one."""
+    return running_ldap_server()
+
+
+def running_ldap_server() -> LdapServer:
+    """The slapd of scripts/slapd.sh; skip (or fail in CI) without one."""
     url = os.environ.get(LDAP_URL_VARIABLE)
     if not url:
         reason = f"{LDAP_URL_VARIABLE} is not set: start a server with scripts/slapd.sh"

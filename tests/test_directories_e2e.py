@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -20,6 +21,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot.directories.ldap import LdapDirectory
 from bot.settings import Settings
 from flows import account_sync, accounts, portal_api
 from flows.builtin_directory import BuiltinDirectory
@@ -32,15 +34,20 @@ from storage.uow import Store
 from tests.fakes.bot_api import FakeBotApi
 from tests.fakes.smtp_server import SmtpServer, free_port
 from tests.fakes.tcp_proxy import TcpProxy
+from tests.ldap_server import running_ldap_server
 from tests.support import FakeClock, seed_customers
 from tests.test_telegram_aiogram import running_bot, settings, telegram  # noqa: F401
 
 TENANT = 8301
 TENANT_MAIL = "klant1001@thuis.example"
 EMPLOYEE_MAIL = "eva@kantoor.example"
-FIRST = "groene fiets in de gracht"
-SECOND = "blauwe boot op de rivier"
-EMPLOYEE_PASSWORD = "rode vlieger boven het duin"
+EMPLOYEE_PASSWORD = f"rode vlieger boven het duin {uuid.uuid4().hex[:6]}"
+
+
+def fresh(words: str) -> str:
+    """A password nobody chose before: a real directory outlives a test (and a run) and
+    remembers earlier passwords (ppolicy's history refuses them)."""
+    return f"{words} {uuid.uuid4().hex[:6]}"
 
 
 @dataclass
@@ -104,8 +111,51 @@ async def _builtin(base: Settings) -> Target:
     )
 
 
+async def _ldap(base: Settings, monkeypatch: pytest.MonkeyPatch) -> Target:
+    server = running_ldap_server()
+    host, port = server.url.removeprefix("ldap://").rsplit(":", 1)
+    proxy = await TcpProxy(host, int(port)).start()
+    url = f"ldap://{host}:{proxy.port}"
+    for name, value in {
+        "URL": url,
+        "CA_FILE": str(server.ca_file),
+        "BIND_DN": server.bind_dn,
+        "BIND_PASSWORD": server.bind_password,
+        "USERS_DN": server.users_dn,
+        "TIMEOUT": "3",
+    }.items():
+        monkeypatch.setenv(f"BALIE_LDAP_{name}", value)
+
+    async def works(login: str, password: str) -> bool:
+        return await asyncio.to_thread(server.can_bind, login, password)
+
+    async def disabled(login: str, password: str) -> bool:
+        return await asyncio.to_thread(server.is_locked, login)
+
+    async def set_employee_password(store: Store, person_id: int) -> None:
+        async with store.transaction() as tx:
+            person = await tx.people.get(person_id)
+            assert person is not None
+        directory = LdapDirectory(server.settings())
+        try:
+            await directory.set_password(person_account(person), EMPLOYEE_PASSWORD)
+        finally:
+            await directory.aclose()
+
+    return Target(
+        DirectoryKind.LDAP,
+        base.model_copy(update={"directory": DirectoryKind.LDAP, "ldap_url": url}),
+        works,
+        disabled,
+        set_employee_password,
+        proxy,
+        logins={TENANT_MAIL: TENANT_MAIL, EMPLOYEE_MAIL: EMPLOYEE_MAIL},
+    )
+
+
 TARGETS: dict[str, Callable[[Settings, pytest.MonkeyPatch], Awaitable[Target]]] = {
     "builtin": lambda base, _: _builtin(base),
+    "ldap": _ldap,
 }
 
 
@@ -187,19 +237,20 @@ async def test_activation_and_reset_take_effect_in_the_directory(
     smtp: SmtpServer,
 ) -> None:
     login = target.logins[TENANT_MAIL]
+    first, second = fresh("groene fiets in de gracht"), fresh("blauwe boot op de rivier")
     async with running_bot(target.settings):
         await _activate(telegram, smtp)
-        telegram.user_sends_text(TENANT, FIRST)
+        telegram.user_sends_text(TENANT, first)
         await telegram.wait_for_message(TENANT, "Your password is set")
-        assert await target.password_works(login, FIRST)
-        assert not await target.password_works(login, SECOND)
+        assert await target.password_works(login, first)
+        assert not await target.password_works(login, second)
         assert "was changed" in await _mail(smtp, TENANT_MAIL, 2)
 
         await _reset(telegram, smtp, 2)
-        telegram.user_sends_text(TENANT, SECOND)
+        telegram.user_sends_text(TENANT, second)
         await telegram.wait_for_message(TENANT, "Your password is set")
-        assert await target.password_works(login, SECOND)
-        assert not await target.password_works(login, FIRST)
+        assert await target.password_works(login, second)
+        assert not await target.password_works(login, first)
 
 
 async def test_an_employee_offboarded_in_the_past_is_disabled_in_the_directory(
@@ -234,22 +285,27 @@ async def test_an_employee_offboarded_in_the_past_is_disabled_in_the_directory(
         await store.close()
 
 
+NETWORKED = [kind for kind in TARGETS if kind != "builtin"]
+"""The directories that can be down while the store is up (the built-in one is the store)."""
+
+
+@pytest.mark.parametrize("target", NETWORKED, indirect=True)
 async def test_directory_down_during_a_password_step(
     target: Target,
     telegram: FakeBotApi,  # noqa: F811
     smtp: SmtpServer,
 ) -> None:
-    if target.proxy is None:
-        pytest.skip("the built-in directory is the store itself: it is not down apart from it")
+    assert target.proxy is not None
     login = target.logins[TENANT_MAIL]
+    chosen = fresh("groene fiets in de gracht")
     async with running_bot(target.settings):
         await _activate(telegram, smtp)
         async with target.proxy.down():
-            telegram.user_sends_text(TENANT, FIRST)
+            telegram.user_sends_text(TENANT, chosen)
             reply = await telegram.wait_for_message(TENANT, "could not be set right now")
             assert "nothing changed" in (reply.text or "")
-        assert not await target.password_works(login, FIRST)
-        telegram.user_sends_text(TENANT, FIRST)
+        assert not await target.password_works(login, chosen)
+        telegram.user_sends_text(TENANT, chosen)
         await telegram.wait_for_message(TENANT, "Your password is set")
-        assert await target.password_works(login, FIRST)
+        assert await target.password_works(login, chosen)
         assert "was changed" in await _mail(smtp, TENANT_MAIL, 2)

@@ -104,17 +104,11 @@ class LdapDirectory:
     def __init__(self, settings: LdapSettings) -> None:
         self._settings = settings
         self._ldaps = settings.url.lower().startswith("ldaps://")
-        tls = Tls(
+        self._tls = Tls(
             validate=ssl.CERT_REQUIRED,  # always: a bad certificate stops the call
             ca_certs_file=str(settings.ca_file) if settings.ca_file else None,
         )
-        self._server = Server(
-            settings.url,
-            use_ssl=self._ldaps,
-            tls=tls,
-            get_info=NONE,
-            connect_timeout=settings.timeout,
-        )
+        self._server = self._new_server()
         self._where = f"the LDAP server at {self._server.host}:{self._server.port}"
         self._idle: list[Connection] = []
         self._lock = threading.Lock()
@@ -353,10 +347,22 @@ class LdapDirectory:
                 return
         _unbind(connection)
 
+    def _new_server(self) -> Server:
+        """ldap3 remembers an address that failed and refuses it for a while ("invalid
+        server address"): each new connection gets a fresh Server, so the first try after
+        an outage reaches the directory again."""
+        return Server(
+            self._settings.url,
+            use_ssl=self._ldaps,
+            tls=self._tls,
+            get_info=NONE,
+            connect_timeout=self._settings.timeout,
+        )
+
     def _connect(self) -> Connection:
         s = self._settings
         connection = Connection(
-            self._server,
+            self._new_server(),
             user=s.bind_dn,
             password=s.bind_password.get_secret_value(),
             receive_timeout=s.timeout,

@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from contextlib import suppress
 from datetime import datetime
 from typing import Protocol
 
+from pydantic import ValidationError
+
+from bot.settings import Settings
 from flows.builtin_directory import BuiltinDirectory
 from flows.directory import Directory, DirectoryKind, DirectoryMisconfigured
 from flows.model import Organization
@@ -64,12 +68,12 @@ class DeploymentDirectories:
             await connector.aclose()
 
 
-def build_directories(default: DirectoryKind) -> DeploymentDirectories:
+def build_directories(settings: Settings) -> DeploymentDirectories:
     """The directories the environment configures (``BALIE_LDAP_URL``, ``BALIE_SCIM_URL``).
-    A default that is not configured is an error at start-up."""
-    connectors: dict[DirectoryKind, Connector] = {}
-    for kind, connector in _configured_connectors():
-        connectors[kind] = connector
+    A default that is not configured, or a connector's setting that does not parse, is an
+    error at start-up (one line)."""
+    connectors = dict(_configured_connectors(settings))
+    default = settings.directory
     if default is not DirectoryKind.BUILTIN and default not in connectors:
         raise DirectoryMisconfigured(
             f"BALIE_DIRECTORY={default.value}, but BALIE_{default.value.upper()}_URL is not set"
@@ -77,6 +81,32 @@ def build_directories(default: DirectoryKind) -> DeploymentDirectories:
     return DeploymentDirectories(default, connectors)
 
 
-def _configured_connectors() -> list[tuple[DirectoryKind, Connector]]:
-    """Filled in as the connectors land (LDAP, SCIM)."""
-    return []
+def _configured_connectors(settings: Settings) -> list[tuple[DirectoryKind, Connector]]:
+    """Each connector whose URL is set, with its own settings class (loaded only then: their
+    required fields are required only for a directory in use)."""
+    found: list[tuple[DirectoryKind, Connector]] = []
+    try:
+        if settings.ldap_url:
+            from bot.directories.ldap import LdapDirectory, LdapSettings
+
+            found.append((DirectoryKind.LDAP, LdapDirectory(LdapSettings())))  # type: ignore[call-arg]
+    except ValidationError as exc:
+        raise DirectoryMisconfigured(_setting_error("BALIE_LDAP_", exc)) from None
+    return found
+
+
+def connector_secrets(settings: Settings) -> list[str]:
+    """The connectors' secrets (a bind password, a token), for the log filter to mask."""
+    secrets: list[str] = []
+    if settings.ldap_url:
+        from bot.directories.ldap import LdapSettings
+
+        with suppress(ValidationError):
+            secrets.append(LdapSettings().bind_password.get_secret_value())  # type: ignore[call-arg]
+    return secrets
+
+
+def _setting_error(prefix: str, exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    name = prefix + "_".join(str(part) for part in first["loc"]).upper()
+    return f"setting {name} is invalid: {first['msg']}"
