@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import socket
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -198,6 +199,14 @@ async def test_a_wrong_path_is_misconfigured(scim_server: ScimServer) -> None:  
             await directory.check()
     finally:
         await directory.aclose()
+
+
+def test_an_unreadable_ca_file_is_misconfigured(tmp_path: Path) -> None:
+    settings = scim_settings("https://scim.example.org/v2", "some-token")
+    (tmp_path / "ca.pem").write_text("not a certificate\n")
+    for ca_file in (tmp_path / "missing.pem", tmp_path / "ca.pem"):
+        with pytest.raises(DirectoryMisconfigured, match="BALIE_SCIM_CA_FILE"):
+            ScimDirectory(settings.model_copy(update={"ca_file": ca_file}))
 
 
 def _closed_port() -> int:

@@ -90,7 +90,14 @@ def _provider() -> ScimProvider:
 
 
 def _verify(ca_file: Path | None) -> ssl.SSLContext | bool:
-    return ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
+    if ca_file is None:
+        return True
+    try:
+        return ssl.create_default_context(cafile=str(ca_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise DirectoryMisconfigured(
+            f"BALIE_SCIM_CA_FILE {ca_file}: not a readable PEM file ({_one_line(str(exc))})"
+        ) from None
 
 
 def _one_line(text: str, secret: str | None = None) -> str:
@@ -141,6 +148,7 @@ class ScimDirectory:
     kind = DirectoryKind.SCIM
 
     def __init__(self, settings: ScimSettings) -> None:
+        """Raises :class:`DirectoryMisconfigured` for a CA file that cannot be read."""
         self._url = settings.url.rstrip("/")
         self._http = httpx2.AsyncClient(
             base_url=self._url,
