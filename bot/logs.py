@@ -79,5 +79,7 @@ def configure_logging(
     root.setLevel(level)
     # httpx (python-telegram-bot) logs each request URL, which holds the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # httpx2 (the SCIM directory) likewise, whose search URLs hold people's e-mail addresses.
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)

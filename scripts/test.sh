@@ -10,10 +10,13 @@
 #   4. scripts/redis.sh start             -> BALIE_TEST_REDIS_URL (the same rules as PostgreSQL)
 #   5. scripts/slapd.sh start             -> BALIE_TEST_LDAP_* from `scripts/slapd.sh env`
 #      (the same rules; the LDAP directory tests skip without it, outside CI)
-#   6. python -m pytest "$@"             (arguments go to pytest)
+#   6. scripts/scim.sh start              -> BALIE_TEST_SCIM_URL and BALIE_TEST_SCIM_TOKEN
+#      (the same rules; the token is the one the server was started with)
+#   7. python -m pytest "$@"             (arguments go to pytest)
 #
-# Exits non-zero as soon as a step fails. The PostgreSQL, Redis and slapd servers are stopped on
-# exit only when this script started them. Set BALIE_SKIP_LINT=1 to skip step 2 (local use).
+# Exits non-zero as soon as a step fails. The PostgreSQL, Redis, slapd and SCIM servers are
+# stopped on exit only when this script started them. Set BALIE_SKIP_LINT=1 to skip step 2
+# (local use).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -38,6 +41,7 @@ step "postgres"
 started_pg=""
 started_redis=""
 started_slapd=""
+started_scim=""
 stop_servers() {
     if [[ -n "$started_pg" ]]; then
         bash scripts/postgres.sh stop || true
@@ -47,6 +51,9 @@ stop_servers() {
     fi
     if [[ -n "$started_slapd" ]]; then
         bash scripts/slapd.sh stop || true
+    fi
+    if [[ -n "$started_scim" ]]; then
+        bash scripts/scim.sh stop || true
     fi
 }
 trap stop_servers EXIT
@@ -116,6 +123,27 @@ else
     else
         unset BALIE_TEST_LDAP_URL
         echo "WARNING: could not start slapd (see above): the LDAP tests will SKIP." >&2
+    fi
+fi
+
+step "scim"
+if [[ -n "${BALIE_TEST_SCIM_URL:-}" ]]; then
+    export BALIE_TEST_SCIM_URL BALIE_TEST_SCIM_TOKEN
+    echo "using BALIE_TEST_SCIM_URL from the environment: $BALIE_TEST_SCIM_URL"
+elif bash scripts/scim.sh status >/dev/null 2>&1; then
+    eval "$(bash scripts/scim.sh env)"
+    echo "using the running test server: $BALIE_TEST_SCIM_URL"
+else
+    started_scim=1
+    if bash scripts/scim.sh start >/dev/null && scim_env="$(bash scripts/scim.sh env)"; then
+        eval "$scim_env"
+        echo "started the test server: $BALIE_TEST_SCIM_URL"
+    elif [[ "${CI:-}" == true ]]; then
+        echo "ERROR: scripts/scim.sh start failed, and CI=true: the SCIM tests must run." >&2
+        exit 1
+    else
+        unset BALIE_TEST_SCIM_URL BALIE_TEST_SCIM_TOKEN
+        echo "WARNING: could not start the SCIM server (see above): the SCIM tests will SKIP." >&2
     fi
 fi
 
