@@ -59,6 +59,11 @@ class ScimServer:
 @pytest.fixture
 def scim_server() -> ScimServer:
     """The SCIM server of scripts/scim.sh; skip (or fail in CI) without one."""
+    return running_scim_server()
+
+
+def running_scim_server() -> ScimServer:
+    """The SCIM server of scripts/scim.sh; skip (or fail in CI) without one."""
     url = os.environ.get(SCIM_URL_VARIABLE)
     token = os.environ.get(SCIM_TOKEN_VARIABLE)
     if not url or not token:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ import aiohttp
 import pytest
 
 from bot.directories.ldap import LdapDirectory
+from bot.directories.scim import ScimDirectory
 from bot.settings import Settings
 from flows import account_sync, accounts, portal_api
 from flows.builtin_directory import BuiltinDirectory
@@ -35,6 +37,7 @@ from tests.fakes.bot_api import FakeBotApi
 from tests.fakes.smtp_server import SmtpServer, free_port
 from tests.fakes.tcp_proxy import TcpProxy
 from tests.ldap_server import running_ldap_server
+from tests.scim_server import running_scim_server, scim_settings
 from tests.support import FakeClock, seed_customers
 from tests.test_telegram_aiogram import running_bot, settings, telegram  # noqa: F401
 
@@ -153,9 +156,51 @@ async def _ldap(base: Settings, monkeypatch: pytest.MonkeyPatch) -> Target:
     )
 
 
+async def _scim(base: Settings, monkeypatch: pytest.MonkeyPatch) -> Target:
+    server = running_scim_server()
+    parts = urllib.parse.urlsplit(server.url)
+    assert parts.hostname and parts.port
+    proxy = await TcpProxy(parts.hostname, parts.port).start()
+    url = parts._replace(netloc=f"{parts.hostname}:{proxy.port}").geturl()
+    monkeypatch.setenv("BALIE_SCIM_URL", url)
+    monkeypatch.setenv("BALIE_SCIM_TOKEN", server.token)
+    monkeypatch.setenv("BALIE_SCIM_TIMEOUT", "3")
+
+    async def works(login: str, password: str) -> bool:
+        """SCIM keeps passwords write-only; the test server matches a ``password eq``
+        filter against the one it holds, and only an active user may log in."""
+        state = await asyncio.to_thread(server.user_state, login)
+        matches = await asyncio.to_thread(server.password_is, login, password)
+        return matches and bool(state.get("active", True))
+
+    async def disabled(login: str, password: str) -> bool:
+        return (await asyncio.to_thread(server.user_state, login)).get("active") is False
+
+    async def set_employee_password(store: Store, person_id: int) -> None:
+        async with store.transaction() as tx:
+            person = await tx.people.get(person_id)
+            assert person is not None
+        directory = ScimDirectory(scim_settings(server.url, server.token))
+        try:
+            await directory.set_password(person_account(person), EMPLOYEE_PASSWORD)
+        finally:
+            await directory.aclose()
+
+    return Target(
+        DirectoryKind.SCIM,
+        base.model_copy(update={"directory": DirectoryKind.SCIM, "scim_url": url}),
+        works,
+        disabled,
+        set_employee_password,
+        proxy,
+        logins={TENANT_MAIL: TENANT_MAIL, EMPLOYEE_MAIL: EMPLOYEE_MAIL},
+    )
+
+
 TARGETS: dict[str, Callable[[Settings, pytest.MonkeyPatch], Awaitable[Target]]] = {
     "builtin": lambda base, _: _builtin(base),
     "ldap": _ldap,
+    "scim": _scim,
 }
 
 

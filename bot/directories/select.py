@@ -92,6 +92,13 @@ def _configured_connectors(settings: Settings) -> list[tuple[DirectoryKind, Conn
             found.append((DirectoryKind.LDAP, LdapDirectory(LdapSettings())))  # type: ignore[call-arg]
     except ValidationError as exc:
         raise DirectoryMisconfigured(_setting_error("BALIE_LDAP_", exc)) from None
+    try:
+        if settings.scim_url:
+            from bot.directories.scim import ScimDirectory, ScimSettings
+
+            found.append((DirectoryKind.SCIM, ScimDirectory(ScimSettings())))  # type: ignore[call-arg]
+    except ValidationError as exc:
+        raise DirectoryMisconfigured(_setting_error("BALIE_SCIM_", exc)) from None
     return found
 
 
@@ -103,6 +110,11 @@ def connector_secrets(settings: Settings) -> list[str]:
 
         with suppress(ValidationError):
             secrets.append(LdapSettings().bind_password.get_secret_value())  # type: ignore[call-arg]
+    if settings.scim_url:
+        from bot.directories.scim import ScimSettings
+
+        with suppress(ValidationError):
+            secrets.append(ScimSettings().token.get_secret_value())  # type: ignore[call-arg]
     return secrets
 
 
