@@ -23,9 +23,7 @@ class Invitations:
 
     async def by_digest(self, digests: Collection[str]) -> Invitation | None:
         result = await self.session.scalars(
-            select(Invitation)
-            .where(invitations.c.token_hash.in_(list(digests)))
-            .with_for_update()
+            select(Invitation).where(invitations.c.token_hash.in_(list(digests))).with_for_update()
         )
         return result.first()
 

@@ -483,13 +483,15 @@ invitations = Table(
         nullable=False,
     ),
     Column(
-        "person_id", Integer, ForeignKey("people.id", ondelete="CASCADE"), index=True, nullable=False
+        "person_id",
+        Integer,
+        ForeignKey("people.id", ondelete="CASCADE"),
+        index=True,
+        nullable=False,
     ),
     Column("token_hash", String(80), unique=True, nullable=False),
     Column("email", String(320), nullable=False),
-    Column(
-        "invited_by_id", Integer, ForeignKey("people.id", ondelete="SET NULL"), nullable=True
-    ),
+    Column("invited_by_id", Integer, ForeignKey("people.id", ondelete="SET NULL"), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
     Column("opened_at", UTCDateTime(), nullable=True),
