@@ -451,7 +451,7 @@ async def _invite(tx: Transaction, call: _AdminCall) -> str:
         else:
             issued = await invitations.issue(tx, inviter, org, args.email, args.name, call.now)
     except invitations.InvitationRefused as refused:
-        texts = Texts(Language(call.settings.default_language))
+        texts = Texts(Language.EN)  # like every other line of the CLI
         raise accounts.AccountError(texts(refused.message_id, **refused.values)) from None
     action = "resend" if args.resend else "issue"
     await _audit_invitation(tx, action, issued.person, call.now)
