@@ -89,6 +89,7 @@ class Balie:
             sms_countries=settings.sms_country_codes,
             sms_per_hour_per_org=settings.sms_per_hour_per_org,
             sms_per_hour=settings.sms_per_hour,
+            invitation_valid_for=timedelta(days=settings.invitation_days),
         )
         metrics = Metrics()
         desk = Desk(

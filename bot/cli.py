@@ -7,23 +7,25 @@ import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import NoReturn, TypeAlias
 
-from bot import cli_directory
-from bot.app import SchemaNotCurrent
+from bot import cli_directory, deep_links
+from bot.app import SchemaNotCurrent, open_store
 from bot.demo import create_demo
 from bot.directories.select import connector_secrets
 from bot.logs import RedactSecrets, configure_logging
 from bot.secret_key import load_hasher
 from bot.settings import LogFormat, Runtime, Settings, SettingsError, load_settings
 from bot.webhook import with_webhook_secret
-from flows import accounts, customer_import, outbox_view
+from flows import accounts, customer_import, invitations, outbox_view
 from flows.directory import DirectoryError, DirectoryKind
-from flows.domain import OutboxStatus, PasswordPolicyName, RequestKind, Role
-from flows.ports import SystemClock
+from flows.domain import Language, OutboxStatus, PasswordPolicyName, RequestKind, Role
+from flows.model import Person
+from flows.ports import DeepLinks, SystemClock, TypedStart
+from flows.texts import Texts
 from flows.turn import DeskPolicy
 from storage import migrate
 from storage.db import create_engine
@@ -53,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     _staff_commands(commands)
     _employee_commands(commands)
     _request_commands(commands)
+    _invite_command(commands)
     _import_commands(commands)
     _letters_commands(commands)
     _outbox_commands(commands)
@@ -172,6 +175,17 @@ def _request_commands(commands: _Commands) -> None:
         decide.add_argument("--reason", required=verb == "reject")
 
 
+def _invite_command(commands: _Commands) -> None:
+    """``balie invite``: an invitation by Telegram deep link (seed 003)."""
+    invite = commands.add_parser("invite", help="invite someone by e-mail to set up their account")
+    invite.add_argument("--org", required=True, metavar="PARTNER_ID")
+    invite.add_argument("--email", required=True)
+    invite.add_argument("--name", help="their name, for someone not yet known")
+    again = invite.add_mutually_exclusive_group()
+    again.add_argument("--resend", action="store_true", help="a new link; the old one is void")
+    again.add_argument("--withdraw", action="store_true", help="void the open invitation")
+
+
 def _import_commands(commands: _Commands) -> None:
     """``balie import customers``: the CSV import."""
     imports = commands.add_parser("import", help="import data from a file").add_subparsers(
@@ -236,10 +250,17 @@ def _fail(message: str, code: int = 1) -> NoReturn:
     raise SystemExit(code)
 
 
-async def _in_transaction(settings: Settings, work: Callable[[Transaction], Awaitable[str]]) -> str:
-    """Run an admin command in one transaction: all of it is stored, or none of it."""
+async def _in_transaction(
+    settings: Settings, work: Callable[[Transaction], Awaitable[str]], *, sealed: bool = False
+) -> str:
+    """Run an admin command in one transaction: all of it is stored, or none of it.
+    ``sealed``: the command may queue a sealed message (an invitation's link)."""
     await _ensure_schema(settings)
-    store = Store(create_engine(settings.database_url))
+    store = (
+        open_store(settings, load_hasher(settings))
+        if sealed
+        else Store(create_engine(settings.database_url))
+    )
     try:
         async with store.transaction() as tx:
             return await work(tx)
@@ -287,11 +308,15 @@ class _AdminCall:
     args: argparse.Namespace
     settings: Settings
     now: datetime
+    links: DeepLinks = field(default_factory=TypedStart)
+    """The bot's deep links (one getMe) for the commands that send an invitation."""
 
 
-def _admin(args: argparse.Namespace, settings: Settings) -> Callable[[Transaction], Awaitable[str]]:
+def _admin(
+    args: argparse.Namespace, settings: Settings, links: DeepLinks | None = None
+) -> Callable[[Transaction], Awaitable[str]]:
     """The work of the admin command ``args`` names, for one transaction."""
-    call = _AdminCall(args, settings, SystemClock().now())
+    call = _AdminCall(args, settings, SystemClock().now(), links or TypedStart())
     action = getattr(args, f"{args.command.replace('-', '_')}_command", None)
     work = _ADMIN[(args.command, action)]
     return lambda tx: work(tx, call)
@@ -378,15 +403,66 @@ async def _request_decide(tx: Transaction, call: _AdminCall) -> str:
     request = await accounts.decide_request(
         tx,
         load_hasher(call.settings),
-        DeskPolicy(default_language=call.settings.default_language, channel="cli"),
+        _cli_policy(call.settings),
         partner_id=call.args.org,
         number=call.args.number,
         approve=approve,
         reason=call.args.reason,
         now=call.now,
+        links=call.links,
     )
     what = "link of a new chat" if request.kind is RequestKind.CHAT_LINK else "registration"
     return f"{what} #{request.number} of {request.person.name}: {request.status.value}"
+
+
+def _cli_policy(settings: Settings) -> DeskPolicy:
+    return DeskPolicy(
+        default_language=settings.default_language,
+        channel="cli",
+        invitation_valid_for=timedelta(days=settings.invitation_days),
+    )
+
+
+async def _audit_invitation(tx: Transaction, action: str, person: Person, now: datetime) -> None:
+    await tx.audit.add(
+        invitations.AUDIT[action],
+        actor="cli",
+        channel="cli",
+        now=now,
+        organization_id=person.organization_id,
+        subject_person_id=person.id,
+    )
+
+
+async def _invite(tx: Transaction, call: _AdminCall) -> str:
+    """One line; the token only where there is no Telegram link (the demo's ``balie chat``)."""
+    args = call.args
+    org = await accounts.organization(tx, args.org)
+    inviter = invitations.Inviter(
+        load_hasher(call.settings), _cli_policy(call.settings), call.links, None
+    )
+    try:
+        if args.withdraw:
+            person = await invitations.withdraw(tx, org, args.email, call.now)
+            await _audit_invitation(tx, "withdraw", person, call.now)
+            return f"withdrew the invitation of {person.name} <{person.email}> at {org.name}"
+        if args.resend:
+            issued = await invitations.resend(tx, inviter, org, args.email, call.now)
+        else:
+            issued = await invitations.issue(tx, inviter, org, args.email, args.name, call.now)
+    except invitations.InvitationRefused as refused:
+        texts = Texts(Language.EN)  # like every other line of the CLI
+        raise accounts.AccountError(texts(refused.message_id, **refused.values)) from None
+    action = "resend" if args.resend else "issue"
+    await _audit_invitation(tx, action, issued.person, call.now)
+    person = issued.person
+    line = (
+        f"invited {person.name} <{person.email}> to {org.name}; the link is valid until "
+        f"{issued.invitation.expires_at:%Y-%m-%d %H:%M} UTC"
+    )
+    if call.links.clickable:
+        return line
+    return f"{line}\nno Telegram token: in `balie chat`, type /start {issued.token}"
 
 
 async def _import_customers(tx: Transaction, call: _AdminCall) -> str:
@@ -429,11 +505,22 @@ _ADMIN: dict[tuple[str, str | None], Callable[[Transaction, _AdminCall], Awaitab
     ("import", "customers"): _import_customers,
     ("request", "approve"): _request_decide,
     ("request", "reject"): _request_decide,
+    ("invite", None): _invite,
     ("outbox", "list"): _outbox_list,
     ("outbox", "retry"): _outbox_retry,
     ("demo", None): _demo,
 }
 """Each admin command by (command, action)."""
+
+
+_SEALED = frozenset({"invite", "request"})
+"""Commands that may send an invitation (approving a registration does): a sealed store and
+the bot's deep links."""
+
+
+async def _sealed_admin(args: argparse.Namespace, settings: Settings) -> str:
+    links = await deep_links.from_settings(settings)
+    return await _in_transaction(settings, _admin(args, settings, links), sealed=True)
 
 
 def _run_options(args: argparse.Namespace) -> dict[str, object]:
@@ -521,6 +608,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"store {settings.safe_database_url()} is at the newest schema")
         elif args.command == "letters":
             print(asyncio.run(_export_letters(settings, args.out, args.org)))
+        elif args.command in _SEALED:
+            print(asyncio.run(_sealed_admin(args, settings)))
         else:
             print(asyncio.run(_in_transaction(settings, _admin(args, settings))))
             if _closes_today(args):

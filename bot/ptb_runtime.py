@@ -16,7 +16,7 @@ import telegram
 from telegram import Update
 from telegram.ext import Application
 
-from bot import telegram_sender
+from bot import deep_links, telegram_sender
 from bot.app import Balie
 from bot.polling import GetUpdates, polling
 from bot.runtimes import (
@@ -78,7 +78,8 @@ async def run_ptb(settings: Settings, stop: asyncio.Event | None = None) -> None
     log.info(startup_line(settings, "python-telegram-bot", telegram.__version__, worker))
     try:
         async with outbox_running(app, worker):
-            await application.initialize()
+            await application.initialize()  # getMe: a refused token stops the start here
+            app.desk.links = deep_links.for_username(application.bot.username)
             try:
                 await set_menus_in_bulk(app, partial(set_command_menu, application.bot))
                 if settings.webhook_url:

@@ -17,7 +17,7 @@ from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
-from bot import telegram_sender
+from bot import deep_links, telegram_sender
 from bot.app import Balie
 from bot.directories.sync import close_due_accounts
 from bot.notifications.worker import OutboxWorker
@@ -186,7 +186,8 @@ async def run_aiogram(settings: Settings, stop: asyncio.Event | None = None) -> 
     log.info(startup_line(settings, "aiogram", aiogram.__version__, worker))
     try:
         async with outbox_running(app, worker):
-            await bot.me()  # a refused token or an unreachable Bot API stops the start here
+            me = await bot.me()  # a refused token or an unreachable Bot API stops the start here
+            app.desk.links = deep_links.for_username(me.username)
             await set_menus_in_bulk(app, partial(set_command_menu, bot))
             if settings.webhook_url:
                 await _aiogram_webhook(settings, app, bot, dispatcher, stop)

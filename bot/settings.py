@@ -115,6 +115,8 @@ class Settings(BaseSettings):
     """Code SMS one organization may send in an hour; beyond it codes go by e-mail only."""
     sms_per_hour: int = Field(default=500, ge=0, le=1_000_000)
     """Code SMS the whole deployment may send in an hour."""
+    invitation_days: int = Field(default=7, ge=1, le=90)
+    """Days an invitation's deep link stays valid (``balie invite``, ``/invite``)."""
 
     directory: DirectoryKind = DirectoryKind.BUILTIN
     """Where organizations' accounts live unless one is set otherwise (``balie org set

@@ -19,6 +19,7 @@ from flows.domain import (
 )
 from flows.keys import KeyedHasher
 from flows.model import Organization, Person, RegistrationRequest
+from flows.ports import DeepLinks
 from flows.store import Transaction
 from flows.texts import Texts
 from flows.turn import DeskPolicy
@@ -253,6 +254,7 @@ async def decide_request(
     approve: bool,
     reason: str | None,
     now: datetime,
+    links: DeepLinks | None = None,
 ) -> RegistrationRequest:
     """An admin's verdict from the CLI on request #``number``: a registration, or a staff
     account's new chat (where the organization has no second manager to agree)."""
@@ -263,7 +265,7 @@ async def decide_request(
     if not approve and not (reason and reason.strip()):
         raise AccountError("a rejection needs --reason")
     reason = reason.strip()[:500] if reason else None
-    if not await approval.settle(tx, hasher, policy, request, None, approve, reason, now):
+    if not await approval.settle(tx, hasher, policy, request, None, approve, reason, now, links):
         raise AccountError(f"request #{number} was already decided ({request.status.value})")
     await tx.audit.add(
         approval.DECISION_ACTIONS[request.kind, approve],

@@ -8,11 +8,11 @@ server's administrator, needs nobody's consent.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from flows import account_sync, cards, decisions, labels, linking, paging
+from flows import account_sync, cards, decisions, invitations, labels, linking, paging
 from flows.buttons import ButtonSigner, Decide, Listing, Offboard, signer
 from flows.contacts import Contact, parse_email, parse_mobile
 from flows.decisions import Power, acting, decide, may_act, number_and_reason, refuse, stale
@@ -28,7 +28,8 @@ from flows.domain import (
 )
 from flows.events import Button, Keyboard
 from flows.keys import KeyedHasher
-from flows.model import OffboardRequest, Organization, Person, RegistrationRequest
+from flows.model import Invitation, OffboardRequest, Organization, Person, RegistrationRequest
+from flows.ports import DeepLinks, TypedStart
 from flows.store import Transaction
 from flows.texts import Texts
 from flows.turn import DeskPolicy, Turn
@@ -109,6 +110,7 @@ class _Request:
     request: RegistrationRequest
     hasher: KeyedHasher
     policy: DeskPolicy
+    links: DeepLinks = field(default_factory=TypedStart)
     power = Power.DECIDE
     attempted = "decide"
 
@@ -160,6 +162,19 @@ class _Request:
                 tx, self.hasher, self.policy, person, request.telegram_user_id, now, tell=tell
             )
         await _tell_person(tx, request, request.organization, person, self.policy, now)
+        if request.status is RequestStatus.APPROVED and request.kind is RequestKind.REGISTRATION:
+            await self._invite(tx, person, now)
+
+    async def _invite(self, tx: Transaction, person: Person, now: datetime) -> None:
+        """Seed 000's approved employee chooses a password too: an invitation by deep link
+        to their e-mail address (none without one)."""
+        if not person.email:
+            return
+        inviter = invitations.Inviter(self.hasher, self.policy, self.links, self.request.decided_by)
+        try:
+            await invitations.issue(tx, inviter, person.organization, person.email, None, now)
+        except invitations.InvitationRefused:
+            return  # e.g. a role address kept from before: no invitation, the approval stands
 
     async def card_holders(self, tx: Transaction) -> cards.Recipients:
         return await tx.people.deciders_with_chats(self.organization_id)
@@ -212,7 +227,9 @@ async def decide_by_button(turn: Turn, action: Decide) -> None:
     if request is None:
         stale(turn)
         return
-    await decide(turn, _Request(request, turn.hasher, turn.policy), action.approve, reason=None)
+    await decide(
+        turn, _Request(request, turn.hasher, turn.policy, turn.links), action.approve, reason=None
+    )
 
 
 async def decide_by_command(turn: Turn, approve: bool) -> None:
@@ -229,7 +246,7 @@ async def decide_by_command(turn: Turn, approve: bool) -> None:
     if request is None:
         turn.say("staff_request_unknown", number=number, org=manager.organization.name)
         return
-    await decide(turn, _Request(request, turn.hasher, turn.policy), approve, reason)
+    await decide(turn, _Request(request, turn.hasher, turn.policy, turn.links), approve, reason)
 
 
 async def settle(
@@ -241,11 +258,12 @@ async def settle(
     approve: bool,
     reason: str | None,
     now: datetime,
+    links: DeepLinks | None = None,
 ) -> bool:
     """Record the verdict if nobody decided first, and carry it out: the account (or its new
     chat) is linked, the person told, every manager's card closed. False: decided already.
     ``decided_by`` None is an admin in the CLI."""
-    case = _Request(request, hasher, policy)
+    case = _Request(request, hasher, policy, links or TypedStart())
     return await decisions.settle(tx, case, decided_by, approve, reason, policy, now)
 
 
@@ -362,9 +380,25 @@ async def list_employees(turn: Turn, number: int = 1) -> None:
                 status=status_label(texts, person, turn.now.date()),
             )
         )
+        invitation = await turn.tx.invitations.latest_for(person.id)
+        if invitation is not None:
+            lines.append(invitation_line(texts, invitation))
     header = texts("employees_header", org=manager.organization.name)
     turn.say_text(
         paging.text(texts, header, lines, shown), paging.keyboard(texts, Listing.EMPLOYEES, shown)
+    )
+
+
+def invitation_line(texts: Texts, invitation: Invitation) -> str:
+    """Seed 001's "invitation sent ..., confirmed ...", with when its link was opened."""
+    if invitation.withdrawn_at is not None and invitation.opened_at is None:
+        return texts("employees_invitation_withdrawn", when=texts.when(invitation.withdrawn_at))
+    never = texts("employees_invitation_not_yet")
+    return texts(
+        "employees_invitation",
+        sent=texts.when(invitation.created_at),
+        opened=texts.when(invitation.opened_at) if invitation.opened_at else never,
+        confirmed=texts.when(invitation.confirmed_at) if invitation.confirmed_at else never,
     )
 
 

@@ -11,7 +11,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from flows import activation, approval, menu, outbox_view, password_flow, registration, release
+from flows import (
+    activation,
+    approval,
+    invitation_flow,
+    menu,
+    outbox_view,
+    password_flow,
+    registration,
+    release,
+)
 from flows.buttons import Menu, MenuChoice
 from flows.decisions import Power, acting, caller, may_act, refuse
 from flows.domain import ConversationState, Language, Role
@@ -162,6 +171,13 @@ COMMANDS: tuple[Command, ...] = (
         Audience.MANAGERS,
         "command_employees_menu",
         "command_employees_help",
+    ),
+    Command(
+        "invite",
+        invitation_flow.invite,
+        Audience.MANAGERS,
+        "command_invite_menu",
+        "command_invite_help",
     ),
     Command(
         "offboard",

@@ -34,7 +34,16 @@ from flows.domain import AuditAction, ConversationState
 from flows.events import Event, EventKind, Outcome, Reply
 from flows.flow_data import StaleFlowData
 from flows.keys import KeyedHasher
-from flows.ports import Clock, DeskObserver, NoObserver, Sealing, StepRecord, SystemClock
+from flows.ports import (
+    Clock,
+    DeepLinks,
+    DeskObserver,
+    NoObserver,
+    Sealing,
+    StepRecord,
+    SystemClock,
+    TypedStart,
+)
 from flows.store import Store, Transaction
 from flows.texts import Texts, parse_language
 from flows.turn import DeskPolicy, Turn
@@ -81,6 +90,8 @@ class Desk:
         self.hasher = hasher or KeyedHasher.ephemeral()
         self.observer = observer or NoObserver()
         self.directories = directories or BuiltinDirectories()
+        self.links: DeepLinks = TypedStart()
+        """How invitations link to the bot; a Telegram runtime sets it from ``getMe``."""
         self._chat_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -153,7 +164,14 @@ class Desk:
                     event.sender.language_code, self.policy.default_language
                 ).value
             turn = Turn(
-                event, conversation, tx, self.policy, now, self.hasher, directories=self.directories
+                event,
+                conversation,
+                tx,
+                self.policy,
+                now,
+                self.hasher,
+                directories=self.directories,
+                links=self.links,
             )
             await route(turn)
             step.flow = flow_of(conversation.state, ConversationState(step.state), event)

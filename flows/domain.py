@@ -176,6 +176,15 @@ class AuditAction(StrEnum):
     API_KEY_CREATED = "api_key_created"
     API_KEY_REVOKED = "api_key_revoked"
     API_KEY_REFUSED = "api_key_refused"
+    # invitations by deep link (seed 003)
+    INVITATION_SENT = "invitation_sent"
+    INVITATION_RESENT = "invitation_resent"
+    INVITATION_WITHDRAWN = "invitation_withdrawn"
+    INVITATION_OPENED = "invitation_opened"
+    INVITATION_CONFIRMED = "invitation_confirmed"
+    INVITATION_REFUSED = "invitation_refused"
+    """A ``/start`` with a token that opens nothing (unknown, used, withdrawn, expired), or
+    one opened in a chat that belongs to another account."""
     # staff and accounts
     STAFF_ACTION_REFUSED = "staff_action_refused"
     TAMPERED_BUTTON = "tampered_button"

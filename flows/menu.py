@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flows import activation, labels, password_flow, registration
+from flows import activation, invitation_flow, labels, password_flow, registration
 from flows.buttons import Menu, MenuChoice, encode
 from flows.decisions import Power, caller, may_act
 from flows.domain import AccountStatus, ConversationState, Language, effective_status
@@ -36,9 +36,13 @@ def language_menu() -> Keyboard:
 
 
 async def start(turn: Turn) -> None:
-    """``/start``: whatever was going on is dropped; the welcome."""
+    """``/start``: whatever was going on is dropped; the welcome. ``/start <token>`` (a
+    deep link's payload) opens an invitation, or gets the neutral reply and the welcome."""
     await registration.discard_draft(turn)
     turn.move(ConversationState.IDLE)
+    token = turn.event.text.strip()
+    if token and await invitation_flow.open_invitation(turn, token):
+        return
     await welcome(turn)
 
 

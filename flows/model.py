@@ -362,3 +362,27 @@ class ApiKey(Entity):
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+
+
+class Invitation(Entity):
+    """A manager's invitation to a person by deep link (seed 003's first e-mail): only the
+    token's keyed hash is kept; it is single-use and valid until ``expires_at``."""
+
+    id: int
+    organization_id: int
+    person_id: int
+    token_hash: str
+    email: str
+    invited_by_id: int | None
+    """The manager who sent it; None: an administrator in the CLI."""
+    created_at: datetime
+    """When it was sent."""
+    expires_at: datetime
+    opened_at: datetime | None
+    """When its link was opened in a chat (which used the token up)."""
+    confirmed_at: datetime | None
+    """When the person chose their password after opening it."""
+    withdrawn_at: datetime | None
+    """Withdrawn by a manager, or made void by a newer invitation."""
+    organization: Organization
+    person: Person

@@ -17,6 +17,9 @@ BUTTONS = "buttons"
 ACTION = "action"
 """Set: the row is not a message but an action on ``MESSAGE_ID`` (a :class:`ChatAction`)."""
 MESSAGE_ID = "message_id"
+QR_OF_LINK = "qr_of_link"
+"""True on an e-mail: attach the Telegram link in its (opened) body as a QR code image; the
+link itself is never in the payload, which is not sealed."""
 
 
 class ChatAction(StrEnum):

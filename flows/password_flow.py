@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from flows import labels, limits, linking, sms_budget
+from flows import invitations, labels, limits, linking, sms_budget
 from flows.buttons import Menu, MenuChoice, encode
 from flows.contacts import Contact, Refusal, parse_email, parse_mobile
 from flows.directory import (
@@ -150,8 +150,21 @@ async def on_password(turn: Turn) -> None:
         reason=choice.reason,
     )
     await _mail_password_changed(turn, account)
+    if choice.reason == invitations.INVITATION_REASON and isinstance(account, Person):
+        await _confirm_invitation(turn, account)
     turn.move(ConversationState.IDLE)
     turn.say("password_set" if isinstance(account, Customer) else "password_set_employee")
+
+
+async def _confirm_invitation(turn: Turn, person: Person) -> None:
+    confirmed = await invitations.confirm(turn.tx, person, turn.now)
+    if confirmed is not None:
+        await turn.audit(
+            AuditAction.INVITATION_CONFIRMED,
+            organization_id=person.organization_id,
+            subject_person_id=person.id,
+            invitation_id=confirmed.id,
+        )
 
 
 async def _set_in_directory(turn: Turn, account: Account, password: str) -> bool:

@@ -112,3 +112,39 @@ class OutboxDelivery(Protocol):
     async def deliver_due(self) -> int:
         """Deliver the due rows; returns how many were sent (0: nothing left)."""
         ...
+
+
+class DeepLinks(Protocol):
+    """Links that open a chat with the bot and start it with ``payload`` (an invitation's
+    token): Telegram's ``https://t.me/<bot>?start=<payload>`` once the bot's username is
+    known (from ``getMe``), else the words to type."""
+
+    def start_link(self, payload: str) -> str: ...
+
+    @property
+    def clickable(self) -> bool:
+        """Whether :meth:`start_link` is a link to open (and worth a QR code), not words to
+        type."""
+        ...
+
+
+class TypedStart:
+    """No bot username (the terminal channel, or no Telegram token): ``/start <payload>``,
+    to type in the chat."""
+
+    clickable = False
+
+    def start_link(self, payload: str) -> str:
+        return f"/start {payload}"
+
+
+@dataclass(frozen=True)
+class TelegramLinks:
+    """``https://t.me/<username>?start=<payload>``: Telegram opens the bot's chat and sends
+    ``/start <payload>`` when the person presses Start."""
+
+    username: str
+    clickable = True
+
+    def start_link(self, payload: str) -> str:
+        return f"https://t.me/{self.username}?start={payload}"

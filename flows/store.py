@@ -28,6 +28,7 @@ from flows.model import (
     ApiKey,
     Conversation,
     Customer,
+    Invitation,
     Letter,
     OffboardRequest,
     Office,
@@ -357,6 +358,22 @@ class OffboardRequests(Protocol):
         ...
 
 
+class Invitations(Protocol):
+    async def add(self, invitation: Invitation) -> Invitation: ...
+
+    async def by_digest(self, digests: Collection[str]) -> Invitation | None:
+        """The invitation whose token's keyed hash is one of ``digests`` (any state)."""
+        ...
+
+    async def latest_for(self, person_id: int) -> Invitation | None:
+        """The person's newest invitation, whatever became of it."""
+        ...
+
+    async def void_open(self, person_id: int, now: datetime) -> int:
+        """Withdraw the person's invitations whose link was not opened; how many."""
+        ...
+
+
 class UndeliverableAddresses(Protocol):
     async def forget(self, channel: DeliveryChannel, address: str) -> bool: ...
 
@@ -431,6 +448,9 @@ class Transaction(Protocol):
 
     @property
     def api_keys(self) -> ApiKeys: ...
+
+    @property
+    def invitations(self) -> Invitations: ...
 
 
 class Store(Protocol):

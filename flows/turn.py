@@ -13,6 +13,7 @@ from flows.events import Button, Event, Keyboard, Outcome, Reply
 from flows.flow_data import D, FlowData, from_json, to_json
 from flows.keys import KeyedHasher
 from flows.model import Conversation, Organization
+from flows.ports import DeepLinks, TypedStart
 from flows.store import Transaction
 from flows.texts import Texts
 
@@ -53,6 +54,8 @@ class DeskPolicy:
     reset_code_by_sms_valid_for: timedelta = timedelta(minutes=10)
     directory_timeout: timedelta = timedelta(seconds=10)
     """The longest a password step waits for the directory; then it says "try again"."""
+    invitation_valid_for: timedelta = timedelta(days=7)
+    """How long an invitation's deep link may be opened (seed 003's first e-mail)."""
 
 
 @dataclass
@@ -67,6 +70,8 @@ class Turn:
     outcome: Outcome = field(default_factory=Outcome)
     directories: Directories = field(default_factory=BuiltinDirectories)
     """Where each organization's accounts live (Balie's store, LDAP, SCIM)."""
+    links: DeepLinks = field(default_factory=TypedStart)
+    """How an invitation's link opens the bot's chat."""
 
     @property
     def language(self) -> Language:

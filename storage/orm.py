@@ -58,6 +58,7 @@ from flows.model import (
     Customer,
     HandledUpdate,
     InboxUpdate,
+    Invitation,
     Letter,
     OffboardRequest,
     Office,
@@ -471,6 +472,33 @@ api_keys = Table(
     Column("revoked_at", UTCDateTime(), nullable=True),
 )
 
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "organization_id",
+        Integer,
+        ForeignKey("organizations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column(
+        "person_id",
+        Integer,
+        ForeignKey("people.id", ondelete="CASCADE"),
+        index=True,
+        nullable=False,
+    ),
+    Column("token_hash", String(80), unique=True, nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("invited_by_id", Integer, ForeignKey("people.id", ondelete="SET NULL"), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("opened_at", UTCDateTime(), nullable=True),
+    Column("confirmed_at", UTCDateTime(), nullable=True),
+    Column("withdrawn_at", UTCDateTime(), nullable=True),
+)
+
 webhook_inbox = Table(
     "webhook_inbox",
     metadata,
@@ -545,6 +573,14 @@ _LINKED: tuple[tuple[type, Table, dict[str, Any]], ...] = (
         },
     ),
     (Letter, letters, {"organization": _loaded(Organization), "customer": _loaded(Customer)}),
+    (
+        Invitation,
+        invitations,
+        {
+            "organization": _loaded(Organization),
+            "person": _loaded(Person, invitations.c.person_id),
+        },
+    ),
 )
 """Classes with links to other records, and how each link is loaded."""
 

@@ -11,6 +11,7 @@ from storage.activation_requests import ActivationRequests
 from storage.api_keys import ApiKeys
 from storage.customers import Customers
 from storage.inbox import Inbox
+from storage.invitations import Invitations
 from storage.offboard_requests import OffboardRequests
 from storage.rate_events import RateEvents
 from storage.repositories import (
@@ -51,6 +52,7 @@ class Transaction:
         self.offboard_requests = OffboardRequests(session)
         self.undeliverable = UndeliverableAddresses(session)
         self.api_keys = ApiKeys(session)
+        self.invitations = Invitations(session)
 
 
 class Store:

@@ -52,8 +52,11 @@ async def test_manager_approves_by_button(desk: DeskDriver) -> None:
         assert link is not None and link.person_id == person.id
     new = (await desk.outbox())[before:]
     to_eva = [m for m in new if m.recipient in {str(EVA), "eva@kantoor.example"}]
-    assert {m.channel for m in to_eva} == {DeliveryChannel.TELEGRAM, DeliveryChannel.EMAIL}
-    assert all("approved" in m.body for m in to_eva)
+    verdicts = [m for m in to_eva if not m.sensitive]
+    assert {m.channel for m in verdicts} == {DeliveryChannel.TELEGRAM, DeliveryChannel.EMAIL}
+    assert all("approved" in m.body for m in verdicts)
+    # and, sealed, the invitation to choose a password (issue 11)
+    assert [m.channel for m in to_eva if m.sensitive] == [DeliveryChannel.EMAIL]
     # The pressed card arrived, so it is edited; the other manager's copy had not been sent
     # yet: it goes out decided, without buttons, and needs no edit.
     edits = [m for m in new if m.payload.get("edit")]

@@ -437,7 +437,7 @@ class _Handover:
         self.meanwhile: Any = None
         self.fail_late = False
 
-    async def send(self, to: str, subject: str, body: str) -> None:
+    async def send(self, to: str, subject: str, body: str, attachments: Any = ()) -> None:
         if self.meanwhile is not None:
             meanwhile, self.meanwhile = self.meanwhile, None
             self.clock.advance(seconds=130)  # past the 120 s lease
@@ -506,7 +506,7 @@ async def test_renewing_before_each_send_keeps_a_long_batch_to_one_worker(
     stolen = 0
 
     class Slow:
-        async def send(self, to: str, subject: str, body: str) -> None:
+        async def send(self, to: str, subject: str, body: str, attachments: Any = ()) -> None:
             nonlocal stolen
             clock.advance(seconds=100)
             stolen += await other.deliver_due()

@@ -47,6 +47,7 @@ CARRIERS = {
     "text": ("Refusal", 0),
     "menu": ("Command", 3),
     "help": ("Command", 4),
+    "message_id": ("InvitationRefused", 0),
 }
 """An attribute that holds a message id, and the class whose argument (at that position, or
 given by the attribute's name) sets it."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 
 import aiosmtplib
 
+from bot.notifications.attachments import Attachment
 from bot.notifications.errors import DeliveryError
 from bot.settings import Settings
 
@@ -57,7 +59,9 @@ class SmtpMailer:
     def describe(self) -> str:
         return f"via SMTP {self._host}:{self._port}"
 
-    def _message(self, to: str, subject: str, body: str) -> EmailMessage:
+    def _message(
+        self, to: str, subject: str, body: str, attachments: Sequence[Attachment] = ()
+    ) -> EmailMessage:
         message = EmailMessage()
         message["From"] = self._from
         message["To"] = to
@@ -65,12 +69,19 @@ class SmtpMailer:
         message["Date"] = format_datetime(datetime.now(UTC))
         message["Message-ID"] = make_msgid(domain=self._domain)
         message.set_content(body, subtype="plain", charset="utf-8")
+        for attachment in attachments:
+            maintype, _, subtype = attachment.content_type.partition("/")
+            message.add_attachment(
+                attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename
+            )
         return message
 
-    async def send(self, to: str, subject: str, body: str) -> None:
+    async def send(
+        self, to: str, subject: str, body: str, attachments: Sequence[Attachment] = ()
+    ) -> None:
         """Deliver one message; raises :class:`DeliveryError` when the server does not take it."""
         try:
-            message = self._message(to, subject, body)
+            message = self._message(to, subject, body, attachments)
         except ValueError as exc:  # e.g. a header with a line break: retrying cannot help
             raise DeliveryError(
                 f"invalid e-mail header: {type(exc).__name__}", permanent=True

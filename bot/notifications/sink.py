@@ -12,11 +12,12 @@ import asyncio
 import inspect
 import json
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bot.notifications.attachments import Attachment
 from flows.domain import DeliveryChannel
 
 OnDelivery = Callable[[DeliveryChannel, str, str | None, str], Awaitable[None] | None]
@@ -38,14 +39,21 @@ class LocalSink:
     def describe(self) -> str:
         return f"to the local sink {self.path}"
 
-    async def send_email(self, to: str, subject: str, body: str) -> None:
-        await self._deliver(DeliveryChannel.EMAIL, to, subject, body)
+    async def send_email(
+        self, to: str, subject: str, body: str, attachments: Sequence[Attachment] = ()
+    ) -> None:
+        await self._deliver(DeliveryChannel.EMAIL, to, subject, body, attachments)
 
     async def send_sms(self, to: str, body: str) -> None:
         await self._deliver(DeliveryChannel.SMS, to, None, body)
 
     async def _deliver(
-        self, channel: DeliveryChannel, recipient: str, subject: str | None, body: str
+        self,
+        channel: DeliveryChannel,
+        recipient: str,
+        subject: str | None,
+        body: str,
+        attachments: Sequence[Attachment] = (),
     ) -> None:
         record: dict[str, Any] = {
             "at": datetime.now(UTC).isoformat(),
@@ -54,6 +62,11 @@ class LocalSink:
             "subject": subject,
             "body": body,
         }
+        if attachments:
+            record["attachments"] = [
+                {"filename": a.filename, "content_type": a.content_type, "size": len(a.data)}
+                for a in attachments
+            ]
         line = json.dumps(record, ensure_ascii=False) + "\n"
         async with self._lock:  # one line at a time, never interleaved
             await asyncio.to_thread(self._append, line)
@@ -85,8 +98,10 @@ class SinkEmailSender:
     def __init__(self, sink: LocalSink) -> None:
         self.sink = sink
 
-    async def send(self, to: str, subject: str, body: str) -> None:
-        await self.sink.send_email(to, subject, body)
+    async def send(
+        self, to: str, subject: str, body: str, attachments: Sequence[Attachment] = ()
+    ) -> None:
+        await self.sink.send_email(to, subject, body, attachments)
 
     def describe(self) -> str:
         return self.sink.describe()

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
+from bot.notifications import attachments
+from bot.notifications.attachments import Attachment
 from bot.notifications.email import SmtpMailer
 from bot.notifications.errors import DeliveryError
 from bot.notifications.sink import LocalSink, OnDelivery
@@ -84,7 +86,9 @@ _MAX_ERROR_LENGTH = 300
 
 
 class EmailSender(Protocol):
-    async def send(self, to: str, subject: str, body: str) -> None:
+    async def send(
+        self, to: str, subject: str, body: str, attachments: Sequence[Attachment] = ()
+    ) -> None:
         """Deliver or raise :class:`DeliveryError`."""
         ...
 
@@ -357,7 +361,9 @@ class OutboxWorker:
 
     async def _deliver(self, job: _Job) -> _StaffRecord | None:
         if job.channel is DeliveryChannel.EMAIL:
-            await self._email.send(job.recipient, job.subject or "", self._opened(job))
+            body = self._opened(job)
+            attached = attachments.for_email(job.payload, body)
+            await self._email.send(job.recipient, job.subject or "", body, attached)
             return None
         if job.channel is DeliveryChannel.SMS:
             await self._sms.send(job.recipient, self._opened(job))

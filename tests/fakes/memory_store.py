@@ -26,6 +26,7 @@ from flows.store import (
     Conversations,
     Customers,
     HandledUpdates,
+    Invitations,
     Letters,
     OffboardRequests,
     Organizations,
@@ -292,6 +293,10 @@ class MemoryTransaction(Transaction):
     @property
     def api_keys(self) -> ApiKeys:
         raise self._not_faked("api_keys")
+
+    @property
+    def invitations(self) -> Invitations:
+        raise self._not_faked("invitations")
 
 
 class MemoryStore:
