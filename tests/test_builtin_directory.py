@@ -242,6 +242,34 @@ async def test_offboarding_disables_in_the_directory_once_catching_up_and_surviv
     assert not entry.active and entry.disabled_on == desk.clock.now().date() - timedelta(days=3)
 
 
+async def test_a_directory_operation_outlasts_a_long_outage(
+    desk: DeskDriver, tmp_path: Path
+) -> None:
+    """A mail is given up after 8 attempts; disabling an offboarded employee is not."""
+    directory = MemoryDirectory()
+    async with desk.store.transaction() as tx:
+        organization = await tx.organizations.by_partner_id("BLG-1001")
+        assert organization is not None
+        eva = await tx.people.by_contact(
+            organization.id, DeliveryChannel.EMAIL, "eva@kantoor.example"
+        )
+        assert eva is not None
+        eva.status = AccountStatus.ACTIVE
+        await account_sync.offboarded(tx, eva, desk.clock.now().date(), desk.clock.now(), "cli")
+    directory.entries[f"person-{eva.id}"] = _entry(eva)
+    directory.failures.extend(DirectoryUnavailable("down") for _ in range(20))
+    worker = _worker(desk.store, desk.clock, tmp_path, directory)
+    for _ in range(20):
+        await worker.deliver_due()
+        desk.clock.advance(hours=1)
+    (row,) = await _directory_rows(desk.store)
+    assert row.status is OutboxStatus.PENDING and row.attempts == 20
+    await worker.deliver_due()
+    (row,) = await _directory_rows(desk.store)
+    assert row.status is OutboxStatus.SENT
+    assert not directory.entries[f"person-{eva.id}"].active
+
+
 def _entry(person: Person) -> Any:
     from tests.fakes.directory import Entry
 

@@ -81,6 +81,11 @@ class Backoff:
 
 DEFAULT_BACKOFF = Backoff()
 
+DIRECTORY_MAX_ATTEMPTS = 100
+"""A directory operation (enabling, or disabling an offboarded employee) is worth as much
+after a long outage as before it: at the backoff's hourly cap, 100 attempts wait out about
+four days before the row ends dead (shown in /outbox, and ``balie outbox retry``)."""
+
 EXPIRED_REASON = "expired before it could be sent"
 _MAX_ERROR_LENGTH = 300
 
@@ -457,7 +462,12 @@ class OutboxWorker:
                 mark_address=error.undeliverable,
             )
             return
-        if job.attempts >= self._max_attempts:
+        max_attempts = (
+            max(self._max_attempts, DIRECTORY_MAX_ATTEMPTS)
+            if job.channel is DeliveryChannel.DIRECTORY
+            else self._max_attempts
+        )
+        if job.attempts >= max_attempts:
             await self._give_up(
                 job,
                 OutboxStatus.DEAD,
