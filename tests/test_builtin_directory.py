@@ -39,11 +39,19 @@ from flows.domain import (
 )
 from flows.model import AuditEntry, Customer, OutboxMessage, Person
 from flows.portal_api import PortalApi, VerifyLimits
-from flows.store import Store
+from flows.store import Store, Transaction
 from handlers.web_api import VERIFY_PATH, ApiServer
-from tests.fakes.directory import MemoryDirectory
+from tests.fakes.directory import Entry, MemoryDirectory
 from tests.fakes.smtp_server import free_port
-from tests.support import DeskDriver, FakeClock, said, seed_customers
+from tests.support import (
+    DeskDriver,
+    FakeClock,
+    migrated_store,
+    pressed,
+    said,
+    seed_customers,
+    seed_demo,
+)
 from tests.test_cli import balie, database_url, environment
 
 PASSWORD = "paarse olifant danst op het dak"
@@ -193,7 +201,9 @@ async def test_an_out_of_service_employee_is_disabled_on_the_day(
 # -- the sweep and the outbox, with a connector whose outages come on cue ----------------------
 
 
-def _worker(store: Store, clock: FakeClock, tmp_path: Path, directory: MemoryDirectory) -> Any:
+def _worker(
+    store: Store, clock: FakeClock, tmp_path: Path, directory: MemoryDirectory
+) -> OutboxWorker:
     sink = LocalSink(tmp_path / "sink.jsonl")
     directories = DeploymentDirectories(DirectoryKind.LDAP, {DirectoryKind.LDAP: directory})
     sync = DirectorySync(store, directories, clock)
@@ -216,13 +226,7 @@ async def test_offboarding_disables_in_the_directory_once_catching_up_and_surviv
     await seed_customers(desk.store, desk.clock)
     directory = MemoryDirectory()
     async with desk.store.transaction() as tx:
-        organization = await tx.organizations.by_partner_id("BLG-1001")
-        assert organization is not None
-        eva = await tx.people.by_contact(
-            organization.id, DeliveryChannel.EMAIL, "eva@kantoor.example"
-        )
-        assert eva is not None
-        eva.status = AccountStatus.ACTIVE
+        eva = await _active_eva(tx)
         # Set while the worker was down, for a day that has passed since.
         await tx.people.set_out_of_service(eva, desk.clock.now().date() - timedelta(days=3))
     directory.entries[f"person-{eva.id}"] = _entry(eva)
@@ -248,13 +252,7 @@ async def test_a_directory_operation_outlasts_a_long_outage(
     """A mail is given up after 8 attempts; disabling an offboarded employee is not."""
     directory = MemoryDirectory()
     async with desk.store.transaction() as tx:
-        organization = await tx.organizations.by_partner_id("BLG-1001")
-        assert organization is not None
-        eva = await tx.people.by_contact(
-            organization.id, DeliveryChannel.EMAIL, "eva@kantoor.example"
-        )
-        assert eva is not None
-        eva.status = AccountStatus.ACTIVE
+        eva = await _active_eva(tx)
         await account_sync.offboarded(tx, eva, desk.clock.now().date(), desk.clock.now(), "cli")
     directory.entries[f"person-{eva.id}"] = _entry(eva)
     directory.failures.extend(DirectoryUnavailable("down") for _ in range(20))
@@ -270,10 +268,19 @@ async def test_a_directory_operation_outlasts_a_long_outage(
     assert not directory.entries[f"person-{eva.id}"].active
 
 
-def _entry(person: Person) -> Any:
-    from tests.fakes.directory import Entry
-
+def _entry(person: Person) -> Entry:
+    """``person``'s account as the directory already has it."""
     return Entry(person.email, f"person-{person.id}", password="old")
+
+
+async def _active_eva(tx: Transaction) -> Person:
+    """Eva, the demo's pre-added employee, approved."""
+    organization = await tx.organizations.by_partner_id("BLG-1001")
+    assert organization is not None
+    eva = await tx.people.by_contact(organization.id, DeliveryChannel.EMAIL, "eva@kantoor.example")
+    assert eva is not None
+    eva.status = AccountStatus.ACTIVE
+    return eva
 
 
 async def test_an_offboarding_dated_today_is_queued_at_once_and_a_moved_date_waits(
@@ -281,13 +288,7 @@ async def test_an_offboarding_dated_today_is_queued_at_once_and_a_moved_date_wai
 ) -> None:
     directory = MemoryDirectory()
     async with desk.store.transaction() as tx:
-        organization = await tx.organizations.by_partner_id("BLG-1001")
-        assert organization is not None
-        eva = await tx.people.by_contact(
-            organization.id, DeliveryChannel.EMAIL, "eva@kantoor.example"
-        )
-        assert eva is not None
-        eva.status = AccountStatus.ACTIVE
+        eva = await _active_eva(tx)
         await account_sync.offboarded(tx, eva, desk.clock.now().date(), desk.clock.now(), "cli")
         assert eva.directory_closed_at is not None
     directory.entries[f"person-{eva.id}"] = _entry(eva)
@@ -315,15 +316,11 @@ async def _to_password_step(desk: DeskDriver, user: int) -> None:
 
 
 def _pressed_reset() -> str:
-    from tests.support import pressed
-
     return pressed(Menu(MenuChoice.FORGOT_PASSWORD))
 
 
 @pytest.fixture
 async def on_ldap(store: Store, clock: FakeClock) -> tuple[DeskDriver, MemoryDirectory]:
-    from tests.support import seed_demo
-
     directory = MemoryDirectory()
     directories = DeploymentDirectories(DirectoryKind.LDAP, {DirectoryKind.LDAP: directory})
     await seed_demo(store, clock)
@@ -374,8 +371,6 @@ async def test_a_directory_policy_refusal_is_shown_in_plain_words(
 async def test_an_organization_on_a_directory_that_is_not_set_up_gets_the_honest_reply(
     store: Store, clock: FakeClock
 ) -> None:
-    from tests.support import seed_demo
-
     await seed_demo(store, clock)
     desk = DeskDriver(store, clock, directories=DeploymentDirectories(DirectoryKind.BUILTIN))
     await seed_customers(store, clock)
@@ -393,8 +388,6 @@ async def test_an_organization_on_a_directory_that_is_not_set_up_gets_the_honest
 
 def test_account_check_and_api_keys_from_the_command_line(tmp_path: Path) -> None:
     async def prepare() -> None:
-        from tests.support import migrated_store, seed_demo
-
         store = await migrated_store(database_url(tmp_path))
         clock = FakeClock()
         await seed_demo(store, clock)

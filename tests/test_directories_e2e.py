@@ -24,6 +24,7 @@ import pytest
 
 from bot.directories.ldap import LdapDirectory
 from bot.directories.scim import ScimDirectory
+from bot.directories.select import Connector
 from bot.settings import Settings
 from flows import account_sync, accounts, portal_api
 from flows.builtin_directory import BuiltinDirectory
@@ -114,6 +115,17 @@ async def _builtin(base: Settings) -> Target:
     )
 
 
+async def _set_through(store: Store, person_id: int, directory: Connector) -> None:
+    """Give the person ``EMPLOYEE_PASSWORD`` in a networked directory, as set up before."""
+    async with store.transaction() as tx:
+        person = await tx.people.get(person_id)
+        assert person is not None
+    try:
+        await directory.set_password(person_account(person), EMPLOYEE_PASSWORD)
+    finally:
+        await directory.aclose()
+
+
 async def _ldap(base: Settings, monkeypatch: pytest.MonkeyPatch) -> Target:
     server = running_ldap_server()
     host, port = server.url.removeprefix("ldap://").rsplit(":", 1)
@@ -136,14 +148,7 @@ async def _ldap(base: Settings, monkeypatch: pytest.MonkeyPatch) -> Target:
         return await asyncio.to_thread(server.is_locked, login)
 
     async def set_employee_password(store: Store, person_id: int) -> None:
-        async with store.transaction() as tx:
-            person = await tx.people.get(person_id)
-            assert person is not None
-        directory = LdapDirectory(server.settings())
-        try:
-            await directory.set_password(person_account(person), EMPLOYEE_PASSWORD)
-        finally:
-            await directory.aclose()
+        await _set_through(store, person_id, LdapDirectory(server.settings()))
 
     return Target(
         DirectoryKind.LDAP,
@@ -177,14 +182,7 @@ async def _scim(base: Settings, monkeypatch: pytest.MonkeyPatch) -> Target:
         return (await asyncio.to_thread(server.user_state, login)).get("active") is False
 
     async def set_employee_password(store: Store, person_id: int) -> None:
-        async with store.transaction() as tx:
-            person = await tx.people.get(person_id)
-            assert person is not None
-        directory = ScimDirectory(scim_settings(server.url, server.token))
-        try:
-            await directory.set_password(person_account(person), EMPLOYEE_PASSWORD)
-        finally:
-            await directory.aclose()
+        await _set_through(store, person_id, ScimDirectory(scim_settings(server.url, server.token)))
 
     return Target(
         DirectoryKind.SCIM,
