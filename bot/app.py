@@ -46,7 +46,8 @@ def sink_path(settings: Settings) -> Path:
 def open_store(settings: Settings, hasher: KeyedHasher) -> Store:
     """The store on ``settings.database_url``, sealing sensitive outbox bodies under a key
     derived from the server key (every process that queues or delivers a code uses this)."""
-    return Store(create_engine(settings.database_url), sealer=outbox_sealer(hasher))
+    engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
+    return Store(engine, sealer=outbox_sealer(hasher))
 
 
 @dataclass

@@ -82,4 +82,6 @@ def configure_logging(
     # httpx2 (the SCIM directory) likewise, whose search URLs hold people's e-mail addresses.
     logging.getLogger("httpx2").setLevel(logging.WARNING)
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)
+    # aiogram logs a line per update ("is handled"); balie.steps already says it, with more.
+    logging.getLogger("aiogram.event").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)

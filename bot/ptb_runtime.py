@@ -39,6 +39,12 @@ CONCURRENT_UPDATES = 32
 """Updates of different chats run side by side; the desk's per-chat lock keeps each chat's
 own updates in order."""
 
+CONNECTIONS = 2 * CONCURRENT_UPDATES
+"""Bot API connections: one for each update handled at once, the same again for the outbox."""
+
+POOL_TIMEOUT = 30.0
+"""Seconds a call waits for a free connection before it fails (and is retried)."""
+
 
 def ptb_application(
     settings: Settings,
@@ -56,6 +62,10 @@ def ptb_application(
         # see the README's "One sender for Telegram").
         .rate_limiter(PacedRateLimiter(telegram_sender.pacer(settings, on_flood, shared)))
         .concurrent_updates(CONCURRENT_UPDATES)
+        # python-telegram-bot's default is one connection for every call but getUpdates:
+        # concurrent chats then queue for it, and the bot idles while its replies wait.
+        .connection_pool_size(CONNECTIONS)
+        .pool_timeout(POOL_TIMEOUT)
         .build()
     )
 

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     )
 
     database_url: str = "sqlite+aiosqlite:///./data/balie.sqlite3"
+    database_pool_size: int = Field(default=10, ge=1, le=500)
+    """PostgreSQL: connections each process keeps open (a burst may open as many again).
+    Keep workers × 2 × this under the server's ``max_connections``."""
     telegram_token: SecretStr | None = None
     telegram_api_url: str = DEFAULT_TELEGRAM_API_URL
     runtime: Runtime = Runtime.AIOGRAM

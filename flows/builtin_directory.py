@@ -20,6 +20,7 @@ from flows.directory import (
     AccountRef,
     DirectoryAccount,
     DirectoryKind,
+    PasswordChange,
 )
 from flows.domain import AccountStatus, DeliveryChannel, effective_status
 from flows.model import Customer, Organization, Person
@@ -75,8 +76,7 @@ class BuiltinDirectory:
         row = await self._row(account)
         if row is None:
             raise AccountMissing(f"no {account.kind.value} #{account.local_id} in the store")
-        # Argon2 takes tens of milliseconds of CPU: off the event loop.
-        row.password_hash = await asyncio.to_thread(self._hasher.hash, password)
+        row.password_hash = await hash_password(self._hasher, password)
 
     async def disable(self, account: AccountRef, on: date) -> None:
         """An employee's out-of-service date is the switch (``person_is_active``); a
@@ -99,8 +99,20 @@ class BuiltinDirectories:
     def kind_for(self, organization: Organization) -> DirectoryKind:
         return DirectoryKind.BUILTIN
 
+    def __init__(self, hasher: PasswordHasher | None = None) -> None:
+        self._hasher = hasher or PasswordHasher()
+
     def open(self, organization: Organization, tx: Transaction, now: datetime) -> BuiltinDirectory:
-        return BuiltinDirectory(tx, now.date())
+        return BuiltinDirectory(tx, now.date(), self._hasher)
+
+    async def change_password(self, change: PasswordChange) -> str:
+        return await hash_password(self._hasher, change.password)
+
+
+async def hash_password(hasher: PasswordHasher, password: str) -> str:
+    """The argon2 hash of ``password``, made on a thread (tens of milliseconds of CPU that
+    must not stall the event loop) and outside any transaction."""
+    return await asyncio.to_thread(hasher.hash, password)
 
 
 class VerdictStatus(StrEnum):

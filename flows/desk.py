@@ -29,7 +29,13 @@ from flows.buttons import (
     decode,
     verified,
 )
-from flows.directory import Directories
+from flows.directory import (
+    Directories,
+    DirectoryError,
+    NeedsOutsideWork,
+    PasswordChange,
+    PasswordChanged,
+)
 from flows.domain import AuditAction, ConversationState
 from flows.events import Event, EventKind, Outcome, Reply
 from flows.flow_data import StaleFlowData
@@ -150,13 +156,33 @@ class Desk:
         )
 
     async def _handle(self, event: Event, step: _Step) -> Outcome:
+        """The step in one transaction; a step that needs slow work done (a password set in
+        the directory) is rolled back, the work done outside, and the step run again."""
+        done: dict[PasswordChange, PasswordChanged] = {}
+        while True:
+            try:
+                return await self._step(event, step, done)
+            except NeedsOutsideWork as need:
+                if need.work in done:
+                    raise RuntimeError("a step asked twice for the same work") from None
+                done[need.work] = await self._outside(need.work)
+
+    async def _outside(self, work: PasswordChange) -> PasswordChanged:
+        try:
+            async with asyncio.timeout(self.policy.directory_timeout.total_seconds()):
+                hashed = await self.directories.change_password(work)
+        except (DirectoryError, TimeoutError) as exc:
+            return PasswordChanged(error=exc)
+        return PasswordChanged(password_hash=hashed)
+
+    async def _step(
+        self, event: Event, step: _Step, done: dict[PasswordChange, PasswordChanged]
+    ) -> Outcome:
         now = self.clock.now()
         async with self.store.transaction() as tx:
             conversation = await tx.conversations.load(event.chat_id, now)
             step.state = conversation.state.value
-            if event.update_id is not None and not await tx.handled_updates.first_time(
-                event.update_id, now
-            ):
+            if event.update_id is not None and await tx.handled_updates.seen(event.update_id):
                 step.outcome = "duplicate"
                 return await self._repeated(tx, event.update_id)
             if conversation.language is None:
@@ -172,14 +198,15 @@ class Desk:
                 self.hasher,
                 directories=self.directories,
                 links=self.links,
+                done=done,
             )
             await route(turn)
             step.flow = flow_of(conversation.state, ConversationState(step.state), event)
             conversation.updated_at = now
             outcome = turn.outcome.fitted()
-            if event.update_id is not None and self.sealer is not None:
-                sealed = self.sealer.seal(outcome.kept())
-                await tx.handled_updates.keep_outcome(event.update_id, sealed)
+            if event.update_id is not None:
+                sealed = self.sealer.seal(outcome.kept()) if self.sealer is not None else None
+                await tx.handled_updates.record(event.update_id, now, sealed)
         return outcome
 
     async def _repeated(self, tx: Transaction, update_id: int) -> Outcome:

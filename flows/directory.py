@@ -19,7 +19,7 @@ Two kinds of call, treated differently:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Protocol
@@ -147,11 +147,47 @@ class Directory(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class PasswordChange:
+    """A password to set where an account logs in. Setting it is slow (a network round trip,
+    or argon2's tens of milliseconds), so a step asks for it as work done outside its
+    transaction (:meth:`flows.turn.Turn.done_outside`) and gets a :class:`PasswordChanged`."""
+
+    kind: DirectoryKind
+    account: AccountRef
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class PasswordChanged:
+    """What became of a :class:`PasswordChange`: an error (:class:`PasswordRejected`,
+    :class:`DirectoryUnavailable`, a timeout, ...) or success; for the built-in directory
+    success carries the argon2 hash the step stores."""
+
+    error: Exception | None = None
+    password_hash: str | None = field(default=None, repr=False)
+
+
+class NeedsOutsideWork(Exception):
+    """Raised by a step that needs ``work`` done outside its transaction: the desk rolls the
+    transaction back (no lock waits on the work), does it, and runs the step again with the
+    result."""
+
+    def __init__(self, work: PasswordChange) -> None:
+        super().__init__("a step needs work done outside its transaction")
+        self.work = work
+
+
 class Directories(Protocol):
     """Picks each organization's directory (its ``directory`` setting, else the
     deployment's default)."""
 
     def kind_for(self, organization: Organization) -> DirectoryKind: ...
+
+    async def change_password(self, change: PasswordChange) -> str | None:
+        """Outside any transaction: a networked directory sets the password (raising its
+        errors); the built-in one returns the argon2 hash for the step to store."""
+        ...
 
     def open(self, organization: Organization, tx: Transaction, now: datetime) -> Directory:
         """The organization's directory; the built-in one works in ``tx`` (so what it

@@ -38,7 +38,7 @@ def language_menu() -> Keyboard:
 async def start(turn: Turn) -> None:
     """``/start``: whatever was going on is dropped; the welcome. ``/start <token>`` (a
     deep link's payload) opens an invitation, or gets the neutral reply and the welcome."""
-    await registration.discard_draft(turn)
+    await registration.leave(turn)
     turn.move(ConversationState.IDLE)
     token = turn.event.text.strip()
     if token and await invitation_flow.open_invitation(turn, token):
@@ -92,7 +92,7 @@ async def cancel(turn: Turn) -> None:
 async def start_over(turn: Turn) -> None:
     """What /cancel does: the step ends, its draft's codes go, the menu comes back. Also the
     answer to a step whose kept data no longer fits it."""
-    await registration.discard_draft(turn)
+    await registration.leave(turn)
     turn.move(ConversationState.IDLE)
     turn.say("cancelled", main_menu(turn))
 

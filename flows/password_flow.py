@@ -20,7 +20,6 @@ too: a blocked account gets no reset, and for one under administration the code 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -31,7 +30,7 @@ from flows.buttons import Menu, MenuChoice, encode
 from flows.contacts import Contact, Refusal, parse_email, parse_mobile
 from flows.directory import (
     AccountRef,
-    DirectoryError,
+    PasswordChange,
     PasswordRejected,
     customer_account,
     person_account,
@@ -172,15 +171,14 @@ async def _set_in_directory(turn: Turn, account: Account, password: str) -> bool
     be reached, say so honestly and stay at this step: nothing changed, the next try may
     work. False then."""
     organization = account.organization
-    try:
-        directory = turn.directory(organization)
-        async with asyncio.timeout(turn.policy.directory_timeout.total_seconds()):
-            await directory.set_password(_directory_account(account), password)
-    except PasswordRejected as exc:
+    kind = turn.directories.kind_for(organization)
+    done = turn.done_outside(PasswordChange(kind, _directory_account(account), password))
+    exc = done.error
+    if isinstance(exc, PasswordRejected):
         await turn.audit(AuditAction.DIRECTORY_PASSWORD_REFUSED, organization_id=organization.id)
         turn.say("password_refused_by_directory", _cancel(turn), reason=exc.reason)
         return False
-    except (DirectoryError, TimeoutError) as exc:
+    if exc is not None:
         log.warning(
             "organization %s: the directory could not set a password: %s",
             organization.id,
@@ -193,6 +191,8 @@ async def _set_in_directory(turn: Turn, account: Account, password: str) -> bool
         )
         turn.say("password_not_set_now", _cancel(turn))
         return False
+    if done.password_hash is not None:  # the built-in directory: the hash is the account's
+        account.password_hash = done.password_hash
     return True
 
 

@@ -80,8 +80,17 @@ def code_target(turn: Turn, contact: Contact, organization_id: int) -> Target:
 
 
 async def discard_draft(turn: Turn) -> None:
-    """The draft changes or ends (/start, /cancel, a new partner ID): its codes go."""
+    """The draft changes or ends (a new partner ID, a new registration): its codes go."""
     await CodeService.of(turn).burn(draft_subject(turn.event.chat_id), CodePurpose.REGISTRATION)
+
+
+async def leave(turn: Turn) -> None:
+    """/start or /cancel: a registration under way loses its draft's codes. Outside one
+    there is nothing to burn (saving the step a write): a code left by a registration
+    that timed out is accepted only at the code step, and :func:`begin` burns it before
+    that step can come again."""
+    if turn.state in STEPS:
+        await discard_draft(turn)
 
 
 def _cancel_keyboard(turn: Turn) -> Keyboard:

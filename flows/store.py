@@ -254,12 +254,13 @@ class Conversations(Protocol):
 
 
 class HandledUpdates(Protocol):
-    async def first_time(self, update_id: int, now: datetime) -> bool:
-        """Record the update; False when it was handled before (a redelivery)."""
+    async def seen(self, update_id: int) -> bool:
+        """Whether the update was handled before (a redelivery)."""
         ...
 
-    async def keep_outcome(self, update_id: int, sealed: str) -> None:
-        """Keep the (sealed) outcome of an update just recorded by :meth:`first_time`."""
+    async def record(self, update_id: int, now: datetime, sealed: str | None) -> None:
+        """The update is handled (in this transaction), with its sealed outcome to repeat
+        until :meth:`answered`; recorded last, so the step costs one INSERT for it."""
         ...
 
     async def outcome(self, update_id: int) -> str | None:

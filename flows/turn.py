@@ -7,7 +7,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flows.builtin_directory import BuiltinDirectories
-from flows.directory import Directories, Directory
+from flows.directory import (
+    Directories,
+    Directory,
+    NeedsOutsideWork,
+    PasswordChange,
+    PasswordChanged,
+)
 from flows.domain import AuditAction, ConversationState, Language
 from flows.events import Button, Event, Keyboard, Outcome, Reply
 from flows.flow_data import D, FlowData, from_json, to_json
@@ -72,6 +78,9 @@ class Turn:
     """Where each organization's accounts live (Balie's store, LDAP, SCIM)."""
     links: DeepLinks = field(default_factory=TypedStart)
     """How an invitation's link opens the bot's chat."""
+    done: dict[PasswordChange, PasswordChanged] = field(default_factory=dict)
+    """Work this step asked for and the desk did outside the transaction (see
+    :meth:`done_outside`)."""
 
     @property
     def language(self) -> Language:
@@ -97,6 +106,16 @@ class Turn:
 
     def directory(self, organization: Organization) -> Directory:
         return self.directories.open(organization, self.tx, self.now)
+
+    def done_outside(self, work: PasswordChange) -> PasswordChanged:
+        """The result of ``work``, which must not run inside the step's transaction (it
+        would hold the store's write lock through a network call or argon2). The first
+        time, this raises :class:`NeedsOutsideWork`: the desk rolls the transaction back,
+        does the work, and runs the step again, which then gets the result here."""
+        result = self.done.get(work)
+        if result is None:
+            raise NeedsOutsideWork(work)
+        return result
 
     def say(self, key: str, buttons: Keyboard = (), **values: object) -> None:
         self.outcome.replies.append(Reply(self.texts(key, **values), buttons))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.client.session.middlewares.base import (
@@ -197,6 +198,7 @@ class PacedRequests(BaseRequestMiddleware):
 
     def __init__(self, pacer: Pacer) -> None:
         self.pacer = pacer
+        self._response_types: dict[Any, type[Response[Any]]] = {}
 
     async def __call__(
         self,
@@ -204,6 +206,7 @@ class PacedRequests(BaseRequestMiddleware):
         bot: Bot,
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
+        self._keep_response_type(method)
         chat_id = getattr(method, "chat_id", None)
         return await self.pacer.run(
             method.__api_method__,
@@ -211,6 +214,15 @@ class PacedRequests(BaseRequestMiddleware):
             lambda: make_request(bot, method),
             retry_of,
         )
+
+    def _keep_response_type(self, method: TelegramMethod[Any]) -> None:
+        """aiogram checks each answer as ``Response[method's result type]``, and pydantic
+        keeps such a parametrized model only while something references it: unreferenced,
+        it is built again for every call (about 0.6 ms, measured: a fifth of a step). A
+        reference per result type makes pydantic's cache hit."""
+        returning = method.__returning__
+        if returning not in self._response_types:
+            self._response_types[returning] = Response[returning]  # type: ignore[valid-type]
 
 
 def retry_of(exc: Exception) -> Retry | None:

@@ -823,19 +823,14 @@ class AuditLog(_Repository):
 
 
 class HandledUpdates(_Repository):
-    async def first_time(self, update_id: int, now: datetime) -> bool:
-        """Record the update; False when it was handled before (a redelivery)."""
-        if await self.session.get(HandledUpdate, update_id) is not None:
-            return False
-        self.session.add(HandledUpdate(update_id=update_id, handled_at=now))
-        await self.session.flush()
-        return True
+    async def seen(self, update_id: int) -> bool:
+        found = await self.session.execute(
+            select(handled_updates.c.update_id).where(handled_updates.c.update_id == update_id)
+        )
+        return found.first() is not None
 
-    async def keep_outcome(self, update_id: int, sealed: str) -> None:
-        """Keep the (sealed) outcome of an update just recorded by :meth:`first_time`."""
-        row = await self.session.get(HandledUpdate, update_id)
-        if row is not None:
-            row.outcome = sealed
+    async def record(self, update_id: int, now: datetime, sealed: str | None) -> None:
+        self.session.add(HandledUpdate(update_id=update_id, handled_at=now, outcome=sealed))
 
     async def outcome(self, update_id: int) -> str | None:
         """The kept outcome of a handled update not yet carried out in the chat."""

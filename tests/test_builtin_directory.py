@@ -24,6 +24,7 @@ from flows import account_sync, portal_api
 from flows.builtin_directory import BuiltinDirectory, PasswordVerifier
 from flows.buttons import Menu, MenuChoice
 from flows.directory import (
+    AccountRef,
     DirectoryKind,
     DirectoryUnavailable,
     PasswordRejected,
@@ -448,3 +449,42 @@ def test_account_check_and_api_keys_from_the_command_line(tmp_path: Path) -> Non
     assert unset.code == 1 and "BALIE_LDAP_URL" in unset.stderr
     on = balie(tmp_path, "org", "set", "BLG-1001", "--directory", "builtin")
     assert on.code == 0 and "directory: builtin" in on.stdout
+
+
+class _SlowDirectory(MemoryDirectory):
+    """Sets a password only once ``release`` is set: a directory that is slow to answer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def set_password(self, account: AccountRef, password: str) -> None:
+        self.started.set()
+        await self.release.wait()
+        await super().set_password(account, password)
+
+
+async def test_a_slow_directory_holds_no_lock_other_chats_go_on_meanwhile(
+    store: Store, clock: FakeClock
+) -> None:
+    """The directory is called outside the step's transaction: while it takes its time,
+    the store (SQLite: one connection, one writer) serves every other chat."""
+    directory = _SlowDirectory()
+    directories = DeploymentDirectories(DirectoryKind.LDAP, {DirectoryKind.LDAP: directory})
+    await seed_demo(store, clock)
+    desk = DeskDriver(store, clock, directories=directories)
+    await seed_customers(store, clock)
+    async with store.transaction() as tx:
+        (await tx.customers.with_number("1001"))[0].account_active = True
+    await _to_password_step(desk, 8101)
+    setting = asyncio.create_task(desk.send(8101, PASSWORD))
+    await asyncio.wait_for(directory.started.wait(), 5)
+    # Another person's steps, each a transaction, while the password is being set.
+    assert said(await asyncio.wait_for(desk.send(8102, "/start"), 5), "welcome")
+    assert said(await asyncio.wait_for(desk.send(8102, "/help"), 5), "help_heading")
+    assert not setting.done()
+    directory.release.set()
+    assert said(await asyncio.wait_for(setting, 5), "password_set")
+    assert directory.entries["1001"].password == PASSWORD
+    assert directory.calls.count("set_password") == 1  # the step ran twice, the work once

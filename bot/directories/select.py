@@ -13,9 +13,10 @@ from typing import Protocol
 from pydantic import ValidationError
 
 from bot.settings import Settings
-from flows.builtin_directory import BuiltinDirectory
-from flows.directory import Directory, DirectoryKind, DirectoryMisconfigured
+from flows.builtin_directory import BuiltinDirectory, hash_password
+from flows.directory import Directory, DirectoryKind, DirectoryMisconfigured, PasswordChange
 from flows.model import Organization
+from flows.password_rules import PasswordHasher
 from flows.store import Transaction
 
 log = logging.getLogger("balie.directory")
@@ -33,6 +34,7 @@ class DeploymentDirectories:
     ) -> None:
         self.default = default
         self.connectors = dict(connectors or {})
+        self._hasher = PasswordHasher()
 
     def kind_for(self, organization: Organization) -> DirectoryKind:
         if organization.directory:
@@ -42,11 +44,23 @@ class DeploymentDirectories:
     def open(self, organization: Organization, tx: Transaction, now: datetime) -> Directory:
         kind = self.kind_for(organization)
         if kind is DirectoryKind.BUILTIN:
-            return BuiltinDirectory(tx, now.date())
+            return BuiltinDirectory(tx, now.date(), self._hasher)
+        return self._connector(kind, organization)
+
+    async def change_password(self, change: PasswordChange) -> str | None:
+        if change.kind is DirectoryKind.BUILTIN:
+            return await hash_password(self._hasher, change.password)
+        await self._connector(change.kind).set_password(change.account, change.password)
+        return None
+
+    def _connector(
+        self, kind: DirectoryKind, organization: Organization | None = None
+    ) -> Connector:
         connector = self.connectors.get(kind)
         if connector is None:
+            whose = organization.name if organization is not None else "An organization"
             raise DirectoryMisconfigured(
-                f"{organization.name} uses the {kind.value} directory, but "
+                f"{whose} uses the {kind.value} directory, but "
                 f"BALIE_{kind.value.upper()}_URL is not set"
             )
         return connector
