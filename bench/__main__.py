@@ -96,9 +96,15 @@ async def _run(
             if store.template is None and row.spec.kind == "balie":
                 await store.make_template(pools)
             for level in levels:
-                result = await measure(
-                    row, level, options, store if row.spec.kind == "balie" else None, pools
-                )
+                try:
+                    result = await measure(
+                        row, level, options, store if row.spec.kind == "balie" else None, pools
+                    )
+                except RuntimeError as exc:  # the bot did not start: say so, go on
+                    failed = f"{row.name} at {level}: failed: {str(exc).splitlines()[0]}"
+                    print(f"bench: {failed}", file=sys.stderr, flush=True)
+                    lines.append(extras.Line(failed, {}))
+                    continue
                 print(_progress(result), file=sys.stderr, flush=True)
                 results.append(result)
         if "growth" in chosen:

@@ -115,7 +115,7 @@ async def start(
     return Running(processes, urls, logs)
 
 
-async def wait_listening(urls: list[str], running: Running, timeout: float = 60) -> None:  # noqa: ASYNC109
+async def wait_listening(urls: list[str], running: Running, timeout: float = 120) -> None:  # noqa: ASYNC109
     """Until every webhook server accepts connections (or a process died)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
