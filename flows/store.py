@@ -278,7 +278,9 @@ class HandledUpdates(Protocol):
         """The kept outcome of a handled update not yet carried out in the chat."""
         ...
 
-    async def forget_before(self, moment: datetime) -> None: ...
+    async def forget_before(self, moment: datetime, limit: int) -> int:
+        """Forget at most ``limit`` update ids handled before ``moment``; how many."""
+        ...
 
 
 class Letters(Protocol):
@@ -330,7 +332,9 @@ class RateEvents(Protocol):
 
     async def add(self, key: str, at: datetime) -> None: ...
 
-    async def forget_before(self, moment: datetime) -> None: ...
+    async def forget_before(self, moment: datetime, limit: int) -> int:
+        """Forget at most ``limit`` events from before ``moment``; how many."""
+        ...
 
 
 class ActivationRequests(Protocol):

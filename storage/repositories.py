@@ -878,10 +878,18 @@ class HandledUpdates(_Repository):
             .values(outcome=None)
         )
 
-    async def forget_before(self, moment: datetime) -> None:
-        await self.session.execute(
-            delete(HandledUpdate).where(handled_updates.c.handled_at < moment)
+    async def forget_before(self, moment: datetime, limit: int) -> int:
+        """Forget at most ``limit`` of the update ids handled before ``moment`` (oldest on
+        the ``handled_at`` index, by id on both SQLite and PostgreSQL); how many."""
+        oldest = (
+            select(handled_updates.c.update_id)
+            .where(handled_updates.c.handled_at < moment)
+            .limit(limit)
         )
+        result = await self.session.execute(
+            delete(handled_updates).where(handled_updates.c.update_id.in_(oldest))
+        )
+        return _rowcount(result)
 
 
 class Conversations(_Repository):
