@@ -27,13 +27,14 @@ import re
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Table, event, func, insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.sealing import outbox_sealer
 from flows import accounts
@@ -109,15 +110,12 @@ class _Bulk:
     """One Core ``INSERT`` into ``table``, compiled once and run with the driver's
     executemany: SQLAlchemy's per-row, per-column parameter processing would cost more than
     SQLite's own work. Values of a time column go through the column's type (cached: the
-    rows share a handful of moments), the others need none."""
+    rows share a few moments), the others need none."""
 
-    def __init__(self, connection: AsyncConnection, table: Table, columns: list[str]) -> None:
-        dialect = connection.dialect
+    def __init__(self, dialect: Dialect, table: Table, columns: list[str]) -> None:
         compiled = insert(table).compile(dialect=dialect, column_keys=columns)
         self.sql = str(compiled)
-        order = compiled.positiontup or []
-        self.order = list(order)
-        self.connection = connection
+        self.order = list(compiled.positiontup or [])
         self._processors: dict[str, Any] = {}
         for name in columns:
             column_type = table.c[name].type
@@ -126,15 +124,36 @@ class _Bulk:
                     column_type._cached_bind_processor(dialect) or (lambda value: value)
                 )
 
-    async def insert(self, rows: list[dict[str, Any]]) -> None:
+    def values(self, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
         processors, order = self._processors, self.order
-        values = [
+        return [
             tuple(
                 processors[name](row[name]) if name in processors else row[name] for name in order
             )
             for row in rows
         ]
-        await self.connection.exec_driver_sql(self.sql, values)
+
+
+async def _load(
+    engine: AsyncEngine, table: Table, build: Callable[[int], list[dict[str, Any]]], total: int
+) -> None:
+    """The rows ``build(start)`` for each chunk's start below ``total``, one transaction per
+    chunk."""
+    if total <= 0:
+        return
+    bulk = _Bulk(engine.dialect, table, list(build(0)[0]))
+    for start in range(0, total, CHUNK):
+        chunk = bulk.values(build(start))
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql(bulk.sql, chunk)
+
+
+def _roomy_cache(connection: Any, _: Any) -> None:
+    """A page cache of 256 MiB for the load: the indexes' pages stay in memory while their
+    rows go in (SQLite's default of 2 MiB would read and write each page many times)."""
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA cache_size=-262144")
+    cursor.close()
 
 
 async def grow(database_url: str, *, customers: int, handled_updates: int) -> None:
@@ -145,6 +164,8 @@ async def grow(database_url: str, *, customers: int, handled_updates: int) -> No
     clock = SystemClock()
     now = clock.now()
     engine = create_engine(database_url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _roomy_cache)
     try:
         async with engine.begin() as connection:
             organization_id = await connection.scalar(
@@ -166,29 +187,25 @@ async def grow(database_url: str, *, customers: int, handled_updates: int) -> No
                 .select_from(handled_updates_table)
                 .where(handled_updates_table.c.update_id >= FIRST_UPDATE_ID)
             )
-        columns = list(next(_customer_rows(organization_id, 0, 1, now)))
-        for start in range(0, customers, CHUNK):
-            rows = list(
-                _customer_rows(
-                    organization_id, first_customer + start, min(CHUNK, customers - start), now
-                )
-            )
-            async with engine.begin() as connection:
-                await _Bulk(connection, customers_table, columns).insert(rows)
+
+        def customer_chunk(start: int) -> list[dict[str, Any]]:
+            count = min(CHUNK, customers - start)
+            return list(_customer_rows(organization_id, first_customer + start, count, now))
+
         day = int(timedelta(days=1).total_seconds())
-        for start in range(0, handled_updates, CHUNK):
-            count = min(CHUNK, handled_updates - start)
-            updates = [
+
+        def update_chunk(start: int) -> list[dict[str, Any]]:
+            return [
                 {
                     "update_id": FIRST_UPDATE_ID + first_update + n,
                     # to the second: spread over the last day, oldest first
                     "handled_at": now - timedelta(seconds=day - day * n // handled_updates),
                 }
-                for n in range(start, start + count)
+                for n in range(start, min(start + CHUNK, handled_updates))
             ]
-            async with engine.begin() as connection:
-                bulk = _Bulk(connection, handled_updates_table, ["update_id", "handled_at"])
-                await bulk.insert(updates)
+
+        await _load(engine, customers_table, customer_chunk, customers)
+        await _load(engine, handled_updates_table, update_chunk, handled_updates)
     finally:
         await engine.dispose()
 
