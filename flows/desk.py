@@ -141,6 +141,8 @@ class Desk:
         (every limit's window is at most an hour; a day of history is plenty), ``batch`` rows
         per transaction until none is left: a sweep over a million rows never holds the
         write lock for long, so the chats' steps keep going in between."""
+        if batch < 1:
+            raise ValueError("a sweep's batch is at least one row")
         now = self.clock.now()
         sweeps: tuple[Callable[[Transaction], Awaitable[int]], ...] = (
             lambda tx: tx.handled_updates.forget_before(now - keep_updates, batch),

@@ -174,7 +174,8 @@ people = Table(
     UniqueConstraint("organization_id", "phone"),
     # /employees (a page by name) and the deciders of a card: one organization's role.
     Index("ix_people_organization_role_name", "organization_id", "role", "name"),
-    Index("ix_people_out_of_service_on", "out_of_service_on"),
+    # The daily sweep: whose out-of-service date has come and who is not closed yet.
+    Index("ix_people_closing", "directory_closed_at", "out_of_service_on"),
 )
 
 person_offices = Table(

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import event
 
 from flows.buttons import Menu, MenuChoice
-from flows.domain import ActivationStatus, CodePurpose, DeliveryChannel
+from flows.domain import ActivationStatus, AuditAction, CodePurpose, DeliveryChannel
 from flows.events import Event
 from storage.uow import Store, Transaction
 from tests.support import DeskDriver, pressed, seed_customers
@@ -94,6 +94,10 @@ async def _repository_calls(tx: Transaction, now: datetime) -> None:
     await tx.people.deciders_with_chats(1)
     await tx.chat_links.person_for(5001)
     await tx.chat_links.chat_for(1)
+    await tx.chat_links.link(7009, 4, now)
+    await tx.people.due_for_closing(now.date(), 100)
+    await tx.audit.any_of(AuditAction.RUNTIME_STARTED, "telegram")
+    await tx.invitations.void_open(4, now)
     await tx.requests.open_for_person(1)
     await tx.requests.open_for_chat(7001)
     await tx.requests.pending(1, offset=10, limit=10)

@@ -18,7 +18,7 @@ depends_on = None
 # (index, table, columns); the composite ones replace an index on their first column.
 _NEW = (
     ('ix_people_organization_role_name', 'people', ['organization_id', 'role', 'name']),
-    ('ix_people_out_of_service_on', 'people', ['out_of_service_on']),
+    ('ix_people_closing', 'people', ['directory_closed_at', 'out_of_service_on']),
     ('ix_registration_requests_pending', 'registration_requests', ['organization_id', 'status', 'number']),
     ('ix_registration_requests_person_status', 'registration_requests', ['person_id', 'status']),
     ('ix_registration_requests_chat_status', 'registration_requests', ['telegram_user_id', 'status']),
