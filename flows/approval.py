@@ -317,12 +317,17 @@ async def list_pending(turn: Turn, number: int = 1) -> None:
     if manager is None:
         await refuse(turn, Power.DECIDE, "pending")
         return
-    requests = await turn.tx.requests.pending(manager.organization_id)
+    total = await turn.tx.requests.count_pending(manager.organization_id)
     texts = turn.texts
-    if not requests:
+    if not total:
         turn.say("pending_none")
         return
-    shown = paging.page(requests, number)
+    where = paging.window(total, number)
+    shown = where.of(
+        await turn.tx.requests.pending(
+            manager.organization_id, offset=where.offset, limit=where.limit
+        )
+    )
     lines = [
         texts(
             "pending_line",
@@ -362,12 +367,17 @@ async def list_employees(turn: Turn, number: int = 1) -> None:
     if manager is None:
         await refuse(turn, Power.DECIDE, "employees")
         return
-    employees = await turn.tx.people.employees(manager.organization_id)
+    total = await turn.tx.people.count_employees(manager.organization_id)
     texts = turn.texts
-    if not employees:
+    if not total:
         turn.say("employees_none")
         return
-    shown = paging.page(employees, number)
+    where = paging.window(total, number)
+    shown = where.of(
+        await turn.tx.people.employees(
+            manager.organization_id, offset=where.offset, limit=where.limit
+        )
+    )
     lines = []
     for person in shown.items:
         contact = " / ".join(c for c in (person.email, person.phone) if c)

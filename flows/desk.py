@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 import weakref
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from flows import (
@@ -55,6 +56,9 @@ from flows.texts import Texts, parse_language
 from flows.turn import DeskPolicy, Turn
 
 log = logging.getLogger("balie.desk")
+
+SWEEP_BATCH = 5_000
+"""Rows one housekeeping transaction deletes at most."""
 
 STEPS = {**registration.STEPS, **activation.STEPS, **password_flow.STEPS}
 """What handles free text (or a shared contact) at each step of a conversation."""
@@ -136,12 +140,25 @@ class Desk:
                 language = parse_language(event.sender.language_code, self.policy.default_language)
                 return Outcome([Reply(Texts(language)("internal_error"))])
 
-    async def housekeeping(self, keep_updates: timedelta = timedelta(days=2)) -> None:
-        """Forget old update ids; Telegram redelivers only within a day."""
-        async with self.store.transaction() as tx:
-            await tx.handled_updates.forget_before(self.clock.now() - keep_updates)
-            # Every limit's window is at most an hour; a day of history is plenty.
-            await tx.rate_events.forget_before(self.clock.now() - timedelta(days=1))
+    async def housekeeping(
+        self, keep_updates: timedelta = timedelta(days=2), *, batch: int = SWEEP_BATCH
+    ) -> None:
+        """Forget old update ids (Telegram redelivers only within a day) and old rate events
+        (every limit's window is at most an hour; a day of history is plenty), ``batch`` rows
+        per transaction until none is left: a sweep over a million rows never holds the
+        write lock for long, so the chats' steps keep going in between."""
+        if batch < 1:
+            raise ValueError("a sweep's batch is at least one row")
+        now = self.clock.now()
+        sweeps: tuple[Callable[[Transaction], Awaitable[int]], ...] = (
+            lambda tx: tx.handled_updates.forget_before(now - keep_updates, batch),
+            lambda tx: tx.rate_events.forget_before(now - timedelta(days=1), batch),
+        )
+        for forget in sweeps:
+            forgotten = batch
+            while forgotten >= batch:
+                async with self.store.transaction() as tx:
+                    forgotten = await forget(tx)
 
     def _observe(self, event: Event, step: _Step, started: float) -> None:
         self.observer.handled(

@@ -30,13 +30,34 @@ class Paged(Generic[T]):
     count: int
 
 
-def page(items: Sequence[T], number: int, size: int = PAGE_SIZE) -> Paged[T]:
-    """Page ``number`` of ``items``; a number past the end (the list shrank since the button
-    was sent) shows the last page."""
-    count = max(1, -(-len(items) // size))
+@dataclass(frozen=True)
+class Window:
+    """Which rows page ``number`` of ``count`` shows: ``limit`` of them from ``offset``. The
+    store reads only those (and counts the rest), so a page costs the same in a list of 10
+    as in one of 1,000,000."""
+
+    number: int
+    count: int
+    offset: int
+    limit: int
+
+    def of(self, items: Sequence[T]) -> Paged[T]:
+        """The page, with the rows the store gave for this window."""
+        return Paged(items, self.number, self.count)
+
+
+def window(total: int, number: int, size: int = PAGE_SIZE) -> Window:
+    """Page ``number`` of a list of ``total`` rows; a number past the end (the list shrank
+    since the button was sent) shows the last page."""
+    count = max(1, -(-total // size))
     number = min(max(number, 1), count)
-    start = (number - 1) * size
-    return Paged(items[start : start + size], number, count)
+    return Window(number, count, (number - 1) * size, size)
+
+
+def page(items: Sequence[T], number: int, size: int = PAGE_SIZE) -> Paged[T]:
+    """Page ``number`` of ``items`` already in memory (see :func:`window`)."""
+    where = window(len(items), number, size)
+    return where.of(items[where.offset : where.offset + where.limit])
 
 
 def text(texts: Texts, header: str, lines: Sequence[str], paged: Paged[T]) -> str:

@@ -371,13 +371,20 @@ async def _waiting_page(turn: Turn, person: Person, number: int) -> Sequence[Act
     """Say the page; return the requests on it (whose cards are shown after the lists)."""
     texts = turn.texts
     organization = person.organization
-    waiting = await turn.tx.activation_requests.with_status(
-        organization.id, ActivationStatus.AWAITING_RELEASE
-    )
-    if not waiting:
+    requests = turn.tx.activation_requests
+    total = await requests.count_with_status(organization.id, ActivationStatus.AWAITING_RELEASE)
+    if not total:
         turn.say("codes_none")
         return ()
-    shown = paging.page(waiting, number)
+    where = paging.window(total, number)
+    shown = where.of(
+        await requests.with_status(
+            organization.id,
+            ActivationStatus.AWAITING_RELEASE,
+            offset=where.offset,
+            limit=where.limit,
+        )
+    )
     lines = []
     for request in shown.items:
         assert request.customer is not None
@@ -400,12 +407,17 @@ async def _waiting_page(turn: Turn, person: Person, number: int) -> Sequence[Act
 
 async def _refusals_page(turn: Turn, person: Person, number: int) -> None:
     texts = turn.texts
-    refused = await turn.tx.activation_requests.with_status(
-        person.organization.id, ActivationStatus.INELIGIBLE, since=turn.now - timedelta(days=7)
-    )
-    if not refused:
+    requests, since = turn.tx.activation_requests, turn.now - timedelta(days=7)
+    organization_id, ineligible = person.organization.id, ActivationStatus.INELIGIBLE
+    total = await requests.count_with_status(organization_id, ineligible, since=since)
+    if not total:
         return
-    shown = paging.page(refused, number)
+    where = paging.window(total, number)
+    shown = where.of(
+        await requests.with_status(
+            organization_id, ineligible, since=since, offset=where.offset, limit=where.limit
+        )
+    )
     lines = [
         texts(
             "codes_refusal_line",

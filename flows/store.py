@@ -91,7 +91,13 @@ class People(Protocol):
         """Desk staff, managers and admins of the organization that have a linked chat."""
         ...
 
-    async def employees(self, organization_id: int) -> Sequence[Person]: ...
+    async def employees(
+        self, organization_id: int, *, offset: int = 0, limit: int | None = None
+    ) -> Sequence[Person]:
+        """The organization's employees by name (``limit`` of them from ``offset``)."""
+        ...
+
+    async def count_employees(self, organization_id: int) -> int: ...
 
     async def set_out_of_service(self, person: Person, on: date) -> None:
         """Set the date (and forget any earlier closing: the new date closes it again)."""
@@ -130,7 +136,13 @@ class RegistrationRequests(Protocol):
 
     async def open_for_chat(self, telegram_user_id: int) -> RegistrationRequest | None: ...
 
-    async def pending(self, organization_id: int) -> Sequence[RegistrationRequest]: ...
+    async def pending(
+        self, organization_id: int, *, offset: int = 0, limit: int | None = None
+    ) -> Sequence[RegistrationRequest]:
+        """Open requests by number (``limit`` of them from ``offset``)."""
+        ...
+
+    async def count_pending(self, organization_id: int) -> int: ...
 
     async def decide(
         self,
@@ -267,7 +279,9 @@ class HandledUpdates(Protocol):
         """The kept outcome of a handled update not yet carried out in the chat."""
         ...
 
-    async def forget_before(self, moment: datetime) -> None: ...
+    async def forget_before(self, moment: datetime, limit: int) -> int:
+        """Forget at most ``limit`` update ids handled before ``moment``; how many."""
+        ...
 
 
 class Letters(Protocol):
@@ -319,7 +333,9 @@ class RateEvents(Protocol):
 
     async def add(self, key: str, at: datetime) -> None: ...
 
-    async def forget_before(self, moment: datetime) -> None: ...
+    async def forget_before(self, moment: datetime, limit: int) -> int:
+        """Forget at most ``limit`` events from before ``moment``; how many."""
+        ...
 
 
 class ActivationRequests(Protocol):
@@ -330,8 +346,20 @@ class ActivationRequests(Protocol):
     async def by_number(self, organization_id: int, number: int) -> ActivationRequest | None: ...
 
     async def with_status(
+        self,
+        organization_id: int,
+        status: ActivationStatus,
+        since: datetime | None = None,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> Sequence[ActivationRequest]:
+        """Requests in ``status`` (made since ``since``) by number, ``limit`` from ``offset``."""
+        ...
+
+    async def count_with_status(
         self, organization_id: int, status: ActivationStatus, since: datetime | None = None
-    ) -> Sequence[ActivationRequest]: ...
+    ) -> int: ...
 
     async def decide(
         self,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows.domain import ActivationStatus
@@ -39,16 +40,43 @@ class ActivationRequests:
         )
         return result.first()
 
-    async def with_status(
-        self, organization_id: int, status: ActivationStatus, since: datetime | None = None
-    ) -> Sequence[ActivationRequest]:
-        query = select(ActivationRequest).where(
-            activation_requests.c.organization_id == organization_id,
-            activation_requests.c.status == status,
+    @staticmethod
+    def _with(organization_id: int, status: ActivationStatus, since: datetime | None) -> Any:
+        condition = (activation_requests.c.organization_id == organization_id) & (
+            activation_requests.c.status == status
         )
         if since is not None:
-            query = query.where(activation_requests.c.created_at >= since)
-        return (await self.session.scalars(query.order_by(activation_requests.c.number))).all()
+            condition &= activation_requests.c.created_at >= since
+        return condition
+
+    async def with_status(
+        self,
+        organization_id: int,
+        status: ActivationStatus,
+        since: datetime | None = None,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> Sequence[ActivationRequest]:
+        """Requests in ``status`` (made since ``since``) by number, ``limit`` from ``offset``."""
+        query = (
+            select(ActivationRequest)
+            .where(self._with(organization_id, status, since))
+            .order_by(activation_requests.c.number)
+            .offset(offset)
+            .limit(limit)
+        )
+        return (await self.session.scalars(query)).all()
+
+    async def count_with_status(
+        self, organization_id: int, status: ActivationStatus, since: datetime | None = None
+    ) -> int:
+        query = (
+            select(func.count())
+            .select_from(activation_requests)
+            .where(self._with(organization_id, status, since))
+        )
+        return int(await self.session.scalar(query) or 0)
 
     async def decide(
         self,

@@ -30,6 +30,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    func,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import QueryableAttribute, registry, relationship
@@ -130,6 +131,9 @@ organizations = Table(
     Column("directory", String(16), nullable=True),
 )
 
+# by_partner_id compares case-insensitively: the unique index on the column cannot serve it.
+Index("ix_organizations_partner_id_lower", func.lower(organizations.c.partner_id))
+
 offices = Table(
     "offices",
     metadata,
@@ -168,6 +172,10 @@ people = Table(
     Column("directory_closed_at", UTCDateTime(), nullable=True),
     UniqueConstraint("organization_id", "email"),
     UniqueConstraint("organization_id", "phone"),
+    # /employees (a page by name) and the deciders of a card: one organization's role.
+    Index("ix_people_organization_role_name", "organization_id", "role", "name"),
+    # The daily sweep: whose out-of-service date has come and who is not closed yet.
+    Index("ix_people_closing", "directory_closed_at", "out_of_service_on"),
 )
 
 person_offices = Table(
@@ -220,6 +228,10 @@ registration_requests = Table(
     Column("decided_by_id", Integer, ForeignKey("people.id"), nullable=True),
     Column("reason", Text, nullable=True),
     UniqueConstraint("organization_id", "number"),
+    # /pending (a page by number), and the open request of a person or of a chat.
+    Index("ix_registration_requests_pending", "organization_id", "status", "number"),
+    Index("ix_registration_requests_person_status", "person_id", "status"),
+    Index("ix_registration_requests_chat_status", "telegram_user_id", "status"),
 )
 
 offboard_requests = Table(
@@ -241,6 +253,7 @@ offboard_requests = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("decided_at", UTCDateTime(), nullable=True),
     Column("decided_by_id", Integer, ForeignKey("people.id"), nullable=True),
+    Index("ix_offboard_requests_subject_status", "subject_person_id", "status"),
 )
 
 one_time_codes = Table(
@@ -248,7 +261,7 @@ one_time_codes = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("purpose", _enum(CodePurpose), nullable=False),
-    Column("subject", String(120), index=True, nullable=False),
+    Column("subject", String(120), nullable=False),
     Column("destination", String(320), nullable=False),
     Column(
         "organization_id",
@@ -256,13 +269,18 @@ one_time_codes = Table(
         ForeignKey("organizations.id", ondelete="CASCADE"),
         nullable=True,
     ),
-    Column("code_hash", String(200), index=True, nullable=False),
+    Column("code_hash", String(200), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
     Column("attempts", Integer, default=0, nullable=False),
     Column("max_attempts", Integer, nullable=False),
     Column("used_at", UTCDateTime(), nullable=True),
     Column("burned", Boolean, default=False, nullable=False),
+    # A typed code (digest and purpose); a subject's current code and the codes it was sent
+    # since a moment; the codes sent to one address since a moment.
+    Index("ix_one_time_codes_digest_purpose", "code_hash", "purpose"),
+    Index("ix_one_time_codes_subject_purpose_created", "subject", "purpose", "created_at"),
+    Index("ix_one_time_codes_destination_purpose_created", "destination", "purpose", "created_at"),
 )
 
 outbox = Table(
@@ -324,11 +342,12 @@ staff_messages = Table(
     "staff_messages",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("topic", String(64), index=True, nullable=False),
+    Column("topic", String(64), nullable=False),
     Column("chat_id", BigInteger, nullable=False),
     Column("message_id", BigInteger, nullable=False),
     Column("sent_at", UTCDateTime(), nullable=False),
     Column("content_digest", String(64), nullable=True),
+    Index("ix_staff_messages_topic_chat", "topic", "chat_id"),
 )
 
 audit_log = Table(
@@ -343,6 +362,7 @@ audit_log = Table(
     Column("subject_person_id", Integer, ForeignKey("people.id"), nullable=True),
     Column("channel", String(32), nullable=False),
     Column("detail", JSON, default=dict, nullable=False),
+    Index("ix_audit_log_action_channel", "action", "channel"),
 )
 
 handled_updates = Table(
@@ -396,7 +416,11 @@ customers = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     UniqueConstraint("organization_id", "customer_number"),
+    # A person in chat names no organization: found by customer number alone (with postcode
+    # and house number), or as the administrator of an account under administration.
+    Index("ix_customers_customer_number", "customer_number"),
 )
+Index("ix_customers_administrator_email_lower", func.lower(customers.c.administrator_email))
 
 activation_requests = Table(
     "activation_requests",
@@ -421,6 +445,8 @@ activation_requests = Table(
     Column("decided_at", UTCDateTime(), nullable=True),
     Column("decided_by_id", Integer, ForeignKey("people.id"), nullable=True),
     UniqueConstraint("organization_id", "number"),
+    # /codes: one organization's requests in one state, a page by number.
+    Index("ix_activation_requests_listing", "organization_id", "status", "number"),
 )
 
 letters = Table(
@@ -450,8 +476,9 @@ rate_events = Table(
     "rate_events",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("key", String(160), index=True, nullable=False),
+    Column("key", String(160), nullable=False),
     Column("at", UTCDateTime(), index=True, nullable=False),
+    Index("ix_rate_events_key_at", "key", "at"),
 )
 
 api_keys = Table(

@@ -34,5 +34,8 @@ class RateEvents:
         self.session.add(RateEvent(key=key, at=at))
         await self.session.flush()
 
-    async def forget_before(self, moment: datetime) -> None:
-        await self.session.execute(delete(RateEvent).where(rate_events.c.at < moment))
+    async def forget_before(self, moment: datetime, limit: int) -> int:
+        """Forget at most ``limit`` of the events from before ``moment``; how many."""
+        oldest = select(rate_events.c.id).where(rate_events.c.at < moment).limit(limit)
+        result = await self.session.execute(delete(rate_events).where(rate_events.c.id.in_(oldest)))
+        return int(getattr(result, "rowcount", 0) or 0)

@@ -190,14 +190,27 @@ class People(_Repository):
         )
         return [(person, int(user_id)) for person, user_id in rows]
 
-    async def employees(self, organization_id: int) -> Sequence[Person]:
+    @staticmethod
+    def _employees_of(organization_id: int) -> Any:
+        return (people.c.organization_id == organization_id) & (people.c.role == Role.EMPLOYEE)
+
+    async def employees(
+        self, organization_id: int, *, offset: int = 0, limit: int | None = None
+    ) -> Sequence[Person]:
+        """The organization's employees by name (then id: a stable order to page in)."""
         result = await self.session.scalars(
             select(Person)
-            .where(people.c.organization_id == organization_id, people.c.role == Role.EMPLOYEE)
+            .where(self._employees_of(organization_id))
             .options(selectinload(relation(Person, "offices")))
-            .order_by(people.c.name)
+            .order_by(people.c.name, people.c.id)
+            .offset(offset)
+            .limit(limit)
         )
         return result.all()
+
+    async def count_employees(self, organization_id: int) -> int:
+        query = select(func.count()).select_from(people).where(self._employees_of(organization_id))
+        return int(await self.session.scalar(query) or 0)
 
     async def set_out_of_service(self, person: Person, on: date) -> None:
         person.out_of_service_on = on
@@ -307,16 +320,31 @@ class RegistrationRequests(_Repository):
         )
         return result.first()
 
-    async def pending(self, organization_id: int) -> Sequence[RegistrationRequest]:
+    @staticmethod
+    def _pending_of(organization_id: int) -> Any:
+        return (registration_requests.c.organization_id == organization_id) & (
+            registration_requests.c.status == RequestStatus.PENDING
+        )
+
+    async def pending(
+        self, organization_id: int, *, offset: int = 0, limit: int | None = None
+    ) -> Sequence[RegistrationRequest]:
         result = await self.session.scalars(
             self._select()
-            .where(
-                registration_requests.c.organization_id == organization_id,
-                registration_requests.c.status == RequestStatus.PENDING,
-            )
+            .where(self._pending_of(organization_id))
             .order_by(registration_requests.c.number)
+            .offset(offset)
+            .limit(limit)
         )
         return result.all()
+
+    async def count_pending(self, organization_id: int) -> int:
+        query = (
+            select(func.count())
+            .select_from(registration_requests)
+            .where(self._pending_of(organization_id))
+        )
+        return int(await self.session.scalar(query) or 0)
 
     async def decide(
         self,
@@ -845,10 +873,18 @@ class HandledUpdates(_Repository):
             .values(outcome=None)
         )
 
-    async def forget_before(self, moment: datetime) -> None:
-        await self.session.execute(
-            delete(HandledUpdate).where(handled_updates.c.handled_at < moment)
+    async def forget_before(self, moment: datetime, limit: int) -> int:
+        """Forget at most ``limit`` of the update ids handled before ``moment`` (oldest on
+        the ``handled_at`` index, by id on both SQLite and PostgreSQL); how many."""
+        oldest = (
+            select(handled_updates.c.update_id)
+            .where(handled_updates.c.handled_at < moment)
+            .limit(limit)
         )
+        result = await self.session.execute(
+            delete(handled_updates).where(handled_updates.c.update_id.in_(oldest))
+        )
+        return _rowcount(result)
 
 
 class Conversations(_Repository):

@@ -135,8 +135,11 @@ class MemoryRateEvents(RateEvents):
     async def add(self, key: str, at: datetime) -> None:
         self._events.append((key, at))
 
-    async def forget_before(self, moment: datetime) -> None:
-        self._events[:] = [(key, at) for key, at in self._events if at >= moment]
+    async def forget_before(self, moment: datetime, limit: int) -> int:
+        old = [index for index, (_, at) in enumerate(self._events) if at < moment][:limit]
+        for index in reversed(old):
+            del self._events[index]
+        return len(old)
 
 
 class MemoryCustomers(Customers):
