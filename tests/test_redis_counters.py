@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -173,6 +174,22 @@ async def test_with_redis_down_the_store_counts_and_the_step_goes_on(
     assert said(await desk.send(9001, "BLG-1001"), "partner_id_wait", minutes=60)
     assert not link.up()  # and for a while no step waits for Redis again
     assert await _rows(store) == 5
+
+
+async def test_a_redis_that_hangs_counts_as_down(
+    store: Store, clock: FakeClock, links: list[RedisLink]
+) -> None:
+    """A server that takes the connection and never answers: one timeout, then the store."""
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(8)
+        link = _link(links, f"redis://127.0.0.1:{hung.getsockname()[1]}/0", timeout=0.2)
+        fast = _on_redis(store, link)
+        async with fast.transaction() as tx:
+            await limits.record(tx, CODE_REQUEST, "chat:7", clock.now())
+            assert not link.up()
+            assert await limits.count(tx, CODE_REQUEST, "chat:7", clock.now()) == 1
+    assert await _rows(store) == 1
 
 
 async def test_a_failed_redis_is_tried_again_after_a_pause(
