@@ -108,7 +108,7 @@ async def _unless_stopped(
 
 def polling(app: Balie, get_updates: GetUpdates, feed: Feed, name: str) -> InboxPolling:
     """The inbox-first polling loop on ``app``'s store."""
-    inbox = StoreInbox(app.store, app.clock, Sealer(app.hasher), app.answered_door)
+    inbox = StoreInbox(app.store, app.clock, Sealer(app.hasher), door=app.answered_door)
     return InboxPolling(get_updates, InboxProcessing(feed, inbox, name))
 
 

@@ -61,7 +61,7 @@ class StoreInbox:
     an update is kept; the store's ``handled_updates`` stays the truth behind it."""
 
     def __init__(
-        self, store: Store, clock: Clock, sealer: Sealer, door: AnsweredDoor | None = None
+        self, store: Store, clock: Clock, sealer: Sealer, *, door: AnsweredDoor | None = None
     ) -> None:
         self._store = store
         self._clock = clock

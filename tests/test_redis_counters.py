@@ -258,7 +258,7 @@ async def test_a_redelivered_answered_update_is_dropped_at_the_webhook_door(
         path="/hook",
         secret="s3cret",
         feed=feed,
-        inbox=StoreInbox(counting, clock, Sealer(TEST_HASHER), door),
+        inbox=StoreInbox(counting, clock, Sealer(TEST_HASHER), door=door),
     )
     await server.start()
     url = f"http://127.0.0.1:{port}/hook"
@@ -300,7 +300,7 @@ async def test_polling_drops_answered_updates_and_confirms_past_them(
     async def feed(update: dict[str, Any]) -> None:
         fed.append(update["update_id"])
 
-    inbox = StoreInbox(counting, clock, Sealer(TEST_HASHER), door)
+    inbox = StoreInbox(counting, clock, Sealer(TEST_HASHER), door=door)
     await InboxPolling(get_updates, InboxProcessing(feed, inbox, "test")).run(stop)
     assert fed == [21]
     assert offsets[:2] == [None, 22]  # the dropped update is confirmed to Telegram too
@@ -313,7 +313,7 @@ async def test_an_update_handled_but_not_answered_still_gets_its_answer_repeated
     """Crash safety: the door knows only what was answered, so an update handled but not
     answered (a crash in between) reaches the desk, which repeats the kept answer."""
     door = RedisAnsweredUpdates(_link(links, redis_url), "42")
-    inbox = StoreInbox(store, clock, Sealer(TEST_HASHER), door)
+    inbox = StoreInbox(store, clock, Sealer(TEST_HASHER), door=door)
     desk = DeskDriver(store, clock)
     desk.desk.sealer = Sealer(TEST_HASHER)
     event = dataclasses.replace(Event.from_text(9001, desk.sender(9001), "/start"), update_id=31)
@@ -331,7 +331,7 @@ async def test_with_redis_down_every_update_goes_on_to_the_store(
     counting: CountingStore, clock: FakeClock, closed_redis: str, links: list[RedisLink]
 ) -> None:
     door = RedisAnsweredUpdates(_link(links, closed_redis), "42")
-    inbox = StoreInbox(counting, clock, Sealer(TEST_HASHER), door)
+    inbox = StoreInbox(counting, clock, Sealer(TEST_HASHER), door=door)
     await inbox.keep(_update(41))
     await inbox.forget(41)  # the mark is lost; no error
     assert await inbox.fresh([_update(41)]) == [_update(41)]  # the store will know it
