@@ -141,7 +141,7 @@ def webhook_server(settings: Settings, app: Balie, feed: Feed, name: str) -> Web
         path=webhook_path(settings.webhook_url),
         secret=settings.webhook_secret.get_secret_value(),
         feed=feed,
-        inbox=StoreInbox(app.store, app.clock, Sealer(app.hasher)),
+        inbox=StoreInbox(app.store, app.clock, Sealer(app.hasher), door=app.answered_door),
         name=name,
         ops=app.ops(),
         install_also=app.install_api,

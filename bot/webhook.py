@@ -19,8 +19,8 @@ import json
 import logging
 import secrets
 import weakref
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -44,14 +44,39 @@ SEALED = "sealed"
 """The key under which an inbox row keeps its update, encrypted (see :mod:`bot.sealing`)."""
 
 
+class AnsweredDoor(Protocol):
+    """Remembers answered updates outside the store (Redis: :mod:`storage.redis_updates`),
+    so a redelivery of one is dropped before it costs a query."""
+
+    async def answered_before(self, update_ids: Sequence[int]) -> set[int]: ...
+
+    async def mark_answered(self, update_id: int) -> None: ...
+
+
 class StoreInbox:
     """The webhook inbox in Balie's store: each update is kept sealed under the server key
-    (it may hold a password or code just typed), and removed once handled."""
+    (it may hold a password or code just typed), and removed once handled.
 
-    def __init__(self, store: Store, clock: Clock, sealer: Sealer) -> None:
+    ``door``: where answered updates are also remembered, checked by :meth:`fresh` before
+    an update is kept; the store's ``handled_updates`` stays the truth behind it."""
+
+    def __init__(
+        self, store: Store, clock: Clock, sealer: Sealer, *, door: AnsweredDoor | None = None
+    ) -> None:
         self._store = store
         self._clock = clock
         self._sealer = sealer
+        self._door = door
+
+    async def fresh(self, updates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``updates`` without those the door knows were handled and answered (all of them
+        without a door): a redelivery of one is dropped here, without a query."""
+        if self._door is None or not updates:
+            return updates
+        answered = await self._door.answered_before([int(u["update_id"]) for u in updates])
+        for update_id in answered:
+            log.info("update %s was answered before; the redelivery is dropped", update_id)
+        return [u for u in updates if int(u["update_id"]) not in answered]
 
     async def keep(self, update: dict[str, Any]) -> None:
         await self.keep_all([update])
@@ -68,6 +93,11 @@ class StoreInbox:
     async def forget(self, update_id: int) -> None:
         """The update was handled and its outcome carried out in the chat: it leaves the
         inbox, and the desk no longer keeps its outcome to repeat."""
+        await self._remove(update_id)
+        if self._door is not None:
+            await self._door.mark_answered(update_id)
+
+    async def _remove(self, update_id: int) -> None:
         async with self._store.transaction() as tx:
             await tx.inbox.forget(update_id)
             await tx.handled_updates.answered(update_id)
@@ -87,7 +117,7 @@ class StoreInbox:
                 updates.append(self._sealer.unseal(sealed))
             except CannotUnseal:
                 log.error("update %s in the inbox cannot be opened; dropped", row.get("update_id"))
-                await self.forget(int(row["update_id"]))
+                await self._remove(int(row["update_id"]))  # never answered: not at the door
         return updates
 
 
@@ -247,6 +277,8 @@ class WebhookServer:
             return web.Response(status=400)
         if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
             return web.Response(status=400)
+        if not await self._inbox.fresh([update]):
+            return web.Response(status=200)  # answered before: Telegram need not send it again
         try:
             await self._inbox.keep(update)
         except Exception as exc:
