@@ -39,6 +39,7 @@ from handlers.aiogram_adapter import (
 from handlers.telegram_common import ALLOWED_UPDATES, CommandMenu, set_command_menus
 from handlers.telegram_pacing import bulk
 from handlers.terminal import TerminalChannel
+from storage.chat_turns import ChatTurns
 
 log = logging.getLogger("balie")
 
@@ -141,7 +142,8 @@ def webhook_server(settings: Settings, app: Balie, feed: Feed, name: str) -> Web
         path=webhook_path(settings.webhook_url),
         secret=settings.webhook_secret.get_secret_value(),
         feed=feed,
-        inbox=StoreInbox(app.store, app.clock, Sealer(app.hasher)),
+        # Workers of one PostgreSQL store take turns per chat (a webhook may go to any).
+        inbox=StoreInbox(app.store, app.clock, Sealer(app.hasher), ChatTurns.of(app.store)),
         name=name,
         ops=app.ops(),
         install_also=app.install_api,
