@@ -7,25 +7,53 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from bot.notifications.email import SmtpMailer
+from bot.notifications.sink import LocalSink
+from bot.notifications.worker import OutboxWorker
 from bot.sealing import Sealer
+from bot.settings import Settings
 from bot.webhook import Feed, InboxProcessing, StoreInbox
-from flows.domain import ConversationState
+from flows.domain import (
+    ActivationStatus,
+    AuditAction,
+    ConversationState,
+    DeliveryChannel,
+    OutboxStatus,
+)
 from flows.events import Event, Sender
-from flows.model import InboxUpdate
+from flows.model import ActivationRequest, AuditEntry, InboxUpdate, Letter, OutboxMessage
 from storage.chat_turns import ChatTurns
 from storage.migrate import upgrade
 from storage.uow import Store
 from tests.conftest import fresh_postgres
-from tests.support import TEST_HASHER, DeskDriver, FakeClock, migrated_store, says, seed_demo
+from tests.fakes.smtp_server import SmtpServer
+from tests.support import (
+    TEST_HASHER,
+    DemoOrg,
+    DeskDriver,
+    FakeClock,
+    migrated_store,
+    said,
+    says,
+    seed_customers,
+    seed_demo,
+)
+from tests.test_activation_flow import ask_code
 
 pytestmark = pytest.mark.postgres
 
 EVA = 5101
+USER = 8001
+STRANGER = 6660
+MANAGER = DemoOrg.manager_chat
+SECOND_MANAGER = DemoOrg.second_manager_chat
+STAFF = DemoOrg.staff_chat
 
 
 @pytest.fixture
@@ -196,3 +224,108 @@ async def test_many_chats_on_two_workers_each_in_order(
     for chat in chats:
         assert await state_of(two_stores[0], chat) is ConversationState.REGISTER_CONTACT
     assert await inbox_rows(two_stores[0]) == []
+
+
+# -- decisions, redemptions and outbox claims on two workers -------------------------------
+
+
+@pytest.fixture
+async def two_desks(
+    two_stores: tuple[Store, Store], clock: FakeClock
+) -> tuple[DeskDriver, DeskDriver]:
+    """A desk on each worker's store; customers seeded too (seed 002)."""
+    await seed_customers(two_stores[0], clock)
+    return DeskDriver(two_stores[0], clock), DeskDriver(two_stores[1], clock)
+
+
+async def audited(store: Store, *actions: AuditAction) -> list[AuditEntry]:
+    async with store.transaction() as tx:
+        return [entry for action in actions for entry in await tx.audit.entries(action)]
+
+
+@pytest.mark.parametrize("second", ["other manager", "double press"])
+async def test_one_decision_when_two_workers_decide_at_once(
+    two_desks: tuple[DeskDriver, DeskDriver], second: str
+) -> None:
+    a, b = two_desks
+    await a.register(EVA, "BLG-1001", "eva@kantoor.example")
+    approve = await a.card_button(MANAGER, "Approve")
+    if second == "other manager":
+        other = (SECOND_MANAGER, await a.card_button(SECOND_MANAGER, "Reject"))
+    else:
+        other = (MANAGER, approve)
+    before = [m for m in await a.outbox() if m.recipient == str(EVA)]
+    first, then = await asyncio.gather(a.press(MANAGER, approve), b.press(*other))
+    notices = [first.callback_notice or "", then.callback_notice or ""]
+    assert sum("already decided" in notice for notice in notices) == 1, notices
+    decided = await audited(
+        a.store, AuditAction.REGISTRATION_APPROVED, AuditAction.REGISTRATION_REJECTED
+    )
+    assert len(decided) == 1
+    to_eva = [m for m in await a.outbox(DeliveryChannel.TELEGRAM) if m.recipient == str(EVA)]
+    assert len(to_eva) - len([m for m in before if m.channel is DeliveryChannel.TELEGRAM]) == 1
+
+
+async def test_one_release_when_two_workers_decide_at_once(
+    two_desks: tuple[DeskDriver, DeskDriver],
+) -> None:
+    a, b = two_desks
+    await ask_code(a, "1002")
+    release = await a.card_button(STAFF, "Release")
+    refuse = await a.card_button(MANAGER, "Refuse")
+    first, then = await asyncio.gather(a.press(STAFF, release), b.press(MANAGER, refuse))
+    notices = [first.callback_notice or "", then.callback_notice or ""]
+    assert sum("already decided" in notice for notice in notices) == 1, notices
+    async with a.store.transaction() as tx:
+        [request] = (await tx.session.scalars(select(ActivationRequest))).all()
+        letters = (await tx.session.scalars(select(Letter))).all()
+    assert len(letters) == (1 if request.status is ActivationStatus.RELEASED else 0)
+
+
+async def test_one_code_typed_in_two_chats_at_once_activates_once(
+    two_desks: tuple[DeskDriver, DeskDriver],
+) -> None:
+    a, b = two_desks
+    await ask_code(a, "1001")
+    code = [m.body for m in await a.outbox(DeliveryChannel.EMAIL)][-1].split("is:")[1].split()[0]
+    chats = (USER, STRANGER)
+    for desk, chat in zip((a, b), chats, strict=True):
+        await desk.send(chat, "/activate")
+        await desk.send(chat, "1001")
+    outcomes = await asyncio.gather(a.send(chats[0], code), b.send(chats[1], code))
+    assert sum(said(outcome, "account_activated") for outcome in outcomes) == 1
+    assert sum(said(outcome, "activation_code_wrong") for outcome in outcomes) == 1
+    assert len(await audited(a.store, AuditAction.ACCOUNT_ACTIVATED)) == 1
+    async with a.store.transaction() as tx:
+        [customer] = await tx.customers.with_number("1001")
+    assert customer.telegram_user_id in chats
+
+
+async def test_two_outbox_workers_deliver_each_row_once(
+    two_stores: tuple[Store, Store], clock: FakeClock, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    recipients = [f"person{i}@kantoor.example" for i in range(12)]
+    async with two_stores[0].transaction() as tx:
+        for address in recipients:
+            await tx.outbox.add(DeliveryChannel.EMAIL, address, "Hallo", clock.now())
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_starttls=False
+    )
+    sink = LocalSink(tmp_path / "sink.jsonl")
+    workers = [
+        OutboxWorker(
+            store, email=SmtpMailer(settings), sms=sink.sms, chat=None, clock=clock, batch=3
+        )
+        for store in two_stores
+    ]
+    total = 0
+    for _ in range(10):
+        total += sum(await asyncio.gather(*(worker.deliver_due() for worker in workers)))
+        if total >= len(recipients):
+            break
+    assert total == len(recipients)
+    delivered = sorted(address for e in smtp.mail.envelopes for address in e.rcpt_tos)
+    assert delivered == sorted(recipients)
+    async with two_stores[0].transaction() as tx:
+        rows = (await tx.session.scalars(select(OutboxMessage))).all()
+    assert {(row.status, row.attempts) for row in rows} == {(OutboxStatus.SENT, 1)}
