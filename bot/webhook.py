@@ -253,8 +253,10 @@ class WebhookServer:
         name: str = "webhook",
         ops: OpsEndpoints | None = None,
         install_also: Callable[[web.Application], None] | None = None,
+        reuse_port: bool = False,
     ) -> None:
-        """``install_also``: more routes on this server (the portal API)."""
+        """``install_also``: more routes on this server (the portal API); ``reuse_port``:
+        other workers listen on the same port, and the kernel spreads connections."""
         self.host = host
         self.port = port
         self.path = path
@@ -263,6 +265,7 @@ class WebhookServer:
         self._inbox = inbox
         self._ops = ops
         self._install_also = install_also
+        self._reuse_port = reuse_port
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -275,7 +278,7 @@ class WebhookServer:
             self._install_also(app)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_port=self._reuse_port or None)
         await site.start()
 
     async def stop(self) -> None:
