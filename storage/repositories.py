@@ -922,12 +922,14 @@ class Conversations(_Repository):
         if conversation is None:
             # A new chat whose first updates reach two workers at once: one row, and the
             # second worker waits on its lock instead of failing on the duplicate key.
-            await self.session.execute(
-                pg_insert(conversations)
+            # (The new row is this transaction's until it ends, as a locked one would be.)
+            made = await self.session.scalars(
+                pg_insert(Conversation)
                 .values(chat_id=chat_id, state=ConversationState.IDLE, data={}, updated_at=now)
                 .on_conflict_do_nothing(index_elements=[conversations.c.chat_id])
+                .returning(Conversation)
             )
-            conversation = (await self.session.scalars(query)).one()
+            conversation = made.first() or (await self.session.scalars(query)).one()
         return conversation
 
 
