@@ -34,6 +34,24 @@ RETRY_DELAYS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
 """Seconds between tries for a chat another worker is in (then every 0.2 s)."""
 
 
+def turn_query(chat_id: int, update_id: int) -> Any:
+    """One statement: try the chat's lock, and if got, its kept updates up to ``update_id``
+    (on the inbox's chat index): ``(got, payload)`` rows, at least one."""
+    inbox = webhook_inbox.c
+    turn = select(func.pg_try_advisory_lock(chat_id).label("got")).cte("turn")
+    turn = turn.prefix_with("MATERIALIZED")  # the lock is tried exactly once
+    return (
+        select(turn.c.got, inbox.payload)
+        .select_from(
+            turn.outerjoin(
+                webhook_inbox,
+                and_(turn.c.got, inbox.chat_id == chat_id, inbox.update_id <= update_id),
+            )
+        )
+        .order_by(inbox.update_id)
+    )
+
+
 class ChatTurns:
     """Advisory locks per chat on one connection of this process (PostgreSQL only)."""
 
@@ -61,19 +79,7 @@ class ChatTurns:
         """Wait for the chat's turn; then the payloads of its kept updates up to
         ``update_id``, oldest first (without ``update_id`` when another worker handled it).
         Every call must be followed by :meth:`release`."""
-        inbox = webhook_inbox.c
-        turn = select(func.pg_try_advisory_lock(chat_id).label("got")).cte("turn")
-        turn = turn.prefix_with("MATERIALIZED")  # the lock is tried exactly once
-        query = (
-            select(turn.c.got, inbox.payload)
-            .select_from(
-                turn.outerjoin(
-                    webhook_inbox,
-                    and_(turn.c.got, inbox.chat_id == chat_id, inbox.update_id <= update_id),
-                )
-            )
-            .order_by(inbox.update_id)
-        )
+        query = turn_query(chat_id, update_id)
         tries = 0
         while True:
             rows = (await self._execute(query)).all()

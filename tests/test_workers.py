@@ -28,7 +28,7 @@ from flows.domain import (
 )
 from flows.events import Event, Sender
 from flows.model import ActivationRequest, AuditEntry, InboxUpdate, Letter, OutboxMessage
-from storage.chat_turns import ChatTurns
+from storage.chat_turns import ChatTurns, turn_query
 from storage.migrate import upgrade
 from storage.uow import Store
 from tests.conftest import fresh_postgres
@@ -140,6 +140,17 @@ async def inbox_rows(store: Store) -> list[InboxUpdate]:
 
 
 # -- a chat's updates in order across workers ------------------------------------------------
+
+
+async def test_the_turn_looks_up_the_chat_on_its_index(two_stores: tuple[Store, Store]) -> None:
+    query = turn_query(EVA, 12).compile(
+        dialect=two_stores[0].engine.dialect, compile_kwargs={"literal_binds": True}
+    )
+    async with two_stores[0].engine.connect() as connection:
+        await connection.exec_driver_sql("SET enable_seqscan = off")  # empty: seq-scanned
+        plan = [row[0] for row in await connection.exec_driver_sql(f"EXPLAIN {query}")]
+    assert any("ix_webhook_inbox_chat_id" in line for line in plan), plan
+    assert not any("Seq Scan on webhook_inbox" in line for line in plan), plan
 
 
 async def test_the_inbox_keeps_the_chat_of_each_update(

@@ -2,7 +2,7 @@
 handles the chat's earlier updates first (several workers on one PostgreSQL store)
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-04 09:00:00
 """
 
@@ -11,8 +11,7 @@ import sqlalchemy as sa
 
 
 revision = '0013'
-# 0012 is another branch's of the same issue: the merge sets this to '0012'.
-down_revision = '0011'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 
