@@ -9,8 +9,8 @@ times (the webhook and the command menus at start, housekeeping, closing account
 portal API on its own port). The parent holds no socket and no store: on SIGTERM or SIGINT
 it passes SIGTERM on, so each worker finishes what it accepted, and it exits once all have
 stopped. A worker that dies is logged and started again after a pause that grows while it
-keeps dying; one that fails before it was ever ready (a refused token, a taken port) stops
-the whole group, since its siblings would fail alike.
+keeps dying; one that exits with an error before it was ever ready (a refused token, a
+taken port) stops the whole group, since its siblings would fail alike.
 """
 
 from __future__ import annotations
@@ -137,9 +137,11 @@ class Supervisor:
         code = worker.process.exitcode
         ran = self._clock() - worker.started
         worker.process = None
-        if not worker.ready.is_set() and code != 0:
+        if not worker.ready.is_set() and isinstance(code, int) and code > 0:
+            # It gave up by itself (a signal, say the OOM killer's, is a death): so would
+            # every other worker, again and again.
             log.error("worker %d failed at start (exit %s); stopping", worker.index, code)
-            return code if isinstance(code, int) and code > 0 else 1
+            return code
         worker.deaths = 0 if ran >= STEADY_AFTER else worker.deaths + 1
         delay = self._delays[min(max(worker.deaths - 1, 0), len(self._delays) - 1)]
         log.error(

@@ -101,6 +101,8 @@ async def test_two_workers_share_the_port_restart_and_stop(
                 return STARTED.findall(log_path.read_text())
 
             await wait_for(lambda: tg.webhook["url"], "the webhook")
+            serving = "Balie starting: channel Telegram"
+            await wait_for(lambda: log_path.read_text().count(serving) == 2, "both workers")
             users = [9100, 9101, 9102]
             for user in users:
                 await say(tg, user, "/register", "Step 1 of 3")
