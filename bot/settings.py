@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     webhook_port: int = Field(default=8080, ge=1, le=65535)
     webhook_secret: SecretStr | None = None
     """Telegram sends it with every update; unset, each start makes a random one."""
+    workers: int = Field(default=1, ge=1, le=64)
+    """Webhook mode on PostgreSQL: this many worker processes share the port and the store."""
 
     smtp_host: str | None = None
     smtp_port: int = Field(default=587, ge=1, le=65535)

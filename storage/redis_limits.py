@@ -123,7 +123,7 @@ class RedisRateEvents:
                 self._limits.link.failed(exc)
         await self._fallback.add(key, at)
 
-    async def forget_before(self, moment: datetime) -> None:
+    async def forget_before(self, moment: datetime, limit: int) -> int:
         """Redis forgets by itself (trimmed at each event, expired a day after the last);
         the store still holds what was counted there while Redis was down."""
-        await self._fallback.forget_before(moment)
+        return await self._fallback.forget_before(moment, limit)
