@@ -18,6 +18,7 @@ from bot.ops import Heartbeat, Metrics, OpsEndpoints, StepObserver
 from bot.sealing import Sealer, outbox_sealer
 from bot.secret_key import load_hasher
 from bot.settings import Settings
+from bot.webhook import AnsweredDoor
 from flows.builtin_directory import PasswordVerifier
 from flows.desk import Desk
 from flows.keys import KeyedHasher
@@ -28,6 +29,9 @@ from handlers import web_api
 from handlers.web_api import ApiServer
 from storage import migrate
 from storage.db import create_engine
+from storage.redis_limits import RedisLimits
+from storage.redis_link import RedisLink
+from storage.redis_updates import RedisAnsweredUpdates
 from storage.uow import Store
 
 
@@ -43,11 +47,22 @@ def sink_path(settings: Settings) -> Path:
     return Path("data") / "sink.jsonl"
 
 
-def open_store(settings: Settings, hasher: KeyedHasher) -> Store:
+def open_store(
+    settings: Settings, hasher: KeyedHasher, fast_limits: RedisLimits | None = None
+) -> Store:
     """The store on ``settings.database_url``, sealing sensitive outbox bodies under a key
-    derived from the server key (every process that queues or delivers a code uses this)."""
-    engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
-    return Store(engine, sealer=outbox_sealer(hasher))
+    derived from the server key (every process that queues or delivers a code uses this);
+    with ``fast_limits``, the abuse limits count in Redis."""
+    return Store(
+        create_engine(settings.database_url, pool_size=settings.database_pool_size),
+        sealer=outbox_sealer(hasher),
+        fast_limits=fast_limits,
+    )
+
+
+def redis_limits(redis: RedisLink, hasher: KeyedHasher) -> RedisLimits:
+    """The abuse limits in Redis, their keys hashed under a key derived from the server key."""
+    return RedisLimits(redis, hasher.derived_keys("redis-limit-keys")[0])
 
 
 @dataclass
@@ -66,6 +81,10 @@ class Balie:
     """``/api/v1/verify`` for portals on the built-in directory."""
     shared_pace: SharedPace | None = None
     """Telegram's limits shared with the bot's other workers (Redis or the store)."""
+    redis: RedisLink | None = None
+    """The fast counters' Redis (``BALIE_REDIS_URL``): abuse limits, answered updates."""
+    answered_door: AnsweredDoor | None = None
+    """Answered updates in Redis: a redelivery is dropped before it costs a query."""
 
     @classmethod
     async def open(cls, settings: Settings, *, channel: str, clock: Clock | None = None) -> Balie:
@@ -78,7 +97,8 @@ class Balie:
         clock = clock or SystemClock()
         directories = build_directories(settings)
         await directories.check()  # a bad certificate or a refused bind stops the start here
-        store = open_store(settings, hasher)
+        redis = RedisLink(settings.redis_url.get_secret_value()) if settings.redis_url else None
+        store = open_store(settings, hasher, redis_limits(redis, hasher) if redis else None)
         policy = DeskPolicy(
             default_language=settings.default_language,
             channel=channel,
@@ -118,6 +138,8 @@ class Balie:
             directories,
             portal,
             shared,
+            redis,
+            RedisAnsweredUpdates(redis, telegram_sender.bot_namespace(settings)) if redis else None,
         )
 
     def outbox_worker(
@@ -161,4 +183,6 @@ class Balie:
         await self.directories.aclose()
         if self.shared_pace is not None:
             await self.shared_pace.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
         await self.store.close()

@@ -85,6 +85,13 @@ def _run_command(commands: _Commands) -> None:
     run.add_argument("--host", help="webhook mode: address to listen on (default 0.0.0.0)")
     run.add_argument("--port", type=int, help="webhook mode: port to listen on (default 8080)")
     run.add_argument(
+        "--workers",
+        type=_positive,
+        metavar="N",
+        help="webhook mode on PostgreSQL: N worker processes share the port and the store "
+        "(default: BALIE_WORKERS, else 1)",
+    )
+    run.add_argument(
         "--metrics-port",
         type=int,
         metavar="N",
@@ -533,6 +540,7 @@ def _run_options(args: argparse.Namespace) -> dict[str, object]:
         "webhook_host": args.host,
         "webhook_port": args.port,
         "metrics_port": args.metrics_port,
+        "workers": args.workers,
     }
     return {name: value for name, value in options.items() if value is not None}
 
@@ -546,10 +554,32 @@ def _webhook_ready(settings: Settings, args: argparse.Namespace) -> Settings:
         return settings
     if settings.telegram_token is None:
         _fail("webhook mode needs BALIE_TELEGRAM_TOKEN", 2)
+    # One secret for all workers: made here, before they start.
     return with_webhook_secret(settings)
 
 
-def _run_channel(settings: Settings, command: str, secrets: list[str]) -> None:
+def _workers_ready(settings: Settings) -> None:
+    """Several workers only where they can share the work: a webhook and PostgreSQL."""
+    if settings.workers == 1:
+        return
+    if settings.is_sqlite:
+        _fail(
+            "--workers needs PostgreSQL: SQLite is one process by design; set "
+            "BALIE_DATABASE_URL=postgresql+asyncpg://... for more than one worker",
+            2,
+        )
+    if not settings.webhook_url:
+        _fail("--workers is for webhook mode: give --webhook URL too (polling is one process)", 2)
+
+
+def _run_channel(
+    settings: Settings,
+    command: str,
+    secrets: list[str],
+    *,
+    leader: bool = True,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
     """``balie run`` and ``balie chat``. The Telegram frameworks load only here: the admin
     commands start in a fraction of the time."""
     from aiogram.exceptions import TelegramAPIError
@@ -559,13 +589,53 @@ def _run_channel(settings: Settings, command: str, secrets: list[str]) -> None:
 
     try:
         if command == "run":
-            asyncio.run(runtimes.run(settings))
+            asyncio.run(runtimes.run(settings, leader=leader, on_ready=on_ready))
         else:
             asyncio.run(runtimes.run_terminal(settings))
     except (TelegramAPIError, PtbTelegramError) as exc:  # e.g. no Bot API at start-up
         _fail("Telegram: " + " ".join(RedactSecrets(secrets).redact(str(exc)).split()))
     except runtimes.StoreUsedByTelegram as exc:
         _fail(str(exc))
+
+
+@dataclass(frozen=True)
+class _Worker:
+    """What a worker process of ``balie run --workers N`` needs (sent to it pickled): the
+    parent's settings, with their one webhook secret, and what its logs must mask."""
+
+    settings: Settings
+    secrets: list[str]
+
+    def __call__(self, index: int, on_ready: Callable[[], None]) -> None:
+        configure_logging(
+            self.secrets, logging.INFO, json_lines=self.settings.log_format is LogFormat.JSON
+        )
+        try:
+            _run_channel(self.settings, "run", self.secrets, leader=index == 0, on_ready=on_ready)
+        except (SchemaNotCurrent, SettingsError) as exc:
+            _fail(str(exc))
+        except DirectoryError as exc:
+            _fail(f"directory: {exc}")
+        except KeyboardInterrupt:
+            pass
+        except OSError as exc:
+            _fail(f"{type(exc).__name__}: {exc.strerror or exc}")
+
+
+def _supervise(settings: Settings, secrets: list[str]) -> None:
+    from bot.workers import Supervisor
+
+    log = logging.getLogger("balie")
+    log.info(
+        "Balie starting %d workers on %s:%s, store %s",
+        settings.workers,
+        settings.webhook_host,
+        settings.webhook_port,
+        settings.safe_database_url(),
+    )
+    code = Supervisor(settings.workers, _Worker(settings, secrets)).run()
+    if code:
+        raise SystemExit(code)
 
 
 def _closes_today(args: argparse.Namespace) -> bool:
@@ -582,6 +652,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         _fail(str(exc), 2)
     if args.command == "run":
         settings = _webhook_ready(settings, args)
+        _workers_ready(settings)
     secrets = [
         s.get_secret_value()
         for s in (
@@ -601,7 +672,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         json_lines=settings.log_format is LogFormat.JSON,
     )
     try:
-        if args.command in {"run", "chat"}:
+        if args.command == "run" and settings.workers > 1:
+            _supervise(settings, secrets)
+        elif args.command in {"run", "chat"}:
             _run_channel(settings, args.command, secrets)
         elif args.command == "db":
             asyncio.run(migrate.upgrade(settings.database_url))

@@ -59,9 +59,10 @@ class InboxPolling:
                 try:
                     updates = batch.result()
                     updates = [u for u in updates if isinstance(u.get("update_id"), int)]
-                    if updates:
+                    fresh = await self._processing.inbox.fresh(updates)
+                    if fresh:
                         # Kept before the next call confirms them: a kill loses none.
-                        await self._processing.inbox.keep_all(updates)
+                        await self._processing.inbox.keep_all(fresh)
                 except Exception as exc:
                     delay = RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)]
                     failures += 1
@@ -72,7 +73,7 @@ class InboxPolling:
                 failures = 0
                 if updates:
                     offset = max(int(u["update_id"]) for u in updates) + 1
-                    for update in updates:
+                    for update in fresh:
                         self._processing.spawn(update)
             if offset is not None:
                 await self._confirm(offset)
@@ -107,7 +108,7 @@ async def _unless_stopped(
 
 def polling(app: Balie, get_updates: GetUpdates, feed: Feed, name: str) -> InboxPolling:
     """The inbox-first polling loop on ``app``'s store."""
-    inbox = StoreInbox(app.store, app.clock, Sealer(app.hasher))
+    inbox = StoreInbox(app.store, app.clock, Sealer(app.hasher), door=app.answered_door)
     return InboxPolling(get_updates, InboxProcessing(feed, inbox, name))
 
 

@@ -70,10 +70,16 @@ def ptb_application(
     )
 
 
-async def run_ptb(settings: Settings, stop: asyncio.Event | None = None) -> None:
+async def run_ptb(
+    settings: Settings,
+    stop: asyncio.Event | None = None,
+    *,
+    leader: bool = True,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
     """Long polling, or a webhook when ``settings.webhook_url`` is set; either way updates
     sent while the bot was down are answered (never dropped). Runs until ``stop`` is set
-    (by default: SIGINT or SIGTERM)."""
+    (by default: SIGINT or SIGTERM). Only the ``leader`` sets the menus and the webhook."""
     if settings.webhook_url:
         settings = with_webhook_secret(settings)
     stop = stop or stop_on_signals()
@@ -87,13 +93,14 @@ async def run_ptb(settings: Settings, stop: asyncio.Event | None = None) -> None
     add_handlers(application, app.desk, on_handled=worker.notify, keeper=keeper)
     log.info(startup_line(settings, "python-telegram-bot", telegram.__version__, worker))
     try:
-        async with outbox_running(app, worker):
+        async with outbox_running(app, worker, leader=leader):
             await application.initialize()  # getMe: a refused token stops the start here
             app.desk.links = deep_links.for_username(application.bot.username)
             try:
-                await set_menus_in_bulk(app, partial(set_command_menu, application.bot))
+                if leader:
+                    await set_menus_in_bulk(app, partial(set_command_menu, application.bot))
                 if settings.webhook_url:
-                    await _webhook(settings, app, application, stop)
+                    await _webhook(settings, app, application, stop, leader, on_ready)
                 else:
                     await _polling(app, application, stop)
             finally:
@@ -136,7 +143,12 @@ def ptb_feed(application: Application) -> Feed:
 
 
 async def _webhook(
-    settings: Settings, app: Balie, application: Application, stop: asyncio.Event
+    settings: Settings,
+    app: Balie,
+    application: Application,
+    stop: asyncio.Event,
+    leader: bool,
+    on_ready: Callable[[], None] | None,
 ) -> None:
     server = webhook_server(settings, app, ptb_feed(application), "ptb-webhook")
     await application.start()
@@ -144,12 +156,15 @@ async def _webhook(
         await server.start()
         try:
             assert settings.webhook_url and settings.webhook_secret is not None
-            await application.bot.set_webhook(
-                settings.webhook_url,
-                secret_token=settings.webhook_secret.get_secret_value(),
-                allowed_updates=list(ALLOWED_UPDATES),
-                drop_pending_updates=False,
-            )
+            if leader:  # the same URL and secret for every worker: set once
+                await application.bot.set_webhook(
+                    settings.webhook_url,
+                    secret_token=settings.webhook_secret.get_secret_value(),
+                    allowed_updates=list(ALLOWED_UPDATES),
+                    drop_pending_updates=False,
+                )
+            if on_ready is not None:
+                on_ready()
             await stop.wait()
         finally:
             await server.stop()  # stops accepting; accepted updates are in the queue

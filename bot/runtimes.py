@@ -39,6 +39,7 @@ from handlers.aiogram_adapter import (
 from handlers.telegram_common import ALLOWED_UPDATES, CommandMenu, set_command_menus
 from handlers.telegram_pacing import bulk
 from handlers.terminal import TerminalChannel
+from storage.chat_turns import ChatTurns
 
 log = logging.getLogger("balie")
 
@@ -52,16 +53,21 @@ async def used_by_telegram(app: Balie) -> bool:
         return await tx.audit.any_of(AuditAction.RUNTIME_STARTED, "telegram")
 
 
-async def run(settings: Settings) -> None:
-    """``balie run``: Telegram when a token is set, else the terminal channel."""
+async def run(
+    settings: Settings, *, leader: bool = True, on_ready: Callable[[], None] | None = None
+) -> None:
+    """``balie run``: Telegram when a token is set, else the terminal channel. ``leader``:
+    this process does the once-per-bot work (see :mod:`bot.workers`); one worker of
+    ``--workers N`` is the leader, the others are not. ``on_ready``: called once the
+    webhook server serves."""
     if settings.telegram_token is None:
         await run_terminal(settings, explicit=False)
     elif settings.runtime is Runtime.PTB:
         from bot.ptb_runtime import run_ptb  # python-telegram-bot is imported only when used
 
-        await run_ptb(settings)
+        await run_ptb(settings, leader=leader, on_ready=on_ready)
     else:
-        await run_aiogram(settings)
+        await run_aiogram(settings, leader=leader, on_ready=on_ready)
 
 
 # -- what both Telegram runtimes share ----------------------------------------------------
@@ -93,14 +99,22 @@ def startup_line(settings: Settings, runtime: str, version: str, worker: OutboxW
 
 
 @asynccontextmanager
-async def outbox_running(app: Balie, worker: OutboxWorker) -> AsyncIterator[None]:
-    """The outbox worker and housekeeping run while the body runs; both stop after it."""
+async def outbox_running(
+    app: Balie, worker: OutboxWorker, *, leader: bool = True
+) -> AsyncIterator[None]:
+    """The outbox worker and housekeeping run while the body runs; both stop after it.
+    Every worker delivers (claims are exclusive); only the ``leader`` keeps house, closes
+    accounts and serves the portal API on its own port (every webhook server serves it)."""
     worker_stop = asyncio.Event()
     worker_task = asyncio.create_task(worker.run(worker_stop))
-    housekeeping = asyncio.create_task(_housekeeping(app, worker_stop))
-    closing = asyncio.create_task(_close_due_accounts(app, worker, worker_stop))
+    background = []
+    if leader:
+        background = [
+            asyncio.create_task(_housekeeping(app, worker_stop)),
+            asyncio.create_task(_close_due_accounts(app, worker, worker_stop)),
+        ]
     ops = _ops_server(app)
-    api = app.api_server()
+    api = app.api_server() if leader else None
     async with app.store.transaction() as tx:
         await tx.audit.add(
             AuditAction.RUNTIME_STARTED, actor="balie", channel="telegram", now=app.clock.now()
@@ -118,8 +132,8 @@ async def outbox_running(app: Balie, worker: OutboxWorker) -> AsyncIterator[None
             await ops.stop()
         worker_stop.set()
         await worker_task
-        await housekeeping
-        await closing
+        for task in background:
+            await task
         await worker.aclose()
 
 
@@ -141,10 +155,18 @@ def webhook_server(settings: Settings, app: Balie, feed: Feed, name: str) -> Web
         path=webhook_path(settings.webhook_url),
         secret=settings.webhook_secret.get_secret_value(),
         feed=feed,
-        inbox=StoreInbox(app.store, app.clock, Sealer(app.hasher)),
+        # Workers of one PostgreSQL store take turns per chat (a webhook may go to any).
+        inbox=StoreInbox(
+            app.store,
+            app.clock,
+            Sealer(app.hasher),
+            ChatTurns.of(app.store),
+            door=app.answered_door,
+        ),
         name=name,
         ops=app.ops(),
         install_also=app.install_api,
+        reuse_port=settings.workers > 1,
     )
 
 
@@ -167,10 +189,16 @@ def aiogram_bot(
     return Bot(settings.telegram_token.get_secret_value(), session=session)
 
 
-async def run_aiogram(settings: Settings, stop: asyncio.Event | None = None) -> None:
+async def run_aiogram(
+    settings: Settings,
+    stop: asyncio.Event | None = None,
+    *,
+    leader: bool = True,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
     """Long polling, or a webhook when ``settings.webhook_url`` is set; either way updates
     sent while the bot was down are answered (never dropped). Runs until ``stop`` is set
-    (by default: SIGINT or SIGTERM)."""
+    (by default: SIGINT or SIGTERM). Only the ``leader`` sets the menus and the webhook."""
     if settings.webhook_url:
         settings = with_webhook_secret(settings)
     stop = stop or stop_on_signals()
@@ -185,12 +213,13 @@ async def run_aiogram(settings: Settings, stop: asyncio.Event | None = None) -> 
     dispatcher.include_router(build_router(app.desk, on_handled=worker.notify, keeper=keeper))
     log.info(startup_line(settings, "aiogram", aiogram.__version__, worker))
     try:
-        async with outbox_running(app, worker):
+        async with outbox_running(app, worker, leader=leader):
             me = await bot.me()  # a refused token or an unreachable Bot API stops the start here
             app.desk.links = deep_links.for_username(me.username)
-            await set_menus_in_bulk(app, partial(set_command_menu, bot))
+            if leader:
+                await set_menus_in_bulk(app, partial(set_command_menu, bot))
             if settings.webhook_url:
-                await _aiogram_webhook(settings, app, bot, dispatcher, stop)
+                await _aiogram_webhook(settings, app, bot, dispatcher, stop, leader, on_ready)
             else:
                 await _aiogram_polling(app, bot, dispatcher, stop)
     finally:
@@ -217,18 +246,27 @@ def aiogram_feed(bot: Bot, dispatcher: Dispatcher) -> Feed:
 
 
 async def _aiogram_webhook(
-    settings: Settings, app: Balie, bot: Bot, dispatcher: Dispatcher, stop: asyncio.Event
+    settings: Settings,
+    app: Balie,
+    bot: Bot,
+    dispatcher: Dispatcher,
+    stop: asyncio.Event,
+    leader: bool,
+    on_ready: Callable[[], None] | None,
 ) -> None:
     server = webhook_server(settings, app, aiogram_feed(bot, dispatcher), "aiogram-webhook")
     await server.start()
     try:
         assert settings.webhook_url and settings.webhook_secret is not None
-        await bot.set_webhook(
-            settings.webhook_url,
-            secret_token=settings.webhook_secret.get_secret_value(),
-            allowed_updates=list(ALLOWED_UPDATES),
-            drop_pending_updates=False,
-        )
+        if leader:  # the same URL and secret for every worker: set once
+            await bot.set_webhook(
+                settings.webhook_url,
+                secret_token=settings.webhook_secret.get_secret_value(),
+                allowed_updates=list(ALLOWED_UPDATES),
+                drop_pending_updates=False,
+            )
+        if on_ready is not None:
+            on_ready()
         await stop.wait()
     finally:
         await server.stop()

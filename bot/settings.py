@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     webhook_port: int = Field(default=8080, ge=1, le=65535)
     webhook_secret: SecretStr | None = None
     """Telegram sends it with every update; unset, each start makes a random one."""
+    workers: int = Field(default=1, ge=1, le=64)
+    """Webhook mode on PostgreSQL: this many worker processes share the port and the store."""
 
     smtp_host: str | None = None
     smtp_port: int = Field(default=587, ge=1, le=65535)
@@ -80,8 +82,9 @@ class Settings(BaseSettings):
     telegram_rate_per_group: int = Field(default=20, ge=0)
     """Messages per minute to one group chat; 0: no limit."""
     redis_url: SecretStr | None = None
-    """Set (``redis://host:6379/0``): the workers of one bot share Telegram's limits through
-    Redis; unset: through the store on PostgreSQL, and in-process on SQLite (one process)."""
+    """Set (``redis://host:6379/0``): the workers of one bot share Telegram's limits, the
+    abuse limits and the answered update ids through Redis; unset: Telegram's limits through
+    the store on PostgreSQL (in-process on SQLite, one process), the rest in the store."""
     telegram_max_wait: float = Field(default=15.0, ge=0, le=300)
     """The longest flood-control pause a message waits out; a reply that would wait
     longer is kept in the outbox and sent after the pause."""

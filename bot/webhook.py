@@ -19,8 +19,9 @@ import json
 import logging
 import secrets
 import weakref
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -30,6 +31,7 @@ from bot.ops import OpsEndpoints
 from bot.sealing import CannotUnseal, Sealer
 from bot.settings import Settings
 from flows.ports import Clock
+from storage.chat_turns import ChatTurns
 from storage.uow import Store
 
 log = logging.getLogger("balie.webhook")
@@ -44,14 +46,54 @@ SEALED = "sealed"
 """The key under which an inbox row keeps its update, encrypted (see :mod:`bot.sealing`)."""
 
 
+class AnsweredDoor(Protocol):
+    """Remembers answered updates outside the store (Redis: :mod:`storage.redis_updates`),
+    so a redelivery of one is dropped before it costs a query."""
+
+    async def answered_before(self, update_ids: Sequence[int]) -> set[int]: ...
+
+    async def mark_answered(self, update_id: int) -> None: ...
+
+
 class StoreInbox:
     """The webhook inbox in Balie's store: each update is kept sealed under the server key
-    (it may hold a password or code just typed), and removed once handled."""
+    (it may hold a password or code just typed), and removed once handled.
 
-    def __init__(self, store: Store, clock: Clock, sealer: Sealer) -> None:
+    ``turns``: the workers sharing this (PostgreSQL) store take turns per chat, so that a
+    chat's updates apply in order even when they reach different workers (see
+    :mod:`storage.chat_turns`); None: one process, whose own order is enough.
+
+    ``door``: where answered updates are also remembered, checked by :meth:`fresh` before
+    an update is kept; the store's ``handled_updates`` stays the truth behind it."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        sealer: Sealer,
+        turns: ChatTurns | None = None,
+        *,
+        door: AnsweredDoor | None = None,
+    ) -> None:
         self._store = store
         self._clock = clock
         self._sealer = sealer
+        self._door = door
+        self._turns = turns
+
+    @property
+    def takes_turns(self) -> bool:
+        return self._turns is not None
+
+    async def fresh(self, updates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``updates`` without those the door knows were handled and answered (all of them
+        without a door): a redelivery of one is dropped here, without a query."""
+        if self._door is None or not updates:
+            return updates
+        answered = await self._door.answered_before([int(u["update_id"]) for u in updates])
+        for update_id in answered:
+            log.info("update %s was answered before; the redelivery is dropped", update_id)
+        return [u for u in updates if int(u["update_id"]) not in answered]
 
     async def keep(self, update: dict[str, Any]) -> None:
         await self.keep_all([update])
@@ -63,11 +105,16 @@ class StoreInbox:
             for update in updates:
                 update_id = int(update["update_id"])
                 kept = {"update_id": update_id, SEALED: self._sealer.seal(update)}
-                await tx.inbox.keep(update_id, kept, now)
+                await tx.inbox.keep(update_id, kept, now, chat_of_update(update))
 
     async def forget(self, update_id: int) -> None:
         """The update was handled and its outcome carried out in the chat: it leaves the
         inbox, and the desk no longer keeps its outcome to repeat."""
+        await self._remove(update_id)
+        if self._door is not None:
+            await self._door.mark_answered(update_id)
+
+    async def _remove(self, update_id: int) -> None:
         async with self._store.transaction() as tx:
             await tx.inbox.forget(update_id)
             await tx.handled_updates.answered(update_id)
@@ -77,6 +124,28 @@ class StoreInbox:
         changed without keeping the old one) is logged by id and dropped."""
         async with self._store.transaction() as tx:
             kept = await tx.inbox.waiting()
+        return await self._opened(kept)
+
+    @asynccontextmanager
+    async def turn(self, chat_id: int, update_id: int) -> AsyncIterator[list[dict[str, Any]]]:
+        """The chat's turn (needs ``turns``): within it, the chat's kept updates up to
+        ``update_id``, opened and oldest first, are this worker's to handle; an update that
+        is not among them was handled by another worker already."""
+        assert self._turns is not None
+        kept = await self._turns.take(chat_id, update_id)
+        try:
+            yield await self._opened(kept)
+        finally:
+            try:
+                await self._turns.release(chat_id)
+            except Exception as exc:  # its connection is gone, and the lock with it
+                log.warning("the turn of a chat was not released: %s", type(exc).__name__)
+
+    async def close(self) -> None:
+        if self._turns is not None:
+            await self._turns.close()
+
+    async def _opened(self, kept: list[dict[str, Any]]) -> list[dict[str, Any]]:
         updates = []
         for row in kept:
             sealed = row.get(SEALED)
@@ -87,7 +156,7 @@ class StoreInbox:
                 updates.append(self._sealer.unseal(sealed))
             except CannotUnseal:
                 log.error("update %s in the inbox cannot be opened; dropped", row.get("update_id"))
-                await self.forget(int(row["update_id"]))
+                await self._remove(int(row["update_id"]))  # never answered: not at the door
         return updates
 
 
@@ -175,7 +244,21 @@ class InboxProcessing:
         if lock is None:
             lock = self._chat_locks[chat_id] = asyncio.Lock()
         async with lock:
-            await self._handle(update)
+            if self._inbox.takes_turns:
+                await self._in_turn(chat_id, update)
+            else:
+                await self._handle(update)
+
+    async def _in_turn(self, chat_id: int, update: dict[str, Any]) -> None:
+        """Several workers: the chat's earlier updates first, wherever they were accepted;
+        one another worker handled already is skipped."""
+        update_id = int(update["update_id"])
+        try:
+            async with self._inbox.turn(chat_id, update_id) as due:
+                for kept in due:
+                    await self._handle(kept)
+        except Exception as exc:
+            log.error("update %s stays in the inbox: %s", update_id, type(exc).__name__)
 
     async def _handle(self, update: dict[str, Any]) -> None:
         try:
@@ -204,8 +287,10 @@ class WebhookServer:
         name: str = "webhook",
         ops: OpsEndpoints | None = None,
         install_also: Callable[[web.Application], None] | None = None,
+        reuse_port: bool = False,
     ) -> None:
-        """``install_also``: more routes on this server (the portal API)."""
+        """``install_also``: more routes on this server (the portal API); ``reuse_port``:
+        other workers listen on the same port, and the kernel spreads connections."""
         self.host = host
         self.port = port
         self.path = path
@@ -214,6 +299,7 @@ class WebhookServer:
         self._inbox = inbox
         self._ops = ops
         self._install_also = install_also
+        self._reuse_port = reuse_port
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -226,7 +312,7 @@ class WebhookServer:
             self._install_also(app)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_port=self._reuse_port or None)
         await site.start()
 
     async def stop(self) -> None:
@@ -235,6 +321,7 @@ class WebhookServer:
             await self._runner.cleanup()  # closes the socket, waits for open requests
             self._runner = None
         await self._processing.drain()
+        await self._inbox.close()
 
     async def _on_update(self, request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "").encode()
@@ -247,6 +334,8 @@ class WebhookServer:
             return web.Response(status=400)
         if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
             return web.Response(status=400)
+        if not await self._inbox.fresh([update]):
+            return web.Response(status=200)  # answered before: Telegram need not send it again
         try:
             await self._inbox.keep(update)
         except Exception as exc:

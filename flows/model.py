@@ -349,6 +349,8 @@ class InboxUpdate(Entity):
     update_id: int
     payload: dict[str, Any]
     received_at: datetime
+    chat_id: int | None
+    """The chat it belongs to (None: none, or kept by an earlier version)."""
 
 
 class ApiKey(Entity):

@@ -16,9 +16,13 @@ class Inbox:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def keep(self, update_id: int, payload: dict[str, Any], now: datetime) -> None:
+    async def keep(
+        self, update_id: int, payload: dict[str, Any], now: datetime, chat_id: int | None = None
+    ) -> None:
         if await self.session.get(InboxUpdate, update_id) is None:
-            self.session.add(InboxUpdate(update_id=update_id, payload=payload, received_at=now))
+            self.session.add(
+                InboxUpdate(update_id=update_id, payload=payload, received_at=now, chat_id=chat_id)
+            )
             await self.session.flush()
 
     async def forget(self, update_id: int) -> None:

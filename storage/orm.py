@@ -532,6 +532,8 @@ webhook_inbox = Table(
     Column("update_id", BigInteger, primary_key=True, autoincrement=False),
     Column("payload", JSON, nullable=False),
     Column("received_at", UTCDateTime(), nullable=False),
+    # The chat it belongs to: a worker taking a chat's turn handles its earlier updates first.
+    Column("chat_id", BigInteger, index=True, nullable=True),
 )
 
 

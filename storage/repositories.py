@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.sql.expression import Exists
@@ -68,6 +69,11 @@ class _Repository:
         # SQLite has no row locks; BEGIN IMMEDIATE (storage.db) already serializes writers.
         bind = self.session.bind
         return bind is not None and bind.dialect.name == "sqlite"
+
+    def _locked(self, query: Any) -> Any:
+        """``query`` locking the rows it finds until the transaction ends (PostgreSQL): a
+        second transaction after the same rows waits, then sees them as this one left them."""
+        return query if self._is_sqlite else query.with_for_update()
 
 
 class Organizations(_Repository):
@@ -379,13 +385,15 @@ class Codes(_Repository):
     async def by_digest(self, purpose: CodePurpose, digests: Collection[str]) -> OneTimeCode | None:
         """The unused code of ``purpose`` whose keyed hash is one of ``digests`` (indexed)."""
         result = await self.session.scalars(
-            select(OneTimeCode)
-            .where(
-                one_time_codes.c.code_hash.in_(list(digests)),
-                one_time_codes.c.purpose == purpose,
-                one_time_codes.c.used_at.is_(None),
+            self._locked(
+                select(OneTimeCode)
+                .where(
+                    one_time_codes.c.code_hash.in_(list(digests)),
+                    one_time_codes.c.purpose == purpose,
+                    one_time_codes.c.used_at.is_(None),
+                )
+                .order_by(one_time_codes.c.id.desc())
             )
-            .order_by(one_time_codes.c.id.desc())
         )
         return result.first()
 
@@ -895,15 +903,28 @@ class Conversations(_Repository):
     async def load(self, chat_id: int, now: datetime) -> Conversation:
         """The chat's conversation, locked for this transaction; a new one starts idle."""
         query = select(Conversation).where(conversations.c.chat_id == chat_id)
-        if not self._is_sqlite:
-            query = query.with_for_update()
+        if self._is_sqlite:
+            conversation = (await self.session.scalars(query)).first()
+            if conversation is None:
+                conversation = Conversation(
+                    chat_id=chat_id, state=ConversationState.IDLE, data={}, updated_at=now
+                )
+                self.session.add(conversation)
+                await self.session.flush()
+            return conversation
+        query = query.with_for_update()
         conversation = (await self.session.scalars(query)).first()
         if conversation is None:
-            conversation = Conversation(
-                chat_id=chat_id, state=ConversationState.IDLE, data={}, updated_at=now
+            # A new chat whose first updates reach two workers at once: one row, and the
+            # second worker waits on its lock instead of failing on the duplicate key.
+            # (The new row is this transaction's until it ends, as a locked one would be.)
+            made = await self.session.scalars(
+                pg_insert(Conversation)
+                .values(chat_id=chat_id, state=ConversationState.IDLE, data={}, updated_at=now)
+                .on_conflict_do_nothing(index_elements=[conversations.c.chat_id])
+                .returning(Conversation)
             )
-            self.session.add(conversation)
-            await self.session.flush()
+            conversation = made.first() or (await self.session.scalars(query)).one()
         return conversation
 
 

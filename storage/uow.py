@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from flows import store as ports
 from storage.activation_requests import ActivationRequests
 from storage.api_keys import ApiKeys
 from storage.customers import Customers
@@ -14,6 +15,7 @@ from storage.inbox import Inbox
 from storage.invitations import Invitations
 from storage.offboard_requests import OffboardRequests
 from storage.rate_events import RateEvents
+from storage.redis_limits import RedisLimits
 from storage.repositories import (
     AuditLog,
     ChatLinks,
@@ -32,7 +34,12 @@ from storage.sealing import Sealer, open_text
 
 
 class Transaction:
-    def __init__(self, session: AsyncSession, sealer: Sealer | None = None) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        sealer: Sealer | None = None,
+        fast_limits: RedisLimits | None = None,
+    ) -> None:
         self.session = session
         self.organizations = Organizations(session)
         self.people = People(session)
@@ -46,7 +53,10 @@ class Transaction:
         self.handled_updates = HandledUpdates(session)
         self.letters = Letters(session)
         self.customers = Customers(session)
-        self.rate_events = RateEvents(session)
+        in_store = RateEvents(session)
+        self.rate_events: ports.RateEvents = (
+            in_store if fast_limits is None else fast_limits.rate_events(in_store)
+        )
         self.activation_requests = ActivationRequests(session)
         self.inbox = Inbox(session)
         self.offboard_requests = OffboardRequests(session)
@@ -61,11 +71,20 @@ class Store:
     ``sealer`` seals what the store keeps but must not show (a code's mail or SMS body in the
     outbox, see :mod:`storage.sealing`); its keys are never in the store. A store without one
     refuses to queue such a row.
+
+    ``fast_limits``: the abuse limits' counts in Redis instead of the store's
+    ``rate_events`` (see :mod:`storage.redis_limits`), so a step's limits cost no query.
     """
 
-    def __init__(self, engine: AsyncEngine, sealer: Sealer | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        sealer: Sealer | None = None,
+        fast_limits: RedisLimits | None = None,
+    ) -> None:
         self.engine = engine
         self.sealer = sealer
+        self.fast_limits = fast_limits
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
 
     def opened(self, stored: str) -> str:
@@ -76,7 +95,7 @@ class Store:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         async with self._sessions() as session, session.begin():
-            yield Transaction(session, self.sealer)
+            yield Transaction(session, self.sealer, self.fast_limits)
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -9,11 +9,20 @@ from hypothesis import HealthCheck, settings
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from bot.app import redis_limits
 from storage.db import create_engine
+from storage.redis_link import RedisLink
 from storage.uow import Store
 from tests.fakes.smtp_server import SmtpServer, free_port
 from tests.fakes.twilio_api import FakeTwilio
-from tests.support import DeskDriver, FakeClock, migrated_store, seed_demo, sqlite_url
+from tests.support import (
+    TEST_HASHER,
+    DeskDriver,
+    FakeClock,
+    migrated_store,
+    seed_demo,
+    sqlite_url,
+)
 
 # Property-based tests (hypothesis): "ci" runs 200 examples, "dev" 50 for a quick local run,
 # "long" 2000 (`pytest --hypothesis-profile=long`). The option, when given, wins over this.
@@ -94,12 +103,31 @@ def redis_url() -> Iterator[str]:
         client.flushdb()
 
 
+@pytest.fixture(params=["store", "redis"])
+def limits_in(request: pytest.FixtureRequest) -> str:
+    """Where the abuse limits count: a test that uses this fixture (``usefixtures``) runs
+    with them in the store and in Redis (``BALIE_REDIS_URL``), and must behave the same."""
+    return str(request.param)
+
+
 @pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    """The migrated store on each database of ``database_url``."""
+async def store(database_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    """The migrated store on each database of ``database_url``; its limits in Redis for a
+    test run with ``limits_in`` "redis"."""
     store = await migrated_store(database_url)
+    link = None
+    if "limits_in" in request.fixturenames and request.getfixturevalue("limits_in") == "redis":
+        link = RedisLink(request.getfixturevalue("redis_url"))
+        store.fast_limits = redis_limits(link, TEST_HASHER)
     yield store
+    if link is not None:
+        # The limits were counted in Redis, not in the store's fallback.
+        assert link.up(), "Redis failed during the test"
+        async with store.transaction() as tx:
+            assert not await tx.session.scalar(text("SELECT count(*) FROM rate_events"))
     await store.close()
+    if link is not None:
+        await link.aclose()
 
 
 @pytest.fixture

@@ -283,6 +283,7 @@ async def test_wrong_codes_from_many_chats_never_burn_the_owners_code(
     assert said(await redeem(customers, "1001", code), "account_activated")
 
 
+@pytest.mark.usefixtures("limits_in")
 async def test_a_chat_is_locked_out_with_the_same_answer(customers: DeskDriver) -> None:
     await ask_code(customers, "1001")
     code = await _code_from_mail(customers, "klant1001@thuis.example")
@@ -303,6 +304,7 @@ async def test_a_chat_is_locked_out_with_the_same_answer(customers: DeskDriver) 
     assert said(await redeem(customers, "1008", fresh, user=9100), "account_activated")
 
 
+@pytest.mark.usefixtures("limits_in")
 async def test_code_requests_are_limited_per_chat(customers: DeskDriver) -> None:
     for _ in range(3):
         await ask_code(customers, "9999")

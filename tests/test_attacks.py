@@ -240,6 +240,7 @@ async def test_no_sms_to_countries_the_desk_does_not_serve(desk: DeskDriver, num
     assert not await desk.outbox(DeliveryChannel.SMS)
 
 
+@pytest.mark.usefixtures("limits_in")
 async def test_sms_budget_sends_codes_by_mail_only_and_tells_the_desk(desk: DeskDriver) -> None:
     budget = DeskDriver(
         desk.store, desk.clock, DeskPolicy(default_language=Language.EN, sms_per_hour_per_org=2)

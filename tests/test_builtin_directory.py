@@ -155,6 +155,7 @@ async def test_the_verify_api_refuses_missing_wrong_and_revoked_keys(
     assert (await _verify(url, key, body))[0] == 401
 
 
+@pytest.mark.usefixtures("limits_in")
 async def test_the_verify_api_limits_failures_per_login_known_or_not(
     api: tuple[str, str, DeskDriver, Person],
 ) -> None:
@@ -169,6 +170,7 @@ async def test_the_verify_api_limits_failures_per_login_known_or_not(
     assert await _verify(url, key, ok) == (200, {"valid": True, "status": "active"})
 
 
+@pytest.mark.usefixtures("limits_in")
 async def test_the_verify_api_limits_calls_per_key(desk: DeskDriver) -> None:
     key, _ = await _prepared(desk.store, desk.clock)
     api = PortalApi(desk.store, PasswordVerifier(), VerifyLimits(100, calls_per_key_per_minute=2))

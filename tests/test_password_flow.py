@@ -119,6 +119,7 @@ async def test_five_wrong_codes_burn_the_code_never_the_account(customers: DeskD
     assert said(await customers.send(USER, fresh), "reset_code_accepted")
 
 
+@pytest.mark.usefixtures("limits_in")
 async def test_reset_requests_are_limited_without_telling(customers: DeskDriver) -> None:
     for user in range(9000, 9003):
         await reset(customers, user, "klant1001@thuis.example")

@@ -105,3 +105,49 @@ def test_run_refuses_webhook_options_that_cannot_work(
 def test_runtime_flag_choices() -> None:
     with pytest.raises(SystemExit):
         cli._parser().parse_args(["run", "--runtime", "telethon"])
+
+
+def test_workers_flag_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BALIE_WORKERS", "3")
+    assert load_settings(_env_file=None).workers == 3
+    args = _args("--webhook", "https://bot.example/hook", "--workers", "4")
+    assert load_settings(_env_file=None, **cli._run_options(args)).workers == 4
+    monkeypatch.delenv("BALIE_WORKERS")
+    assert load_settings(_env_file=None).workers == 1
+    with pytest.raises(SystemExit):
+        cli._parser().parse_args(["run", "--workers", "0"])
+
+
+@pytest.mark.parametrize(
+    ("database_url", "argv", "message"),
+    [
+        (
+            "sqlite+aiosqlite:///./data/balie.sqlite3",
+            ["--webhook", "https://bot.example/hook", "--workers", "2"],
+            "--workers needs PostgreSQL: SQLite is one process by design",
+        ),
+        (
+            "postgresql+asyncpg://balie@db.example/balie",
+            ["--workers", "2"],
+            "--workers is for webhook mode",
+        ),
+    ],
+)
+def test_run_refuses_workers_where_they_cannot_share_the_work(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    database_url: str,
+    argv: list[str],
+    message: str,
+) -> None:
+    monkeypatch.setenv("BALIE_TELEGRAM_TOKEN", "123456:workers")
+    monkeypatch.setenv("BALIE_DATABASE_URL", database_url)
+    monkeypatch.delenv("BALIE_WEBHOOK_URL", raising=False)
+    monkeypatch.delenv("BALIE_WORKERS", raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env file
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["run", *argv])
+    assert exit_info.value.code == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert message in line
