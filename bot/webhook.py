@@ -32,7 +32,7 @@ from bot.sealing import CannotUnseal, Sealer
 from bot.settings import Settings
 from flows.ports import Clock
 from storage.chat_turns import ChatTurns
-from storage.uow import Store
+from storage.uow import Store, Transaction
 
 log = logging.getLogger("balie.webhook")
 
@@ -41,6 +41,9 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 Feed = Callable[[dict[str, Any]], Awaitable[None]]
 """Hands one update (the decoded JSON) to the runtime; returns when it is processed."""
 
+
+FORGET_WITHIN = 0.2
+"""Seconds an answered update may wait for a transaction to leave the inbox in."""
 
 SEALED = "sealed"
 """The key under which an inbox row keeps its update, encrypted (see :mod:`bot.sealing`)."""
@@ -80,6 +83,9 @@ class StoreInbox:
         self._sealer = sealer
         self._door = door
         self._turns = turns
+        self._answered: list[int] = []
+        """Handled and answered, to leave the inbox in the next transaction."""
+        self._flusher: asyncio.Task[None] | None = None
 
     @property
     def takes_turns(self) -> bool:
@@ -99,25 +105,81 @@ class StoreInbox:
         await self.keep_all([update])
 
     async def keep_all(self, updates: list[dict[str, Any]]) -> None:
-        """Keep a batch in one transaction: all of it, or (on an error) none."""
+        """Keep a batch in one transaction: all of it, or (on an error) none. Updates
+        answered since the last transaction (:meth:`forget_soon`) leave the inbox in it."""
         now = self._clock.now()
-        async with self._store.transaction() as tx:
-            for update in updates:
-                update_id = int(update["update_id"])
-                kept = {"update_id": update_id, SEALED: self._sealer.seal(update)}
-                await tx.inbox.keep(update_id, kept, now, chat_of_update(update))
+        kept = [
+            (
+                int(update["update_id"]),
+                {"update_id": int(update["update_id"]), SEALED: self._sealer.seal(update)},
+                chat_of_update(update),
+            )
+            for update in updates
+        ]
+        answered, self._answered = self._answered, []
+        try:
+            async with self._store.transaction() as tx:
+                await tx.inbox.keep_all(kept, now)
+                if answered:
+                    await self._remove_in(tx, answered)
+        except BaseException:
+            self._answered = answered + self._answered
+            raise
+        await self._mark_answered(answered)
 
     async def forget(self, update_id: int) -> None:
         """The update was handled and its outcome carried out in the chat: it leaves the
         inbox, and the desk no longer keeps its outcome to repeat."""
-        await self._remove(update_id)
-        if self._door is not None:
-            await self._door.mark_answered(update_id)
+        await self._remove([update_id])
+        await self._mark_answered([update_id])
 
-    async def _remove(self, update_id: int) -> None:
+    def forget_soon(self, update_id: int) -> None:
+        """:meth:`forget`, in the next transaction the inbox makes anyway (keeping the next
+        updates), or within :data:`FORGET_WITHIN` seconds: a step then costs one
+        transaction less. Until then a crash hands the update to the desk again, which
+        repeats its kept answer (a reply may come twice, never be lost), as a crash between
+        the answer and :meth:`forget` always could. One process only: workers that take
+        turns (:attr:`takes_turns`) forget within the turn."""
+        self._answered.append(update_id)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_later(), name="inbox-forget")
+
+    async def flush(self) -> None:
+        """Forget now what :meth:`forget_soon` was given."""
+        flusher = self._flusher
+        if flusher is not None and flusher is not asyncio.current_task():
+            flusher.cancel()
+        answered, self._answered = self._answered, []
+        if not answered:
+            return
+        try:
+            await self._remove(answered)
+        except BaseException:
+            self._answered = answered + self._answered
+            raise
+        await self._mark_answered(answered)
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(FORGET_WITHIN)
+        self._flusher = None
+        try:
+            await self.flush()
+        except Exception as exc:
+            log.error("answered updates stay in the inbox for now: %s", type(exc).__name__)
+
+    async def _mark_answered(self, update_ids: list[int]) -> None:
+        if self._door is not None:
+            for update_id in update_ids:
+                await self._door.mark_answered(update_id)
+
+    async def _remove(self, update_ids: list[int]) -> None:
         async with self._store.transaction() as tx:
-            await tx.inbox.forget(update_id)
-            await tx.handled_updates.answered(update_id)
+            await self._remove_in(tx, update_ids)
+
+    @staticmethod
+    async def _remove_in(tx: Transaction, update_ids: list[int]) -> None:
+        await tx.inbox.forget(update_ids)
+        await tx.handled_updates.answered(update_ids)
 
     async def waiting(self) -> list[dict[str, Any]]:
         """The updates left by a crash, opened; one that cannot be opened (the server key
@@ -156,7 +218,7 @@ class StoreInbox:
                 updates.append(self._sealer.unseal(sealed))
             except CannotUnseal:
                 log.error("update %s in the inbox cannot be opened; dropped", row.get("update_id"))
-                await self._remove(int(row["update_id"]))  # never answered: not at the door
+                await self._remove([int(row["update_id"])])  # never answered: not at the door
         return updates
 
 
@@ -231,9 +293,13 @@ class InboxProcessing:
         task.add_done_callback(lambda _: self._tasks.pop(update_id, None))
 
     async def drain(self) -> None:
-        """Wait until every accepted update is processed."""
+        """Wait until every accepted update is processed, and out of the inbox."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+        try:
+            await self._inbox.flush()
+        except Exception as exc:
+            log.error("answered updates stay in the inbox: %s", type(exc).__name__)
 
     async def _process(self, update: dict[str, Any]) -> None:
         chat_id = chat_of_update(update)
@@ -268,10 +334,14 @@ class InboxProcessing:
             # and is tried again at the next start.
             log.error("update %s failed: %s", update.get("update_id"), type(exc).__name__)
             return
-        try:
-            await self._inbox.forget(int(update["update_id"]))
+        update_id = int(update["update_id"])
+        if not self._inbox.takes_turns:
+            self._inbox.forget_soon(update_id)
+            return
+        try:  # within the turn: another worker must not find it in the inbox after it
+            await self._inbox.forget(update_id)
         except Exception as exc:
-            log.error("update %s stays in the inbox: %s", update["update_id"], type(exc).__name__)
+            log.error("update %s stays in the inbox: %s", update_id, type(exc).__name__)
 
 
 class WebhookServer:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,15 +20,32 @@ class Inbox:
     async def keep(
         self, update_id: int, payload: dict[str, Any], now: datetime, chat_id: int | None = None
     ) -> None:
-        if await self.session.get(InboxUpdate, update_id) is None:
-            self.session.add(
-                InboxUpdate(update_id=update_id, payload=payload, received_at=now, chat_id=chat_id)
-            )
-            await self.session.flush()
+        await self.keep_all([(update_id, payload, chat_id)], now)
 
-    async def forget(self, update_id: int) -> None:
+    async def keep_all(
+        self, updates: Sequence[tuple[int, dict[str, Any], int | None]], now: datetime
+    ) -> None:
+        """Keep each ``(update_id, payload, chat_id)`` not kept already: one query for the
+        ones there are, one INSERT for the rest."""
+        ids = [update_id for update_id, _, _ in updates]
+        there = set(
+            await self.session.scalars(
+                select(webhook_inbox.c.update_id).where(webhook_inbox.c.update_id.in_(ids))
+            )
+        )
+        for update_id, payload, chat_id in updates:
+            if update_id not in there:
+                there.add(update_id)
+                self.session.add(
+                    InboxUpdate(
+                        update_id=update_id, payload=payload, received_at=now, chat_id=chat_id
+                    )
+                )
+        await self.session.flush()
+
+    async def forget(self, update_ids: Sequence[int]) -> None:
         await self.session.execute(
-            delete(InboxUpdate).where(webhook_inbox.c.update_id == update_id)
+            delete(InboxUpdate).where(webhook_inbox.c.update_id.in_(list(update_ids)))
         )
 
     async def waiting(self) -> list[dict[str, Any]]:

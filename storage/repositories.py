@@ -873,11 +873,11 @@ class HandledUpdates(_Repository):
         row = await self.session.get(HandledUpdate, update_id)
         return row.outcome if row is not None else None
 
-    async def answered(self, update_id: int) -> None:
-        """The outcome was carried out in the chat: it need not be repeated, nor kept."""
+    async def answered(self, update_ids: Sequence[int]) -> None:
+        """The outcomes were carried out in the chat: they need not be repeated, nor kept."""
         await self.session.execute(
             update(HandledUpdate)
-            .where(handled_updates.c.update_id == update_id)
+            .where(handled_updates.c.update_id.in_(list(update_ids)))
             .values(outcome=None)
         )
 

@@ -112,8 +112,10 @@ async def _repository_calls(tx: Transaction, now: datetime) -> None:
     await tx.outbox.claim_due(now, 10, timedelta(minutes=1))
     await tx.outbox.waiting_for(telegram, "5001")
     await tx.outbox.close_unsent_cards("request:1", "5001", "decided")
-    await tx.handled_updates.first_time(10**12, now)
+    await tx.handled_updates.seen(10**12)
+    await tx.handled_updates.record(10**12, now, None)
     await tx.handled_updates.outcome(10**12)
+    await tx.handled_updates.answered([10**12])
     await tx.handled_updates.forget_before(now - timedelta(days=2), 5_000)
     await tx.conversations.load(7001, now)
     await tx.staff_messages.find("request:1", 5001)
@@ -136,7 +138,7 @@ async def _repository_calls(tx: Transaction, now: datetime) -> None:
     await tx.invitations.by_digest(["k1$a"])
     await tx.invitations.latest_for(1)
     await tx.api_keys.by_hash("0" * 64)
-    await tx.inbox.forget(1)
+    await tx.inbox.forget([1])
 
 
 _SQLITE_SCAN = re.compile(r"^SCAN (\S+)(.*)$")
