@@ -489,6 +489,11 @@ def _waits_for_earlier() -> Exists:
     )
 
 
+_WAITS_FOR_EARLIER = _waits_for_earlier()
+"""Built once: the outbox worker claims after every step that queues a message, and building
+this expression (an alias, a correlated EXISTS) cost more than running the query."""
+
+
 class Outbox(_Repository):
     """The outbox. A sensitive row (its body holds a code) keeps its body sealed under the
     store's :class:`~storage.sealing.Sealer` (``Store.opened`` gives it back in clear)."""
@@ -564,7 +569,7 @@ class Outbox(_Repository):
             .where(
                 outbox.c.status == OutboxStatus.PENDING,
                 outbox.c.next_attempt_at <= now,
-                ~_waits_for_earlier(),
+                ~_WAITS_FOR_EARLIER,
             )
             .order_by(outbox.c.id)
             .limit(limit)

@@ -120,6 +120,17 @@ class SmsSender(Protocol):
     async def aclose(self) -> None: ...
 
 
+async def _refusal(tx: Transaction, channel: DeliveryChannel, recipient: str) -> str | None:
+    """Why not to send to ``recipient``: it was refused for good before. A blocked chat may
+    unblock at any time (try, and record a new 403); a directory has no addresses."""
+    if channel in {DeliveryChannel.TELEGRAM, DeliveryChannel.DIRECTORY}:
+        return None
+    marked = await tx.undeliverable.find(channel, recipient)
+    if marked is None:
+        return None
+    return f"address refused before ({marked.reason})"[:_MAX_ERROR_LENGTH]
+
+
 @dataclass(frozen=True)
 class _Job:
     """What delivery needs from a claimed row, read while its transaction was open."""
@@ -138,11 +149,17 @@ class _Job:
     notify_chat: int | None = None
     payload: dict[str, Any] = field(default_factory=dict)
     organization_id: int | None = None
+    held_until: datetime | None = None
+    """The lease's end as claimed: before it no other worker can take the row."""
+    refusal: str | None = None
+    """Why not to send (the address was refused for good before), as seen at the claim."""
 
     @classmethod
-    def of(cls, row: OutboxMessage) -> _Job:
+    def of(cls, row: OutboxMessage, refusal: str | None = None) -> _Job:
         assert row.lease_token is not None, "a claimed row has a lease token"
         return cls(
+            held_until=row.lease_expires_at,
+            refusal=refusal,
             id=row.id,
             channel=row.channel,
             recipient=row.recipient,
@@ -294,7 +311,7 @@ class OutboxWorker:
         now = self._clock.now()
         async with self._store.transaction() as tx:
             rows = await tx.outbox.claim_due(now, self._batch, self._lease, self._channels)
-            jobs = [_Job.of(row) for row in rows]
+            jobs = [_Job.of(row, await _refusal(tx, row.channel, row.recipient)) for row in rows]
         self._last_claimed = len(jobs)
         sent = 0
         for index, job in enumerate(jobs):
@@ -340,19 +357,18 @@ class OutboxWorker:
 
     async def _prepare(self, job: _Job) -> tuple[bool, str | None]:
         """Renew the lease for this send (False: lost); and why not to send, if the address
-        was refused for good before."""
+        was refused for good before. A lease claimed moments ago outlasts the send by far:
+        then the claim's own check stands and no transaction is needed."""
         now = self._clock.now()
+        if (
+            job.held_until is not None
+            and now + timedelta(seconds=2 * self._delivery_timeout) < job.held_until
+        ):
+            return True, job.refusal
         async with self._store.transaction() as tx:
             if not await tx.outbox.renew(job.lease, now, self._lease):
                 return False, None
-            if job.channel in {DeliveryChannel.TELEGRAM, DeliveryChannel.DIRECTORY}:
-                # A blocked chat may unblock at any time: try, and record a new 403. A
-                # directory has no addresses to refuse.
-                return True, None
-            marked = await tx.undeliverable.find(job.channel, job.recipient)
-        if marked is None:
-            return True, None
-        return True, f"address refused before ({marked.reason})"[:_MAX_ERROR_LENGTH]
+            return True, await _refusal(tx, job.channel, job.recipient)
 
     def _opened(self, job: _Job) -> str:
         """The body in clear, opened only now, right before it is handed to a provider."""
