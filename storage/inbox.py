@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows.model import InboxUpdate
@@ -25,23 +27,22 @@ class Inbox:
     async def keep_all(
         self, updates: Sequence[tuple[int, dict[str, Any], int | None]], now: datetime
     ) -> None:
-        """Keep each ``(update_id, payload, chat_id)`` not kept already: one query for the
-        ones there are, one INSERT for the rest."""
-        ids = [update_id for update_id, _, _ in updates]
-        there = set(
-            await self.session.scalars(
-                select(webhook_inbox.c.update_id).where(webhook_inbox.c.update_id.in_(ids))
-            )
+        """Keep each ``(update_id, payload, chat_id)`` not kept already: one INSERT that
+        skips the ids there are (a webhook Telegram sent again)."""
+        if not updates:
+            return
+        rows = [
+            {"update_id": update_id, "payload": payload, "received_at": now, "chat_id": chat_id}
+            for update_id, payload, chat_id in {u[0]: u for u in updates}.values()
+        ]
+        dialect = self.session.bind.dialect.name if self.session.bind is not None else ""
+        insert = sqlite_insert if dialect == "sqlite" else pg_insert
+        await self.session.execute(
+            insert(webhook_inbox).on_conflict_do_nothing(
+                index_elements=[webhook_inbox.c.update_id]
+            ),
+            rows,
         )
-        for update_id, payload, chat_id in updates:
-            if update_id not in there:
-                there.add(update_id)
-                self.session.add(
-                    InboxUpdate(
-                        update_id=update_id, payload=payload, received_at=now, chat_id=chat_id
-                    )
-                )
-        await self.session.flush()
 
     async def forget(self, update_ids: Sequence[int]) -> None:
         await self.session.execute(
