@@ -200,12 +200,8 @@ class BotApi:
             if self._poller is not None and not self._poller.done():
                 self._poller.set_result(None)
         try:
-            message, arrived = await asyncio.wait_for(future, timeout)
-        except TimeoutError:
-            raise StepTimeout(f"no reply in chat {chat_id} within {timeout:g} s") from None
+            message, arrived = await self._arrival(chat_id, chat, waiter, timeout, "reply")
         finally:
-            if waiter in chat.waiters:
-                chat.waiters.remove(waiter)
             if post is not None:
                 await post
         return message, arrived - started
@@ -225,14 +221,25 @@ class BotApi:
         future: asyncio.Future[tuple[Message, float]] = asyncio.get_running_loop().create_future()
         waiter = _Waiter(match, future)
         chat.waiters.append(waiter)
+        message, _ = await self._arrival(chat_id, chat, waiter, timeout, "message")
+        return message
+
+    @staticmethod
+    async def _arrival(
+        chat_id: int,
+        chat: _Chat,
+        waiter: _Waiter,
+        timeout: float,  # noqa: ASYNC109
+        what: str,
+    ) -> tuple[Message, float]:
+        """The message ``waiter`` was registered for, and when it arrived; the waiter goes."""
         try:
-            message, _ = await asyncio.wait_for(future, timeout)
+            return await asyncio.wait_for(waiter.future, timeout)
         except TimeoutError:
-            raise StepTimeout(f"no message in chat {chat_id} within {timeout:g} s") from None
+            raise StepTimeout(f"no {what} in chat {chat_id} within {timeout:g} s") from None
         finally:
             if waiter in chat.waiters:
                 chat.waiters.remove(waiter)
-        return message
 
     async def _post(self, update: dict[str, Any]) -> None:
         assert self._http is not None

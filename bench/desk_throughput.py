@@ -18,6 +18,7 @@ import re
 import statistics
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -35,7 +36,7 @@ from flows.ports import SystemClock
 from flows.turn import DeskPolicy
 from storage.db import create_engine
 from storage.migrate import upgrade
-from storage.uow import Store
+from storage.uow import Store, Transaction
 
 CODE = re.compile(r"\b(\d{6})\b")
 PARTNER_ID = "BENCH-1"
@@ -46,17 +47,31 @@ async def _seed(store: Store, clock: SystemClock) -> None:
     now = clock.now()
     async with store.transaction() as tx:
         await accounts.add_organization(tx, "Bench Wonen", PARTNER_ID, now)
-        for number in (1, 2):
-            await accounts.add_staff(
-                tx,
-                partner_id=PARTNER_ID,
-                name=f"Manager {number}",
-                role=Role.MANAGER,
-                email=f"manager{number}@bench.example",
-                phone=None,
-                telegram_id=900 + number,
-                now=now,
-            )
+        await add_managers(tx, PARTNER_ID, "bench.example", now)
+
+
+async def add_managers(tx: Transaction, partner_id: str, domain: str, now: datetime) -> None:
+    """Two managers of ``partner_id`` with chats (900 + n), who get every request card."""
+    for number in (1, 2):
+        await accounts.add_staff(
+            tx,
+            partner_id=partner_id,
+            name=f"Manager {number}",
+            role=Role.MANAGER,
+            email=f"manager{number}@{domain}",
+            phone=None,
+            telegram_id=900 + number,
+            now=now,
+        )
+
+
+async def empty_schema(url: str) -> None:
+    """Start from an empty schema on the given PostgreSQL server."""
+    engine = create_engine(url)
+    async with engine.begin() as connection:
+        await connection.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
+        await connection.exec_driver_sql("CREATE SCHEMA public")
+    await engine.dispose()
 
 
 async def _code_for(store: Store, address: str) -> str:
@@ -93,12 +108,8 @@ async def _register(desk: Desk, store: Store, user: int, latencies: list[float])
 async def main(people: int, concurrency: int, url: str | None) -> None:
     with tempfile.TemporaryDirectory() as folder:
         database_url = url or f"sqlite+aiosqlite:///{Path(folder) / 'bench.sqlite3'}"
-        if url:  # start from an empty schema on the given server
-            engine = create_engine(url)
-            async with engine.begin() as connection:
-                await connection.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
-                await connection.exec_driver_sql("CREATE SCHEMA public")
-            await engine.dispose()
+        if url:
+            await empty_schema(url)
         await upgrade(database_url)
         hasher = KeyedHasher.ephemeral()
         store = Store(create_engine(database_url), sealer=outbox_sealer(hasher))

@@ -36,11 +36,10 @@ from sqlalchemy import Table, event, func, insert, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.desk_throughput import add_managers, empty_schema
 from bot.sealing import outbox_sealer
-from flows import accounts
 from flows.buttons import Menu, MenuChoice, encode
 from flows.desk import Desk
-from flows.domain import Role
 from flows.events import Event, EventKind, Sender
 from flows.keys import KeyedHasher
 from flows.model import OutboxMessage
@@ -298,11 +297,7 @@ async def _fresh(url: str | None, folder: Path, name: str) -> str:
         database_url = f"sqlite+aiosqlite:///{folder / name}.sqlite3"
     else:
         database_url = url
-        engine = create_engine(url)
-        async with engine.begin() as connection:
-            await connection.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
-            await connection.exec_driver_sql("CREATE SCHEMA public")
-        await engine.dispose()
+        await empty_schema(url)
     await upgrade(database_url)
     return database_url
 
@@ -317,17 +312,7 @@ async def _prepared(url: str | None, folder: Path, size: int, index: int) -> _St
     store = Store(create_engine(database_url), sealer=outbox_sealer(hasher))
     clock = SystemClock()
     async with store.transaction() as tx:
-        for number in (1, 2):
-            await accounts.add_staff(
-                tx,
-                partner_id=PARTNER_ID,
-                name=f"Manager {number}",
-                role=Role.MANAGER,
-                email=f"manager{number}@groei.example",
-                phone=None,
-                telegram_id=900 + number,
-                now=clock.now(),
-            )
+        await add_managers(tx, PARTNER_ID, "groei.example", clock.now())
     desk = Desk(store, DeskPolicy(steady_answer=timedelta(0)), clock, hasher)
     return _Steps(desk, store, measured)
 

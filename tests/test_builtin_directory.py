@@ -322,16 +322,21 @@ def _pressed_reset() -> str:
     return pressed(Menu(MenuChoice.FORGOT_PASSWORD))
 
 
-@pytest.fixture
-async def on_ldap(store: Store, clock: FakeClock) -> tuple[DeskDriver, MemoryDirectory]:
-    directory = MemoryDirectory()
+async def _desk_on_ldap(store: Store, clock: FakeClock, directory: MemoryDirectory) -> DeskDriver:
+    """The demo on ``directory`` as the LDAP connector, customer 1001's account active."""
     directories = DeploymentDirectories(DirectoryKind.LDAP, {DirectoryKind.LDAP: directory})
     await seed_demo(store, clock)
     desk = DeskDriver(store, clock, directories=directories)
     await seed_customers(store, clock)
     async with store.transaction() as tx:
         (await tx.customers.with_number("1001"))[0].account_active = True
-    return desk, directory
+    return desk
+
+
+@pytest.fixture
+async def on_ldap(store: Store, clock: FakeClock) -> tuple[DeskDriver, MemoryDirectory]:
+    directory = MemoryDirectory()
+    return await _desk_on_ldap(store, clock, directory), directory
 
 
 async def test_directory_down_during_the_password_step_then_the_next_try_works(
@@ -473,12 +478,7 @@ async def test_a_slow_directory_holds_no_lock_other_chats_go_on_meanwhile(
     """The directory is called outside the step's transaction: while it takes its time,
     the store (SQLite: one connection, one writer) serves every other chat."""
     directory = _SlowDirectory()
-    directories = DeploymentDirectories(DirectoryKind.LDAP, {DirectoryKind.LDAP: directory})
-    await seed_demo(store, clock)
-    desk = DeskDriver(store, clock, directories=directories)
-    await seed_customers(store, clock)
-    async with store.transaction() as tx:
-        (await tx.customers.with_number("1001"))[0].account_active = True
+    desk = await _desk_on_ldap(store, clock, directory)
     await _to_password_step(desk, 8101)
     setting = asyncio.create_task(desk.send(8101, PASSWORD))
     await asyncio.wait_for(directory.started.wait(), 5)
