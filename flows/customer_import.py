@@ -341,7 +341,7 @@ async def import_customers(
     A row equal to the stored customer is counted unchanged and not written (its
     ``updated_at`` stays); a different one updates the imported fields and ``updated_at``.
     Only the file's columns are written: the account (``account_active``, ``password_hash``,
-    ``telegram_user_id``, ``language``) is never touched. Given a ``ParsedFile``, its refusals
+    ``language``, its chats) is never touched. Given a ``ParsedFile``, its refusals
     and warnings are carried into the summary.
     """
     summary = _summary_of(rows)

@@ -112,10 +112,18 @@ async def link_customer(
     chat_id: int,
     now: datetime,
 ) -> None:
-    """Link ``chat_id`` to the portal account and, if it had another chat, tell the account."""
-    previous = customer.telegram_user_id
-    await tx.customers.link_chat(customer, chat_id)
-    if previous is None or previous == chat_id:
+    """Link ``chat_id`` to the portal account in place of the holder's earlier chats (it
+    proved the account's address) and, if it had another chat, tell the account."""
+    earlier = [
+        link.telegram_user_id
+        for link in await tx.portal_chats.of_customer(customer.id)
+        if link.member_id is None
+    ]
+    for chat in earlier:
+        await tx.portal_chats.unlink(chat)
+    await tx.portal_chats.link(chat_id, customer.id, now)
+    previous = next((chat for chat in reversed(earlier) if chat != chat_id), None)
+    if previous is None:
         return
     address = correspondence_address(customer)
     notice = LinkNotice(
@@ -244,7 +252,9 @@ async def _relink(turn: Turn, action: UndoLink, pressed_in: int) -> int | None:
         await tx.chat_links.link(pressed_in, person.id, turn.now)
         return person.organization_id
     customer = await tx.customers.get(action.account_id)
-    if customer is None or customer.telegram_user_id != action.new_chat:
+    link = await tx.portal_chats.get(action.new_chat)
+    if customer is None or link is None or link.customer_id != customer.id or link.member_id:
         return None
-    await tx.customers.link_chat(customer, pressed_in)
+    await tx.portal_chats.unlink(action.new_chat)
+    await tx.portal_chats.link(pressed_in, customer.id, turn.now)
     return customer.organization_id

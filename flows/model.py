@@ -109,12 +109,44 @@ class PersonOffice(Entity):
 
 
 class ChatLink(Entity):
-    """Which account a Telegram user is. One Telegram user may act for one account."""
+    """A chat (a linked device) of a person's account: one chat acts for one account, an
+    account may have several chats (a phone and a tablet)."""
 
     telegram_user_id: int
     person_id: int
     linked_at: datetime
+    device_name: str | None
+    """What the chat called itself when it was linked (its Telegram name), for /devices."""
+    last_used_at: datetime | None
     person: Person
+
+
+class PortalChat(Entity):
+    """A chat (a linked device) of a customer portal account: the holder's own, or one of
+    a member's (``member_id``). One chat acts for one portal account."""
+
+    telegram_user_id: int
+    customer_id: int
+    member_id: int | None
+    """None: the account holder's own chat; else the member whose chat it is."""
+    linked_at: datetime
+    device_name: str | None
+    last_used_at: datetime | None
+
+
+class AccountMember(Entity):
+    """Someone else with their own login to a customer's account (seed 004: the second
+    parent; seed 003: a company's extra accounts), with their own e-mail and chats."""
+
+    id: int
+    customer_id: int
+    name: str
+    email: str
+    read_only: bool
+    """Receives notices and sees status, but changes nothing (seed 004: one parent)."""
+    language: str | None
+    created_at: datetime
+    customer: Customer
 
 
 class RegistrationRequest(Entity):
@@ -286,7 +318,6 @@ class Customer(Entity):
     account_active: bool
     password_hash: str | None
     password_changed_at: datetime | None
-    telegram_user_id: int | None
     language: str | None
     created_at: datetime
     updated_at: datetime

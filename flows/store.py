@@ -24,8 +24,10 @@ from flows.domain import (
     Role,
 )
 from flows.model import (
+    AccountMember,
     ActivationRequest,
     ApiKey,
+    ChatLink,
     Conversation,
     Customer,
     Invitation,
@@ -36,6 +38,7 @@ from flows.model import (
     Organization,
     OutboxMessage,
     Person,
+    PortalChat,
     RegistrationRequest,
     UndeliverableAddress,
 )
@@ -121,7 +124,19 @@ class ChatLinks(Protocol):
     async def unlink(self, telegram_user_id: int) -> None: ...
 
     async def link(self, telegram_user_id: int, person_id: int, now: datetime) -> None:
-        """Link the chat to the account, replacing any older link of either."""
+        """Link the chat to the account, replacing any older link of either (a chat that
+        proved the account's address takes it over)."""
+        ...
+
+    async def of_person(self, person_id: int) -> Sequence[ChatLink]:
+        """The account's chats (linked devices), oldest link first."""
+        ...
+
+    async def add(
+        self, telegram_user_id: int, person_id: int, now: datetime, device_name: str | None
+    ) -> ChatLink:
+        """One more chat for the account (a paired device); its other chats stay. Any
+        earlier link of this chat is replaced."""
         ...
 
 
@@ -321,8 +336,43 @@ class Customers(Protocol):
         account under administration) the administrator's address."""
         ...
 
-    async def link_chat(self, customer: Customer, telegram_user_id: int) -> None:
-        """This chat now acts for this account only."""
+
+class PortalChats(Protocol):
+    """The chats (linked devices) of customer portal accounts and of their members."""
+
+    async def get(self, telegram_user_id: int) -> PortalChat | None: ...
+
+    async def of_customer(self, customer_id: int) -> Sequence[PortalChat]:
+        """The account's chats, its holder's and its members', oldest link first."""
+        ...
+
+    async def link(
+        self,
+        telegram_user_id: int,
+        customer_id: int,
+        now: datetime,
+        *,
+        member_id: int | None = None,
+        device_name: str | None = None,
+    ) -> PortalChat:
+        """The chat now acts for this account (or this member of it) only: any earlier
+        link of the chat is replaced; the account's other chats stay."""
+        ...
+
+    async def unlink(self, telegram_user_id: int) -> None: ...
+
+
+class Members(Protocol):
+    """The members of customer portal accounts (seed 004's second parent)."""
+
+    async def get(self, member_id: int) -> AccountMember | None: ...
+
+    async def of_customer(self, customer_id: int) -> Sequence[AccountMember]: ...
+
+    async def add(self, member: AccountMember) -> AccountMember: ...
+
+    async def remove(self, member: AccountMember) -> None:
+        """The member and its chats are gone."""
         ...
 
 
@@ -462,6 +512,12 @@ class Transaction(Protocol):
 
     @property
     def customers(self) -> Customers: ...
+
+    @property
+    def portal_chats(self) -> PortalChats: ...
+
+    @property
+    def members(self) -> Members: ...
 
     @property
     def rate_events(self) -> RateEvents: ...

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows.domain import DeliveryChannel
@@ -111,14 +111,3 @@ class Customers:
             .order_by(customers.c.id)
         )
         return result.all()
-
-    async def link_chat(self, customer: Customer, telegram_user_id: int) -> None:
-        """This chat now acts for this account only."""
-        await self.session.execute(
-            update(Customer)
-            .where(customers.c.telegram_user_id == telegram_user_id, customers.c.id != customer.id)
-            .values(telegram_user_id=None)
-            .execution_options(synchronize_session=False)
-        )
-        customer.telegram_user_id = telegram_user_id
-        await self.session.flush()

@@ -51,6 +51,7 @@ from flows.domain import (
     Role,
 )
 from flows.model import (
+    AccountMember,
     ActivationRequest,
     ApiKey,
     AuditEntry,
@@ -68,6 +69,7 @@ from flows.model import (
     OutboxMessage,
     Person,
     PersonOffice,
+    PortalChat,
     RateEvent,
     RegistrationRequest,
     StaffMessage,
@@ -193,10 +195,12 @@ chat_links = Table(
         "person_id",
         Integer,
         ForeignKey("people.id", ondelete="CASCADE"),
-        unique=True,
+        index=True,
         nullable=False,
     ),
     Column("linked_at", UTCDateTime(), nullable=False),
+    Column("device_name", String(100), nullable=True),
+    Column("last_used_at", UTCDateTime(), nullable=True),
 )
 
 registration_requests = Table(
@@ -411,7 +415,6 @@ customers = Table(
     Column("account_active", Boolean, default=False, nullable=False),
     Column("password_hash", String(200), nullable=True),
     Column("password_changed_at", UTCDateTime(), nullable=True),
-    Column("telegram_user_id", BigInteger, unique=True, nullable=True),
     Column("language", String(8), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
@@ -421,6 +424,48 @@ customers = Table(
     Index("ix_customers_customer_number", "customer_number"),
 )
 Index("ix_customers_administrator_email_lower", func.lower(customers.c.administrator_email))
+
+account_members = Table(
+    "account_members",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "customer_id",
+        Integer,
+        ForeignKey("customers.id", ondelete="CASCADE"),
+        index=True,
+        nullable=False,
+    ),
+    Column("name", String(200), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("read_only", Boolean, default=False, nullable=False),
+    Column("language", String(8), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+Index("ix_account_members_email_lower", func.lower(account_members.c.email))
+
+portal_chats = Table(
+    "portal_chats",
+    metadata,
+    Column("telegram_user_id", BigInteger, primary_key=True, autoincrement=False),
+    Column(
+        "customer_id",
+        Integer,
+        ForeignKey("customers.id", ondelete="CASCADE"),
+        index=True,
+        nullable=False,
+    ),
+    Column(
+        "member_id",
+        Integer,
+        ForeignKey("account_members.id", ondelete="CASCADE"),
+        index=True,
+        nullable=True,
+    ),
+    Column("linked_at", UTCDateTime(), nullable=False),
+    Column("device_name", String(100), nullable=True),
+    Column("last_used_at", UTCDateTime(), nullable=True),
+)
 
 activation_requests = Table(
     "activation_requests",
@@ -555,6 +600,7 @@ _PLAIN: tuple[tuple[type, Table], ...] = (
     (RateEvent, rate_events),
     (InboxUpdate, webhook_inbox),
     (ApiKey, api_keys),
+    (PortalChat, portal_chats),
 )
 """Classes whose rows link to no other record."""
 
@@ -592,6 +638,7 @@ _LINKED: tuple[tuple[type, Table, dict[str, Any]], ...] = (
         },
     ),
     (Customer, customers, {"organization": _loaded(Organization)}),
+    (AccountMember, account_members, {"customer": _loaded(Customer)}),
     (
         ActivationRequest,
         activation_requests,

@@ -252,10 +252,39 @@ class ChatLinks(_Repository):
         return None if link is None else await self.session.get(Person, link.person_id)
 
     async def chat_for(self, person_id: int) -> int | None:
+        """The account's most recently linked chat."""
         result = await self.session.scalars(
-            select(chat_links.c.telegram_user_id).where(chat_links.c.person_id == person_id)
+            select(chat_links.c.telegram_user_id)
+            .where(chat_links.c.person_id == person_id)
+            .order_by(chat_links.c.linked_at.desc(), chat_links.c.telegram_user_id.desc())
         )
         return result.first()
+
+    async def of_person(self, person_id: int) -> Sequence[ChatLink]:
+        result = await self.session.scalars(
+            select(ChatLink)
+            .where(chat_links.c.person_id == person_id)
+            .order_by(chat_links.c.linked_at, chat_links.c.telegram_user_id)
+        )
+        return result.all()
+
+    async def add(
+        self, telegram_user_id: int, person_id: int, now: datetime, device_name: str | None
+    ) -> ChatLink:
+        existing = await self.session.get(ChatLink, telegram_user_id)
+        if existing is not None:
+            await self.session.delete(existing)
+            await self.session.flush()
+        link = ChatLink(
+            telegram_user_id=telegram_user_id,
+            person_id=person_id,
+            linked_at=now,
+            device_name=device_name,
+            last_used_at=now,
+        )
+        self.session.add(link)
+        await self.session.flush()
+        return link
 
     async def unlink(self, telegram_user_id: int) -> None:
         await self.session.execute(
@@ -273,7 +302,12 @@ class ChatLinks(_Repository):
             await self.session.delete(existing)
         await self.session.flush()
         self.session.add(
-            ChatLink(telegram_user_id=telegram_user_id, person_id=person_id, linked_at=now)
+            ChatLink(
+                telegram_user_id=telegram_user_id,
+                person_id=person_id,
+                linked_at=now,
+                last_used_at=now,
+            )
         )
         await self.session.flush()
 

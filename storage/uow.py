@@ -14,6 +14,7 @@ from storage.customers import Customers
 from storage.inbox import Inbox
 from storage.invitations import Invitations
 from storage.offboard_requests import OffboardRequests
+from storage.portal_chats import Members, PortalChats
 from storage.rate_events import RateEvents
 from storage.redis_limits import RedisLimits
 from storage.repositories import (
@@ -53,6 +54,8 @@ class Transaction:
         self.handled_updates = HandledUpdates(session)
         self.letters = Letters(session)
         self.customers = Customers(session)
+        self.portal_chats = PortalChats(session)
+        self.members = Members(session)
         in_store = RateEvents(session)
         self.rate_events: ports.RateEvents = (
             in_store if fast_limits is None else fast_limits.rate_events(in_store)

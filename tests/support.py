@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bot.sealing import outbox_sealer
-from flows import accounts
+from flows import accounts, own_account
 from flows.buttons import ButtonAction, Pressed, StaffAction, decode, encode, signed
 from flows.desk import Desk
 from flows.directory import Directories
@@ -287,6 +287,13 @@ def pressed(action: ButtonAction) -> str:
 def offered(outcome: Outcome) -> list[Pressed | None]:
     """The outcome's buttons as the typed actions they carry (None: data that is no action)."""
     return [decode(data) for data in buttons_of(outcome)]
+
+
+async def portal_chats_of(store: Store, customer_id: int) -> list[int]:
+    """The chats linked to a customer portal account's holder."""
+    async with store.transaction() as tx:
+        owner = own_account.Owner(own_account.OwnerKind.CUSTOMER, customer_id)
+        return await own_account.chats_of(tx, owner)
 
 
 def customer(organization_id: int, number: str, now: datetime, **facts: object) -> Customer:

@@ -26,6 +26,7 @@ from tests.support import (
     DeskDriver,
     code_matches,
     offered,
+    portal_chats_of,
     pressed,
     said,
     seed_customers,
@@ -246,7 +247,8 @@ async def test_redeem_activates_links_and_asks_for_a_password(customers: DeskDri
         account = (
             await tx.session.scalars(select(Customer).where(Customer.customer_number == "1001"))
         ).one()
-        assert account.account_active and account.telegram_user_id == USER
+        assert account.account_active
+    assert await portal_chats_of(customers.store, account.id) == [USER]
     # Single use.
     again = await redeem(customers, "1001", code, user=USER + 5)
     assert said(again, "activation_code_wrong")

@@ -15,7 +15,15 @@ from flows.domain import AuditAction, DeliveryChannel, Language, RequestKind, Re
 from flows.model import AuditEntry, ChatLink, RegistrationRequest
 from flows.texts import Texts
 from flows.turn import DeskPolicy
-from tests.support import DemoOrg, DeskDriver, buttons_of, pressed, seed_customers, texts_of
+from tests.support import (
+    DemoOrg,
+    DeskDriver,
+    buttons_of,
+    portal_chats_of,
+    pressed,
+    seed_customers,
+    texts_of,
+)
 
 ORG = DemoOrg()
 STRANGER = 6601
@@ -212,7 +220,7 @@ async def test_under_administration_everything_goes_to_the_administrator(
     async with tenants.store.transaction() as tx:
         [tenant] = await tx.customers.with_number("1006")
         tenant.account_active = True
-        tenant.telegram_user_id = 8006
+        await tx.portal_chats.link(8006, tenant.id, tenants.clock.now())
     tenant_mail = "klant1006@thuis.example"
     administrator = "bewind@bewind.example"
     await tenants.send(8006, "/password")
@@ -331,7 +339,7 @@ async def test_activating_an_active_account_elsewhere_tells_the_old_chat_with_un
     assert "linked to your account again" in texts_of(outcome)
     async with tenants.store.transaction() as tx:
         [customer] = await tx.customers.with_number("1001")
-        assert customer.telegram_user_id == 8001
+    assert await portal_chats_of(tenants.store, customer.id) == [8001]
     assert any(
         m.recipient == str(STRANGER) and "unlinked" in m.body
         for m in await tenants.outbox(DeliveryChannel.TELEGRAM)

@@ -28,7 +28,7 @@ from flows.customer_import import (
 )
 from flows.model import Customer
 from storage.uow import Store
-from tests.support import FakeClock
+from tests.support import FakeClock, portal_chats_of
 
 SAMPLE = Path(__file__).resolve().parent.parent / "docs" / "samples" / "customers.csv"
 HEADER = ",".join(COLUMNS)
@@ -387,7 +387,7 @@ async def test_a_re_import_never_touches_the_account(store: Store, clock: FakeCl
         anna.account_active = True
         anna.password_hash = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"
         anna.password_changed_at = clock.now()
-        anna.telegram_user_id = 424242
+        await tx.portal_chats.link(424242, anna.id, clock.now())
         anna.language = "en"
 
     clock.advance(days=3)
@@ -395,7 +395,8 @@ async def test_a_re_import_never_touches_the_account(store: Store, clock: FakeCl
     assert summary.updated == ["K-001"]
     anna = await _customer(store, "K-001")
     assert anna.name == "Anna Jansen-de Vries"
-    assert anna.account_active and anna.telegram_user_id == 424242 and anna.language == "en"
+    assert anna.account_active and anna.language == "en"
+    assert await portal_chats_of(store, anna.id) == [424242]
     assert anna.password_hash == "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"
     assert anna.password_changed_at == clock.now() - timedelta(days=3)
 

@@ -76,6 +76,7 @@ from flows.model import (
     OneTimeCode,
     OutboxMessage,
     Person,
+    PortalChat,
     RegistrationRequest,
 )
 from flows.texts import Texts
@@ -329,7 +330,8 @@ def read_snapshot(reader: Engine, outbox_after: int) -> Snapshot:
                 for row in connection.execute(select(ChatLink.__table__))
             },
             customer_links={
-                c.id: c.telegram_user_id for c in customers.values() if c.telegram_user_id
+                row.customer_id: row.telegram_user_id
+                for row in connection.execute(select(PortalChat.__table__))
             },
             people=rows(Person),
             customers=customers,

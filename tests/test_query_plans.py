@@ -128,7 +128,10 @@ async def _repository_calls(tx: Transaction, now: datetime) -> None:
     await tx.customers.accounts_for(email, "bewind@bewind.example")
     await tx.customers.accounts_for(sms, "+31611112222")
     assert found is not None
-    await tx.customers.link_chat(found, 7002)
+    await tx.portal_chats.link(7002, found.id, now)
+    await tx.portal_chats.of_customer(found.id)
+    await tx.chat_links.of_person(1)
+    await tx.members.of_customer(found.id)
     await tx.rate_events.since("code:7001", now)
     await tx.rate_events.forget_before(now - timedelta(days=1), 5_000)
     awaiting, refused = ActivationStatus.AWAITING_RELEASE, ActivationStatus.INELIGIBLE

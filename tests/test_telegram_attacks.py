@@ -215,7 +215,7 @@ async def test_strangers_cannot_burn_an_activation_code(channel: TelegramDriver,
     assert T("account_activated") in redeemed.text, redeemed.text
     await channel.expect(TENANT, T("ask_password"))
     customer = await env.customer(TENANT_NUMBER)
-    assert customer.account_active and customer.telegram_user_id == TENANT
+    assert customer.account_active and await env.customer_chats(TENANT_NUMBER) == [TENANT]
 
 
 # -- 4: no SMS to a country the desk does not serve -------------------------------------------
@@ -316,14 +316,14 @@ async def test_activation_elsewhere_tells_the_old_chat_and_undo_relinks_it(
     second = await env.mail_activation_code(TENANT_EMAIL, count=len(mails))
     redeemed = await try_code(channel, STRANGER, TENANT_NUMBER, second)
     assert T("account_activated") in redeemed.text, redeemed.text
-    assert (await env.customer(TENANT_NUMBER)).telegram_user_id == STRANGER
+    assert await env.customer_chats(TENANT_NUMBER) == [STRANGER]
 
     notice = await channel.expect(TENANT, whole("chat_linked_notice", org=ORG.name))
     assert notice.buttons == (T("button_undo_link"),)
     await channel.user_presses(TENANT, T("button_undo_link"))
     await channel.expect(TENANT, T("link_undone"))
     await channel.expect(STRANGER, T("link_undone_other"))
-    assert (await env.customer(TENANT_NUMBER)).telegram_user_id == TENANT
+    assert await env.customer_chats(TENANT_NUMBER) == [TENANT]
     assert await env.audit(AuditAction.CHAT_LINK_UNDONE)
 
 

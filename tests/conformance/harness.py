@@ -53,7 +53,7 @@ from storage.uow import Store
 from tests.fakes.bot_api import BotMessage, FakeBotApi
 from tests.fakes.smtp_server import SmtpServer, free_port
 from tests.fakes.twilio_api import FakeTwilio, TwilioMessage
-from tests.support import code_matches
+from tests.support import code_matches, portal_chats_of
 
 CODE = re.compile(r"\b(\d{6})\b")
 ACTIVATION_CODE = re.compile(r"\b([A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4})\b")
@@ -263,6 +263,10 @@ class Env:
             ).first()
         assert found is not None, f"no customer {number}"
         return found
+
+    async def customer_chats(self, number: str) -> list[int]:
+        """The chats linked to the customer's portal account (its holder's)."""
+        return await portal_chats_of(self.store, (await self.customer(number)).id)
 
     async def activation_requests(self) -> list[ActivationRequest]:
         async with self.store.transaction() as tx:

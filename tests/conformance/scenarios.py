@@ -571,7 +571,7 @@ async def activation_code_by_email_then_password(channel: Channel, env: Env) -> 
     assert stored is not None and stored.code_hash.startswith(env.hasher.current_key_id + "$")
     assert normalized(code) not in stored.code_hash
     assert env.code_matches(stored, code)
-    assert not customer.account_active and customer.telegram_user_id is None
+    assert not customer.account_active and not await env.customer_chats(customer.customer_number)
 
     await redeem(channel, user, "1001", code.lower().replace("-", " "))  # typed loosely
     policy = PasswordPolicy.for_organization(customer.organization)
@@ -599,7 +599,7 @@ async def activation_code_by_email_then_password(channel: Channel, env: Env) -> 
     assert passphrase not in body and short not in body and "groene" not in body
 
     customer = await env.customer("1001")
-    assert customer.account_active and customer.telegram_user_id == user
+    assert customer.account_active and await env.customer_chats(customer.customer_number) == [user]
     assert customer.password_hash is not None and customer.password_hash.startswith("$argon2id$")
     assert PasswordHasher().verify(customer.password_hash, passphrase)
     assert customer.password_changed_at is not None
@@ -667,7 +667,7 @@ async def activation_letter_released_by_staff_and_printed(channel: Channel, env:
     # The tenant types the code from the letter.
     await redeem(channel, user, "1002", printed[1])
     customer = await env.customer("1002")
-    assert customer.account_active and customer.telegram_user_id == user
+    assert customer.account_active and await env.customer_chats(customer.customer_number) == [user]
 
 
 # -- 10 --------------------------------------------------------------------------------------

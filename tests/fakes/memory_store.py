@@ -28,10 +28,12 @@ from flows.store import (
     HandledUpdates,
     Invitations,
     Letters,
+    Members,
     OffboardRequests,
     Organizations,
     Outbox,
     People,
+    PortalChats,
     RateEvents,
     RegistrationRequests,
     Store,
@@ -211,12 +213,6 @@ class MemoryCustomers(Customers):
         found = [c for c in self._customers.values() if c.account_active and speaks_for(c)]
         return sorted(found, key=lambda customer: customer.id)
 
-    async def link_chat(self, customer: Customer, telegram_user_id: int) -> None:
-        for other in self._customers.values():
-            if other.telegram_user_id == telegram_user_id and other.id != customer.id:
-                other.telegram_user_id = None
-        customer.telegram_user_id = telegram_user_id
-
 
 class NotFaked(AssertionError):
     """A use case under unit test reached a port the fake store does not have."""
@@ -300,6 +296,14 @@ class MemoryTransaction(Transaction):
     @property
     def invitations(self) -> Invitations:
         raise self._not_faked("invitations")
+
+    @property
+    def portal_chats(self) -> PortalChats:
+        raise self._not_faked("portal_chats")
+
+    @property
+    def members(self) -> Members:
+        raise self._not_faked("members")
 
 
 class MemoryStore:
