@@ -82,6 +82,9 @@ Keyboard = tuple[tuple[Button, ...], ...]
 class Reply:
     text: str
     buttons: Keyboard = ()
+    qr: str | None = None
+    """Shown as a QR code before the text (a pairing link, an ``otpauth://`` URI): a photo
+    in Telegram, block characters in a terminal."""
 
 
 @dataclass
@@ -107,7 +110,11 @@ class Outcome:
         waits are not kept: they were held the first time)."""
         return {
             "replies": [
-                {"text": r.text, "buttons": [[[b.label, b.data] for b in row] for row in r.buttons]}
+                {
+                    "text": r.text,
+                    "buttons": [[[b.label, b.data] for b in row] for row in r.buttons],
+                    "qr": r.qr,
+                }
                 for r in self.replies
             ],
             "callback_notice": self.callback_notice,
@@ -122,6 +129,7 @@ class Outcome:
                 Reply(
                     str(r["text"]),
                     tuple(tuple(Button(str(b[0]), str(b[1])) for b in row) for row in r["buttons"]),
+                    r.get("qr"),
                 )
                 for r in kept.get("replies", [])
             ],
@@ -137,7 +145,11 @@ class Outcome:
         replies: list[Reply] = []
         for reply in self.replies:
             parts = message_limits.split(reply.text)
-            replies.extend(Reply(part) for part in parts[:-1])
+            if len(parts) == 1:
+                replies.append(reply)
+                continue
+            replies.append(Reply(parts[0], qr=reply.qr))
+            replies.extend(Reply(part) for part in parts[1:-1])
             replies.append(Reply(parts[-1], reply.buttons))
         return replace(
             self, replies=replies, callback_notice=message_limits.notice(self.callback_notice)

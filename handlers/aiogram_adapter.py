@@ -29,6 +29,7 @@ from aiogram.types import (
     BotCommand,
     BotCommandScopeAllPrivateChats,
     BotCommandScopeChat,
+    BufferedInputFile,
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -36,6 +37,7 @@ from aiogram.types import (
     Update,
 )
 
+from flows import qr
 from flows.delivery import DeliveryError
 from flows.desk import Desk
 from flows.events import Event, Reply
@@ -245,6 +247,8 @@ class AiogramChat:
 
     async def send(self, chat_id: int, reply: Reply) -> int:
         with self._priority(), as_delivery_errors():
+            if reply.qr is not None:
+                await self.bot.send_photo(chat_id, BufferedInputFile(qr.png(reply.qr), "qr.png"))
             message = await self.bot.send_message(chat_id, reply.text, reply_markup=markup(reply))
         return message.message_id
 

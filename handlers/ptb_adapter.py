@@ -23,6 +23,7 @@ from telegram import (
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     Message,
     Update,
 )
@@ -36,6 +37,7 @@ from telegram.ext import (
     filters,
 )
 
+from flows import qr
 from flows.delivery import DeliveryError
 from flows.desk import Desk
 from flows.events import Event, Reply
@@ -262,6 +264,8 @@ class PtbChat:
 
     async def send(self, chat_id: int, reply: Reply) -> int:
         with self._priority(), as_delivery_errors():
+            if reply.qr is not None:
+                await self.bot.send_photo(chat_id, InputFile(qr.png(reply.qr), filename="qr.png"))
             message = await self.bot.send_message(chat_id, reply.text, reply_markup=markup(reply))
         return message.message_id
 

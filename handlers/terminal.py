@@ -13,6 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from flows import qr
 from flows.desk import Desk
 from flows.domain import DeliveryChannel
 from flows.events import Event, EventKind, Keyboard, Outcome, Reply, Sender
@@ -139,6 +140,9 @@ class TerminalChannel:
             self._show(user_id, reply)
 
     def _show(self, user_id: int, reply: Reply) -> None:
+        if reply.qr is not None:
+            self._print(qr.as_text(reply.qr))
+            self._print(f"(QR code of {reply.qr})")
         self._print(reply.text)
         if reply.buttons:
             self._buttons[user_id] = reply.buttons

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import dataclass
 from typing import Any
 
-import segno
-
+from flows import qr
 from flows.outbox_payload import QR_OF_LINK
 
 TELEGRAM_LINK = re.compile(r"https://t\.me/[A-Za-z0-9_]{5,32}\?start=[A-Za-z0-9_-]{1,64}")
@@ -25,9 +23,7 @@ class Attachment:
 
 def qr_png(link: str) -> bytes:
     """The link as a QR code PNG, large enough to scan from a screen."""
-    buffer = io.BytesIO()
-    segno.make(link, error="m").save(buffer, kind="png", scale=8, border=4)
-    return buffer.getvalue()
+    return qr.png(link)
 
 
 def for_email(payload: dict[str, Any], opened_body: str) -> tuple[Attachment, ...]:

@@ -179,6 +179,8 @@ class BotMessage:
     deleted: bool = False
     #: Raw parameters of the sendMessage call that created it.
     params: dict[str, Any] = field(default_factory=dict)
+    #: The image of a sendPhoto call (its caption is ``text``).
+    photo: bytes | None = None
 
     @property
     def inline_keyboard(self) -> list[list[dict[str, Any]]]:
@@ -371,6 +373,7 @@ class FakeBotApi:
             "deletemycommands": self._delete_my_commands,
             "getmycommands": self._get_my_commands,
             "sendmessage": self._send_message,
+            "sendphoto": self._send_photo,
             "editmessagetext": self._edit_message_text,
             "editmessagereplymarkup": self._edit_message_reply_markup,
             "deletemessage": self._delete_message,
@@ -1033,6 +1036,32 @@ class FakeBotApi:
         self._record_event("sent", record)
         return self._message_json(record)
 
+    async def _send_photo(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id = self._target_chat(params)
+        photo = params.get("photo")
+        if isinstance(photo, str) and photo.startswith("attach://"):
+            photo = params.get(photo.removeprefix("attach://"))  # aiogram's way to upload
+        if not isinstance(photo, dict) or not photo.get("content"):
+            raise _bad_request("there is no photo in the request")
+        caption = params.get("caption")
+        record = BotMessage(
+            chat_id=chat_id,
+            message_id=self._next_message_id(chat_id),
+            text=str(caption) if caption else None,
+            reply_markup=_parse_markup(params.get("reply_markup")),
+            date=int(time.time()),
+            params={k: v for k, v in params.items() if not isinstance(v, dict)},
+            photo=bytes(photo["content"]),
+        )
+        self.messages.setdefault(chat_id, []).append(record)
+        self.sent_at.append(time.monotonic())
+        self._record_event("sent", record)
+        return self._message_json(record)
+
+    def photos(self, chat_id: int) -> list[bytes]:
+        """The images sent to the chat, oldest first."""
+        return [m.photo for m in self.messages.get(chat_id, []) if m.photo is not None]
+
     async def _edit_message_text(self, params: dict[str, Any]) -> dict[str, Any] | bool:
         if params.get("inline_message_id"):
             return True
@@ -1168,7 +1197,12 @@ class FakeBotApi:
         }
         if record.edit_date is not None:
             message["edit_date"] = record.edit_date
-        if record.text is not None:
+        if record.photo is not None:
+            size = {"file_id": f"photo-{record.message_id}", "width": 512, "height": 512}
+            message["photo"] = [{**size, "file_unique_id": size["file_id"]}]
+            if record.text is not None:
+                message["caption"] = record.text
+        elif record.text is not None:
             message["text"] = record.text
         if record.entities:
             message["entities"] = copy.deepcopy(record.entities)
