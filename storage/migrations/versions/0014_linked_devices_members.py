@@ -7,6 +7,10 @@ Revises: 0013
 Create Date: 2026-12-05 09:00:00
 """
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -22,6 +26,17 @@ depends_on = None
 _UNNAMED = {"uq": "uq_%(table_name)s_%(column_0_name)s"}
 
 
+@contextmanager
+def _quietly() -> Iterator[None]:
+    """SQLite's batch copy reflects the tables a foreign key points to and warns about
+    their expression indexes, which it does not touch."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", "Skipped unsupported reflection of expression-based index", sa.exc.SAWarning
+        )
+        yield
+
+
 def _unique_name(table: str, column: str) -> str:
     if op.get_bind().dialect.name == "postgresql":
         return f"{table}_{column}_key"
@@ -29,6 +44,16 @@ def _unique_name(table: str, column: str) -> str:
 
 
 def upgrade() -> None:
+    with _quietly():
+        _upgrade()
+
+
+def downgrade() -> None:
+    with _quietly():
+        _downgrade()
+
+
+def _upgrade() -> None:
     with op.batch_alter_table('chat_links', naming_convention=_UNNAMED) as batch_op:
         batch_op.add_column(sa.Column('device_name', sa.String(length=100), nullable=True))
         batch_op.add_column(sa.Column('last_used_at', sa.DateTime(timezone=True), nullable=True))
@@ -101,7 +126,7 @@ def _index_administrator_email() -> None:
     )
 
 
-def downgrade() -> None:
+def _downgrade() -> None:
     op.drop_index('ix_customers_administrator_email_lower', table_name='customers')
     with op.batch_alter_table('customers', schema=None) as batch_op:
         batch_op.add_column(sa.Column('telegram_user_id', sa.BigInteger(), nullable=True))
