@@ -62,8 +62,12 @@ async def announce(tx: Transaction, args: argparse.Namespace, now: datetime) -> 
     number = sent.announcement.id
     if args.urgent:
         return (
-            f"notice #{number} queued for {sent.recipients} recipients "
-            f"({sent.messages} messages) of {org.name}"
+            f"notice #{number} queued for {_counted(sent.recipients, 'recipient')} "
+            f"({_counted(sent.messages, 'message')}) of {org.name}"
         )
     due = digest.schedule_of(org).next_due(now).astimezone(digest.DIGEST_TIMEZONE)
     return f"notice #{number} joins the digest of {org.name} on {due:%a %Y-%m-%d %H:%M} (Amsterdam)"
+
+
+def _counted(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"

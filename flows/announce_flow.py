@@ -256,7 +256,7 @@ async def typed_text(turn: Turn) -> None:
         audience=audience.label(texts),
         recipients=recipients,
         when=when,
-        text=text,
+        notice=text,
     )
 
 

@@ -120,7 +120,7 @@ async def count(
 
 
 def urgent_body(organization: Organization, text: str) -> Words:
-    return lambda texts: texts("announcement_urgent_body", org=organization.name, text=text)
+    return lambda texts: texts("announcement_urgent_body", org=organization.name, notice=text)
 
 
 def urgent_subject(organization: Organization) -> Words:
