@@ -57,11 +57,14 @@ class DigestSchedule:
         day, _, clock = text.strip().lower().partition(" ")
         if day[:3] not in DAYS:
             raise ValueError(f"not a weekday: {day!r} (use one of {', '.join(DAYS)})")
+        hours, colon, minutes = clock.strip().partition(":")
         try:
-            at = time.fromisoformat(clock.strip())
+            if not (colon and hours.isdigit() and minutes.isdigit() and len(minutes) == 2):
+                raise ValueError
+            at = time(int(hours), int(minutes))
         except ValueError:
             raise ValueError(f"not a time of day in HH:MM form: {clock.strip()!r}") from None
-        return cls(DAYS.index(day[:3]), at.replace(second=0, microsecond=0))
+        return cls(DAYS.index(day[:3]), at)
 
     def __str__(self) -> str:
         return f"{DAYS[self.weekday]} {self.at:%H:%M}"
