@@ -524,7 +524,9 @@ _ADMIN: dict[tuple[str, str | None], Callable[[Transaction, _AdminCall], Awaitab
     ("invite", None): _invite,
     ("outbox", "list"): _outbox_list,
     ("outbox", "retry"): _outbox_retry,
-    ("announce", None): lambda tx, call: cli_announce.announce(tx, call.args, call.now),
+    ("announce", None): lambda tx, call: cli_announce.announce(
+        tx, call.args, call.now, call.settings.default_language
+    ),
     ("demo", None): _demo,
 }
 """Each admin command by (command, action)."""

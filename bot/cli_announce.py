@@ -32,7 +32,9 @@ def add_command(commands: _Commands) -> None:
     )
 
 
-async def announce(tx: Transaction, args: argparse.Namespace, now: datetime) -> str:
+async def announce(
+    tx: Transaction, args: argparse.Namespace, now: datetime, default_language: Language
+) -> str:
     """One line: how many recipients were queued, or which digest the notice joins."""
     org = await accounts.organization(tx, args.org)
     kind = AnnouncementAudience(args.audience)
@@ -55,7 +57,7 @@ async def announce(tx: Transaction, args: argparse.Namespace, now: datetime) -> 
             urgent=args.urgent,
             text=args.text,
             now=now,
-            sender=announcements.Sender("cli", "cli"),
+            sender=announcements.Sender("cli", "cli", default_language=default_language),
         )
     except announcements.NoticeTextRefused as refused:
         raise accounts.AccountError(refused.said(Texts(Language.EN))) from None

@@ -277,7 +277,13 @@ async def _confirm(turn: Turn, staff: Person, draft: AnnounceDraft) -> None:
         urgent=draft.urgent,
         text=draft.text,
         now=turn.now,
-        sender=announcements.Sender(turn.actor, turn.policy.channel, staff, turn.event.chat_id),
+        sender=announcements.Sender(
+            turn.actor,
+            turn.policy.channel,
+            staff,
+            turn.event.chat_id,
+            turn.policy.default_language,
+        ),
     )
     number = sent.announcement.id
     if draft.urgent:

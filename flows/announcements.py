@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from flows.domain import AnnouncementAudience, AuditAction
+from flows.domain import AnnouncementAudience, AuditAction, Language
 from flows.model import Announcement, Office, Organization, Person
 from flows.notices import NoticeKind, Words, notify
 from flows.own_account import OwnAccount, of_customer, of_person
@@ -143,6 +143,8 @@ class Sender:
     channel: str
     person: Person | None = None
     chat: int | None = None
+    default_language: Language = Language.NL
+    """The language of a recipient who chose none (the deployment's ``BALIE_DEFAULT_LANGUAGE``)."""
 
 
 async def send(
@@ -182,6 +184,7 @@ async def send(
                     body,
                     now,
                     subject=subject,
+                    default_language=sender.default_language,
                     announcement_id=announcement.id,
                 )
             people_count += len(page)

@@ -136,6 +136,7 @@ async def _send_digest(
     notices: list[Announcement],
     organization: Organization,
     now: datetime,
+    default_language: Language,
 ) -> int:
     parts = _parts(notices)
     messages = 0
@@ -149,7 +150,15 @@ async def _send_digest(
         def subject(texts: Texts, of: str = of) -> str:
             return texts("digest_subject", org=organization.name, part=of)
 
-        messages += await notify(tx, account, NoticeKind.DIGESTS, body, now, subject=subject)
+        messages += await notify(
+            tx,
+            account,
+            NoticeKind.DIGESTS,
+            body,
+            now,
+            subject=subject,
+            default_language=default_language,
+        )
     return messages
 
 
@@ -157,10 +166,19 @@ class NoticeScheduler:
     """The tick: runs each organization's digest when due and tells the senders of urgent
     notices how they went. One instance per worker; only the leader runs it."""
 
-    def __init__(self, store: Store, clock: Clock, *, page: int = announcements.PAGE) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        page: int = announcements.PAGE,
+        default_language: Language = Language.NL,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.page = page
+        self.default_language = default_language
+        """The language of a recipient who chose none (``BALIE_DEFAULT_LANGUAGE``)."""
 
     async def tick(self) -> int:
         """One pass; how many messages it queued."""
@@ -196,7 +214,7 @@ class NoticeScheduler:
                 )
                 if announcement.sender_chat is None:
                     continue
-                texts = Texts(await _language_of(tx, announcement))
+                texts = Texts(await _language_of(tx, announcement, self.default_language))
                 await tx.outbox.add(
                     DeliveryChannel.TELEGRAM,
                     str(announcement.sender_chat),
@@ -260,7 +278,9 @@ class NoticeScheduler:
                         meant = _meant_for(account, notices)
                         if account.owner.key in done or not meant:
                             continue
-                        queued += await _send_digest(tx, account, meant, organization, now)
+                        queued += await _send_digest(
+                            tx, account, meant, organization, now, self.default_language
+                        )
                         await tx.digests.record(organization_id, week, account.owner.key, now)
                         recipients += 1
         async with self.store.transaction() as tx:
@@ -303,8 +323,8 @@ class NoticeScheduler:
         return [of_person(p) for p in found_people], found_people[-1].id
 
 
-async def _language_of(tx: Transaction, announcement: Announcement) -> Language:
-    """The sender chat's language, else the sender's own, else Dutch."""
+async def _language_of(tx: Transaction, announcement: Announcement, default: Language) -> Language:
+    """The sender chat's language, else the sender's own, else the deployment's."""
     if announcement.sender_chat is not None:
         conversation = await tx.conversations.peek(announcement.sender_chat)
         if conversation is not None and conversation.language:
@@ -313,4 +333,4 @@ async def _language_of(tx: Transaction, announcement: Announcement) -> Language:
         person = await tx.people.get(announcement.created_by_id)
         if person is not None and person.language:
             return Language(person.language)
-    return Language.NL
+    return default
