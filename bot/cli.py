@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import NoReturn, TypeAlias
 
-from bot import cli_directory, deep_links
+from bot import cli_announce, cli_directory, deep_links
 from bot.app import SchemaNotCurrent, open_store
 from bot.demo import create_demo
 from bot.directories.select import connector_secrets
@@ -20,7 +20,7 @@ from bot.logs import RedactSecrets, configure_logging
 from bot.secret_key import load_hasher
 from bot.settings import LogFormat, Runtime, Settings, SettingsError, load_settings
 from bot.webhook import with_webhook_secret
-from flows import accounts, customer_import, invitations, outbox_view
+from flows import accounts, customer_import, digest, invitations, outbox_view
 from flows.directory import DirectoryError, DirectoryKind
 from flows.domain import Language, OutboxStatus, PasswordPolicyName, RequestKind, Role
 from flows.model import Person
@@ -59,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     _import_commands(commands)
     _letters_commands(commands)
     _outbox_commands(commands)
+    cli_announce.add_command(commands)
     cli_directory.add_commands(commands)
     commands.add_parser("demo", help="create a demo organization to try every flow")
     return parser
@@ -130,6 +131,12 @@ def _org_commands(commands: _Commands) -> None:
         choices=[kind.value for kind in DirectoryKind],
         help="where its accounts live: builtin (Balie's store), ldap or scim (default: "
         "BALIE_DIRECTORY); ldap and scim are checked before the change is kept",
+    )
+    org_set.add_argument(
+        "--digest",
+        metavar='"DAY HH:MM"',
+        help="when the weekly digest of general notices goes out, Amsterdam time "
+        '(default "fri 16:00")',
     )
     org_check = org.add_parser("check", help="reach the organization's directory")
     org_check.add_argument("partner_id", metavar="PARTNER_ID")
@@ -351,13 +358,15 @@ async def _org_set(tx: Transaction, call: _AdminCall) -> str:
         activation_code_days=call.args.activation_days,
         manual_activation=call.args.manual_activation,
         directory=directory,
+        digest_schedule=call.args.digest,
     )
     release = "every code waits for release" if org.manual_activation else "e-mail codes go at once"
     return (
         f"{org.name}: password policy {org.password_policy.value} (at least "
         f"{org.password_min_length} characters), activation codes last "
         f"{org.activation_code_days} days, {release}, desk contact: {org.desk_contact or '-'}, "
-        f"directory: {org.directory or call.settings.directory.value + ' (the default)'}"
+        f"directory: {org.directory or call.settings.directory.value + ' (the default)'}, "
+        f"weekly digest: {digest.schedule_of(org)} Amsterdam time"
     )
 
 
@@ -515,6 +524,9 @@ _ADMIN: dict[tuple[str, str | None], Callable[[Transaction, _AdminCall], Awaitab
     ("invite", None): _invite,
     ("outbox", "list"): _outbox_list,
     ("outbox", "retry"): _outbox_retry,
+    ("announce", None): lambda tx, call: cli_announce.announce(
+        tx, call.args, call.now, call.settings.default_language
+    ),
     ("demo", None): _demo,
 }
 """Each admin command by (command, action)."""

@@ -27,6 +27,7 @@ from bot.sealing import Sealer
 from bot.settings import Runtime, Settings
 from bot.telegram_sender import OutboxKeeper
 from bot.webhook import Feed, StoreInbox, WebhookServer, webhook_path, with_webhook_secret
+from flows.digest import NoticeScheduler
 from flows.domain import AuditAction
 from flows.operator_views import chat_identities
 from flows.ports import SharedPace
@@ -112,6 +113,7 @@ async def outbox_running(
         background = [
             asyncio.create_task(_housekeeping(app, worker_stop)),
             asyncio.create_task(_close_due_accounts(app, worker, worker_stop)),
+            asyncio.create_task(_notice_ticks(app, worker, worker_stop)),
         ]
     ops = _ops_server(app)
     api = app.api_server() if leader else None
@@ -295,6 +297,22 @@ async def _close_due_accounts(app: Balie, worker: OutboxWorker, stop: asyncio.Ev
             await asyncio.wait_for(stop.wait(), app.settings.directory_sweep_seconds)
 
 
+async def _notice_ticks(app: Balie, worker: OutboxWorker, stop: asyncio.Event) -> None:
+    """The weekly digests when due, and the count of each finished urgent notice for its
+    sender: a tick every ``BALIE_NOTICE_TICK_SECONDS`` (and at start, catching up)."""
+    scheduler = NoticeScheduler(
+        app.store, app.clock, default_language=app.settings.default_language
+    )
+    while not stop.is_set():
+        try:
+            if await scheduler.tick():
+                worker.notify()
+        except Exception:
+            log.exception("the notice tick failed; will try again")
+        with suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), app.settings.notice_tick_seconds)
+
+
 async def run_terminal(
     settings: Settings,
     stdin: TextIO | None = None,
@@ -334,11 +352,15 @@ async def run_terminal(
             "The store has no organization with staff yet: quit (/quit) and run `balie demo`.\n"
         )
     api = app.api_server()
+    ticks_stop = asyncio.Event()
+    ticks = asyncio.create_task(_notice_ticks(app, worker, ticks_stop))
     try:
         if api is not None:
             await api.start()
         await channel.run(stdin)
     finally:
+        ticks_stop.set()
+        await ticks
         if api is not None:
             await api.stop()
         await worker.aclose()

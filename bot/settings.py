@@ -136,6 +136,9 @@ class Settings(BaseSettings):
     directory_sweep_seconds: float = Field(default=300.0, gt=0, le=86_400)
     """How often the worker looks for out-of-service dates that have come, to disable
     those accounts in the directory."""
+    notice_tick_seconds: float = Field(default=60.0, gt=0, le=3_600)
+    """How often the worker looks for a weekly digest that is due and for urgent notices
+    whose messages are all done (their sender gets the count)."""
     api_port: int | None = Field(default=None, ge=1, le=65535)
     """Serve the portal API (``POST /api/v1/verify``) on this port; in webhook mode it is
     served on the webhook server as well."""

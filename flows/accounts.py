@@ -8,6 +8,7 @@ from datetime import date, datetime
 from flows import account_sync, approval
 from flows.approval import parse_lookup_contact
 from flows.contacts import Contact, Refusal, parse_email, parse_mobile
+from flows.digest import DigestSchedule
 from flows.directory import DirectoryKind
 from flows.domain import (
     AccountStatus,
@@ -215,9 +216,15 @@ async def configure_organization(
     activation_code_days: int | None = None,
     manual_activation: bool | None = None,
     directory: DirectoryKind | None = None,
+    digest_schedule: str | None = None,
 ) -> Organization:
     """Change an organization's desk settings; only the given ones change."""
     org = await organization(tx, partner_id)
+    if digest_schedule is not None:
+        try:
+            digest_schedule = str(DigestSchedule.parse(digest_schedule))
+        except ValueError as wrong:
+            raise AccountError(f"--digest: {wrong}") from None
     if password_min_length is not None and not 8 <= password_min_length <= 15:
         raise AccountError("--password-min-length must be between 8 and 15 (NIST SP 800-63B)")
     if activation_code_days is not None and not 1 <= activation_code_days <= 90:
@@ -229,6 +236,7 @@ async def configure_organization(
         "activation_code_days": activation_code_days,
         "manual_activation": manual_activation,
         "directory": directory.value if directory is not None else None,
+        "digest_schedule": digest_schedule,
     }
     changed = {name: value for name, value in changes.items() if value is not None}
     for name, value in changed.items():

@@ -13,6 +13,7 @@ from enum import Enum
 
 from flows import (
     activation,
+    announce_flow,
     approval,
     invitation_flow,
     menu,
@@ -143,6 +144,13 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "outbox", outbox_view.show, Audience.DESK, "command_outbox_menu", "command_outbox_help"
+    ),
+    Command(
+        "announce",
+        announce_flow.begin,
+        Audience.DESK,
+        "command_announce_menu",
+        "command_announce_help",
     ),
     Command(
         "pending",

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from flows import (
     activation,
+    announce_flow,
     approval,
     commands,
     linking,
@@ -60,7 +61,12 @@ log = logging.getLogger("balie.desk")
 SWEEP_BATCH = 5_000
 """Rows one housekeeping transaction deletes at most."""
 
-STEPS = {**registration.STEPS, **activation.STEPS, **password_flow.STEPS}
+STEPS = {
+    **registration.STEPS,
+    **activation.STEPS,
+    **password_flow.STEPS,
+    **announce_flow.STEPS,
+}
 """What handles free text (or a shared contact) at each step of a conversation."""
 
 SECRET_STEPS = frozenset(
@@ -255,6 +261,7 @@ FLOWS = {
     **dict.fromkeys(registration.STEPS, "registration"),
     **dict.fromkeys(activation.STEPS, "activation"),
     **dict.fromkeys(password_flow.STEPS, "password"),
+    **dict.fromkeys(announce_flow.STEPS, "staff"),
 }
 
 
@@ -262,7 +269,12 @@ def flow_of(after: ConversationState, before: ConversationState, event: Event) -
     """The flow an update belonged to, for metrics and logs."""
     if event.kind is EventKind.COMMAND and event.command in commands.STAFF_COMMANDS:
         return "staff"
-    if event.kind is EventKind.BUTTON and (event.button_data or "")[:2] in {"d:", "c:", "o:"}:
+    if event.kind is EventKind.BUTTON and (event.button_data or "")[:2] in {
+        "d:",
+        "c:",
+        "o:",
+        announce_flow.PREFIX,
+    }:
         return "staff"
     return FLOWS.get(before) or FLOWS.get(after) or "menu"
 
@@ -312,6 +324,10 @@ async def on_button(turn: Turn) -> None:
     undo = linking.decode_undo(turn.event.button_data)
     if undo is not None:
         await linking.undo(turn, *undo)
+        return
+    announcing = announce_flow.decode(turn.event.button_data)
+    if announcing is not None:
+        await announce_flow.on_button(turn, announcing)
         return
     pressed = decode(turn.event.button_data)
     if isinstance(pressed, Signed):

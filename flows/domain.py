@@ -111,6 +111,17 @@ class OutboxStatus(StrEnum):
     """A dead letter: it kept failing, or expired before it could be sent."""
 
 
+class AnnouncementAudience(StrEnum):
+    """Who a notice from the organization goes to (issue 13, seed 004)."""
+
+    CUSTOMERS = "customers"
+    """Every customer with an activated portal account (and, through it, its members)."""
+    EMPLOYEES = "employees"
+    """Every active person of the organization: employees, desk staff, managers, admins."""
+    OFFICE = "office"
+    """The active people linked to one office."""
+
+
 class ConversationState(StrEnum):
     IDLE = "idle"
     REGISTER_PARTNER_ID = "register_partner_id"
@@ -127,6 +138,11 @@ class ConversationState(StrEnum):
     RESET_IDENTIFIER = "reset_identifier"
     RESET_CODE = "reset_code"
     RESET_CHOOSE_ACCOUNT = "reset_choose_account"
+    # /announce (issue 13: urgent notices and the weekly digest)
+    ANNOUNCE_AUDIENCE = "announce_audience"
+    ANNOUNCE_URGENCY = "announce_urgency"
+    ANNOUNCE_TEXT = "announce_text"
+    ANNOUNCE_CONFIRM = "announce_confirm"
 
 
 class AuditAction(StrEnum):
@@ -196,6 +212,13 @@ class AuditAction(StrEnum):
     STAFF_ADDED = "staff_added"
     EMPLOYEE_ADDED = "employee_added"
     CUSTOMERS_IMPORTED = "customers_imported"
+    # announcements (issue 13)
+    ANNOUNCEMENT_QUEUED = "announcement_queued"
+    """An urgent notice fanned out to its audience, or a general one kept for the digest."""
+    ANNOUNCEMENT_REPORTED = "announcement_reported"
+    """Every message of an urgent notice was sent or failed for good: the count is in."""
+    DIGEST_RUN = "digest_run"
+    """An organization's weekly digest went to every recipient of that week's notices."""
     # the deployment
     SMS_BUDGET_SPENT = "sms_budget_spent"
     RUNTIME_STARTED = "runtime_started"

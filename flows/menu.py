@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from flows import activation, invitation_flow, labels, password_flow, registration
+from flows import (
+    activation,
+    announce_flow,
+    invitation_flow,
+    labels,
+    password_flow,
+    registration,
+)
 from flows.buttons import Menu, MenuChoice, encode
 from flows.decisions import Power, caller, may_act
 from flows.domain import AccountStatus, ConversationState, Language, effective_status
@@ -13,6 +20,7 @@ REPEATERS = {
     **dict.fromkeys(registration.STEPS, registration.repeat_step),
     **dict.fromkeys(activation.STEPS, activation.repeat_step),
     **dict.fromkeys(password_flow.STEPS, password_flow.repeat_step),
+    **dict.fromkeys(announce_flow.STEPS, announce_flow.repeat_step),
 }
 """What repeats a step's question (after a sticker, or when a channel reopens)."""
 

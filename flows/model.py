@@ -14,6 +14,7 @@ from flows.domain import (
     AccountStatus,
     ActivationRoute,
     ActivationStatus,
+    AnnouncementAudience,
     CodePurpose,
     ConversationState,
     DeliveryChannel,
@@ -69,6 +70,9 @@ class Organization(Entity):
     directory: str | None
     """Where its accounts live (``builtin``, ``ldap``, ``scim``); None: the deployment's
     default (``BALIE_DIRECTORY``)."""
+    digest_schedule: str | None
+    """When the weekly digest of general notices goes out, as ``fri 16:00`` in
+    Europe/Amsterdam time; None: Friday 16:00 (seed 004: general notices on Friday)."""
     offices: list[Office]
 
 
@@ -238,6 +242,8 @@ class OutboxMessage(Entity):
     organization_id: int | None
     """Whose message this is, for that organization's ``/outbox``; None: the deployment's
     (a reply to someone not yet known to any organization)."""
+    announcement_id: int | None
+    """The urgent notice this message carries, so its sender hears how many arrived."""
 
 
 class UndeliverableAddress(Entity):
@@ -419,3 +425,52 @@ class Invitation(Entity):
     """Withdrawn by a manager, or made void by a newer invitation."""
     organization: Organization
     person: Person
+
+
+class Announcement(Entity):
+    """A notice from an organization's staff to an audience (seed 004): an urgent one goes
+    out at once, a general one waits for the week's digest."""
+
+    id: int
+    organization_id: int
+    audience: AnnouncementAudience
+    office_id: int | None
+    """The office, for :attr:`AnnouncementAudience.OFFICE`."""
+    urgent: bool
+    text: str
+    created_by_id: int | None
+    """The staff member who sent it; None: the CLI."""
+    sender_chat: int | None
+    """The chat told "delivered X, failed Y" once every message is done; None: nobody."""
+    created_at: datetime
+    queued_at: datetime | None
+    """When its messages were queued: at once (urgent), or by its digest run (general)."""
+    digest_week: str | None
+    """The digest (``2026-W49``) a general notice went out in; None: not yet."""
+    reported_at: datetime | None
+    """When its sender was told the count (urgent notices)."""
+
+
+class DigestRun(Entity):
+    """One organization's weekly digest: started once per week, finished when every
+    recipient has it (a restart in between goes on where it stopped)."""
+
+    id: int
+    organization_id: int
+    week: str
+    """The ISO week of the digest's moment in the organization's time: ``2026-W49``."""
+    due_at: datetime
+    started_at: datetime
+    finished_at: datetime | None
+    recipients: int
+
+
+class DigestDelivery(Entity):
+    """A recipient (an account's owner key, ``c7``) has this week's digest queued: unique
+    per organization and week, so nobody gets one twice."""
+
+    id: int
+    organization_id: int
+    week: str
+    owner_key: str
+    queued_at: datetime

@@ -60,9 +60,11 @@ async def notify(
     default_language: Language = Language.NL,
     payload: dict[str, Any] | None = None,
     skip_chat: int | None = None,
+    announcement_id: int | None = None,
 ) -> int:
     """Queue ``body`` to the account on each channel chosen for ``kind``; how many
-    messages. ``skip_chat``: a chat that is answered in the conversation already."""
+    messages. ``skip_chat``: a chat that is answered in the conversation already;
+    ``announcement_id``: the urgent notice each row carries (for its sender's count)."""
     texts = Texts(account.language_or(default_language))
     channels = default_channels(account, kind)
     queued = 0
@@ -78,6 +80,7 @@ async def notify(
                 now,
                 payload=payload,
                 organization_id=organization_id,
+                announcement_id=announcement_id,
             )
             queued += 1
     if DeliveryChannel.EMAIL in channels and account.email:
@@ -88,11 +91,17 @@ async def notify(
             now,
             subject=subject(texts) if subject else None,
             organization_id=organization_id,
+            announcement_id=announcement_id,
         )
         queued += 1
     elif DeliveryChannel.SMS in channels and account.phone:
         await tx.outbox.add(
-            DeliveryChannel.SMS, account.phone, body(texts), now, organization_id=organization_id
+            DeliveryChannel.SMS,
+            account.phone,
+            body(texts),
+            now,
+            organization_id=organization_id,
+            announcement_id=announcement_id,
         )
         queued += 1
     return queued

@@ -26,10 +26,12 @@ from flows.domain import (
 from flows.model import (
     AccountMember,
     ActivationRequest,
+    Announcement,
     ApiKey,
     ChatLink,
     Conversation,
     Customer,
+    DigestRun,
     Invitation,
     Letter,
     OffboardRequest,
@@ -213,10 +215,12 @@ class Outbox(Protocol):
         expires_at: datetime | None = None,
         notify_chat: int | None = None,
         organization_id: int | None = None,
+        announcement_id: int | None = None,
     ) -> OutboxMessage:
         """Queue a message. ``expires_at``: not sent after this (a code's own expiry);
         ``notify_chat``: the chat told to ask again when it cannot be sent;
-        ``organization_id``: whose ``/outbox`` shows it. A ``sensitive``
+        ``organization_id``: whose ``/outbox`` shows it; ``announcement_id``: the urgent
+        notice it carries (its sender gets the count). A ``sensitive``
         body is sealed before it reaches the session (and so the database file or its WAL);
         the returned row holds it sealed too."""
         ...
@@ -479,6 +483,89 @@ class ApiKeys(Protocol):
     async def used(self, key: ApiKey, now: datetime) -> None: ...
 
 
+class Announcements(Protocol):
+    """Notices from an organization's staff, and who they go to (issue 13)."""
+
+    async def add(self, announcement: Announcement) -> Announcement: ...
+
+    async def get(self, announcement_id: int) -> Announcement | None: ...
+
+    async def offices(self, organization_id: int) -> Sequence[Office]:
+        """The organization's offices by name."""
+        ...
+
+    async def office(self, organization_id: int, office_id: int) -> Office | None:
+        """Office ``office_id`` if it is this organization's."""
+        ...
+
+    async def customers(
+        self, organization_id: int, *, after: int = 0, limit: int = 500
+    ) -> Sequence[Customer]:
+        """Customers with an activated portal account (not blocked), by id after ``after``."""
+        ...
+
+    async def count_customers(self, organization_id: int) -> int: ...
+
+    async def people(
+        self,
+        organization_id: int,
+        today: date,
+        *,
+        office_id: int | None = None,
+        after: int = 0,
+        limit: int = 500,
+    ) -> Sequence[Person]:
+        """Active people (not out of service ``today``), of one office when given, by id
+        after ``after``."""
+        ...
+
+    async def count_people(
+        self, organization_id: int, today: date, office_id: int | None = None
+    ) -> int: ...
+
+    async def undigested(self, organization_id: int, until: datetime) -> Sequence[Announcement]:
+        """General notices made until ``until`` that are in no digest yet, oldest first."""
+        ...
+
+    async def in_digest(self, organization_id: int, week: str) -> Sequence[Announcement]:
+        """The general notices digest ``week`` took, oldest first."""
+        ...
+
+    async def unreported(self, limit: int = 100) -> Sequence[Announcement]:
+        """Queued urgent notices whose sender has not had the count yet, oldest first."""
+        ...
+
+    async def delivery_counts(self, announcement_id: int) -> dict[OutboxStatus, int]:
+        """How many of the notice's outbox rows are in each state (zero included)."""
+        ...
+
+
+class Digests(Protocol):
+    """The weekly digest runs and whom each has reached (issue 13)."""
+
+    async def organizations(self) -> Sequence[Organization]:
+        """Every organization with its digest schedule."""
+        ...
+
+    async def run(self, organization_id: int, week: str) -> DigestRun | None: ...
+
+    async def start(
+        self, organization_id: int, week: str, due_at: datetime, now: datetime
+    ) -> DigestRun | None:
+        """The run of ``week``, made now; None when another worker made it first."""
+        ...
+
+    async def queued(
+        self, organization_id: int, week: str, owner_keys: Collection[str]
+    ) -> set[str]:
+        """Which of ``owner_keys`` already have digest ``week`` queued."""
+        ...
+
+    async def record(self, organization_id: int, week: str, owner_key: str, now: datetime) -> None:
+        """``owner_key`` has digest ``week`` queued (in this transaction, with its rows)."""
+        ...
+
+
 class Transaction(Protocol):
     @property
     def organizations(self) -> Organizations: ...
@@ -536,6 +623,12 @@ class Transaction(Protocol):
 
     @property
     def invitations(self) -> Invitations: ...
+
+    @property
+    def announcements(self) -> Announcements: ...
+
+    @property
+    def digests(self) -> Digests: ...
 
 
 class Store(Protocol):

@@ -39,6 +39,7 @@ from flows.domain import (
     AccountStatus,
     ActivationRoute,
     ActivationStatus,
+    AnnouncementAudience,
     CodePurpose,
     ConversationState,
     DeliveryChannel,
@@ -53,11 +54,14 @@ from flows.domain import (
 from flows.model import (
     AccountMember,
     ActivationRequest,
+    Announcement,
     ApiKey,
     AuditEntry,
     ChatLink,
     Conversation,
     Customer,
+    DigestDelivery,
+    DigestRun,
     HandledUpdate,
     InboxUpdate,
     Invitation,
@@ -131,6 +135,7 @@ organizations = Table(
     Column("activation_code_days", Integer, default=14, server_default="14", nullable=False),
     Column("manual_activation", Boolean, default=False, server_default=false(), nullable=False),
     Column("directory", String(16), nullable=True),
+    Column("digest_schedule", String(16), nullable=True),
 )
 
 # by_partner_id compares case-insensitively: the unique index on the column cannot serve it.
@@ -314,6 +319,9 @@ outbox = Table(
         index=True,
         nullable=True,
     ),
+    # Its sender's count of delivered and failed messages (no foreign key: the outbox
+    # keeps its rows whatever becomes of the notice).
+    Column("announcement_id", Integer, index=True, nullable=True),
     # The worker's claim (due pending rows) and "does this chat have rows waiting?".
     Index("ix_outbox_due", "status", "next_attempt_at"),
     Index("ix_outbox_recipient_waiting", "channel", "recipient", "status"),
@@ -571,6 +579,67 @@ invitations = Table(
     Column("withdrawn_at", UTCDateTime(), nullable=True),
 )
 
+announcements = Table(
+    "announcements",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "organization_id",
+        Integer,
+        ForeignKey("organizations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("audience", _enum(AnnouncementAudience), nullable=False),
+    Column("office_id", Integer, ForeignKey("offices.id", ondelete="SET NULL"), nullable=True),
+    Column("urgent", Boolean, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_by_id", Integer, ForeignKey("people.id", ondelete="SET NULL"), nullable=True),
+    Column("sender_chat", BigInteger, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("queued_at", UTCDateTime(), nullable=True),
+    Column("digest_week", String(10), nullable=True),
+    Column("reported_at", UTCDateTime(), nullable=True),
+    # The week's general notices not yet in a digest, and those a digest run took.
+    Index("ix_announcements_digest", "organization_id", "urgent", "digest_week"),
+    # Urgent notices whose sender has not heard the count yet.
+    Index("ix_announcements_unreported", "reported_at", "urgent"),
+)
+
+digest_runs = Table(
+    "digest_runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "organization_id",
+        Integer,
+        ForeignKey("organizations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("week", String(10), nullable=False),
+    Column("due_at", UTCDateTime(), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Column("recipients", Integer, default=0, nullable=False),
+    UniqueConstraint("organization_id", "week", name="uq_digest_runs_organization_week"),
+)
+
+digest_deliveries = Table(
+    "digest_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "organization_id",
+        Integer,
+        ForeignKey("organizations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("week", String(10), nullable=False),
+    Column("owner_key", String(24), nullable=False),
+    Column("queued_at", UTCDateTime(), nullable=False),
+    # A digest is never queued twice for one recipient, even by a run started again.
+    UniqueConstraint("organization_id", "week", "owner_key", name="uq_digest_deliveries_recipient"),
+)
+
 webhook_inbox = Table(
     "webhook_inbox",
     metadata,
@@ -601,6 +670,9 @@ _PLAIN: tuple[tuple[type, Table], ...] = (
     (InboxUpdate, webhook_inbox),
     (ApiKey, api_keys),
     (PortalChat, portal_chats),
+    (Announcement, announcements),
+    (DigestRun, digest_runs),
+    (DigestDelivery, digest_deliveries),
 )
 """Classes whose rows link to no other record."""
 

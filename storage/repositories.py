@@ -549,10 +549,12 @@ class Outbox(_Repository):
         expires_at: datetime | None = None,
         notify_chat: int | None = None,
         organization_id: int | None = None,
+        announcement_id: int | None = None,
     ) -> OutboxMessage:
         """Queue a message. ``expires_at``: not sent after this (a code's own expiry);
         ``notify_chat``: the chat told to ask again when it cannot be sent;
-        ``organization_id``: whose ``/outbox`` shows it. A ``sensitive``
+        ``organization_id``: whose ``/outbox`` shows it; ``announcement_id``: the urgent
+        notice it carries (its sender gets the count). A ``sensitive``
         body is sealed before it reaches the session (and so the database file or its WAL);
         the returned row holds it sealed too."""
         message = OutboxMessage(
@@ -569,6 +571,7 @@ class Outbox(_Repository):
             expires_at=expires_at,
             notify_chat=notify_chat,
             organization_id=organization_id,
+            announcement_id=announcement_id,
         )
         self.session.add(message)
         await self.session.flush()

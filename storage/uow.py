@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from flows import store as ports
 from storage.activation_requests import ActivationRequests
+from storage.announcements import Announcements, Digests
 from storage.api_keys import ApiKeys
 from storage.customers import Customers
 from storage.inbox import Inbox
@@ -66,6 +67,8 @@ class Transaction:
         self.undeliverable = UndeliverableAddresses(session)
         self.api_keys = ApiKeys(session)
         self.invitations = Invitations(session)
+        self.announcements = Announcements(session)
+        self.digests = Digests(session)
 
 
 class Store:

@@ -15,7 +15,7 @@ from tests.support import DemoOrg, DeskDriver, texts_of
 
 END_USER = 7777
 USER_COMMANDS = {"start", "register", "activation", "activate", "password", "language", "cancel"}
-DESK_COMMANDS = {"codes", "release", "refuse", "outbox"}
+DESK_COMMANDS = {"codes", "release", "refuse", "outbox", "announce"}
 MANAGER_COMMANDS = {"pending", "approve", "reject", "employees", "offboard", "invite"}
 EN = Texts(Language.EN)
 

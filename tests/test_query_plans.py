@@ -142,6 +142,19 @@ async def _repository_calls(tx: Transaction, now: datetime) -> None:
     await tx.invitations.latest_for(1)
     await tx.api_keys.by_hash("0" * 64)
     await tx.inbox.forget([1])
+    # urgent notices and the weekly digest (issue 13): each audience a page at a time
+    today = now.date()
+    await tx.announcements.customers(1, after=10, limit=10)
+    await tx.announcements.count_customers(1)
+    await tx.announcements.people(1, today, after=1, limit=10)
+    await tx.announcements.people(1, today, office_id=1, limit=10)
+    await tx.announcements.count_people(1, today, 1)
+    await tx.announcements.undigested(1, now)
+    await tx.announcements.in_digest(1, "2026-W49")
+    await tx.announcements.unreported()
+    await tx.announcements.delivery_counts(1)
+    await tx.digests.run(1, "2026-W49")
+    await tx.digests.queued(1, "2026-W49", ["c1", "p2"])
 
 
 _SQLITE_SCAN = re.compile(r"^SCAN (\S+)(.*)$")

@@ -19,12 +19,14 @@ from flows.domain import CodePurpose, DeliveryChannel
 from flows.model import Customer, OneTimeCode
 from flows.store import (
     ActivationRequests,
+    Announcements,
     ApiKeys,
     AuditLog,
     ChatLinks,
     Codes,
     Conversations,
     Customers,
+    Digests,
     HandledUpdates,
     Invitations,
     Letters,
@@ -304,6 +306,14 @@ class MemoryTransaction(Transaction):
     @property
     def members(self) -> Members:
         raise self._not_faked("members")
+
+    @property
+    def announcements(self) -> Announcements:
+        raise self._not_faked("announcements")
+
+    @property
+    def digests(self) -> Digests:
+        raise self._not_faked("digests")
 
 
 class MemoryStore:

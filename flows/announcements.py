@@ -1,0 +1,206 @@
+"""Notices from an organization to its people (issue 13, seed 004): who they reach, and
+sending an urgent one at once or keeping a general one for the weekly digest.
+
+An urgent notice is queued in the outbox for every recipient in the transaction that makes
+it, each row carrying the notice's id; the outbox's paced sender delivers them (per
+organization, and within Telegram's limits), never a burst beside it. Once every row is
+sent or failed for good, :mod:`flows.digest`'s tick tells the sender the count. A general
+notice is only stored: the organization's weekly digest takes it (:mod:`flows.digest`).
+
+Audiences: all customers with an activated portal account (notify reaches its members
+too), all employees, or one office. "All employees" is every active person of the
+organization whatever their role (employees, desk staff, managers, admins): a notice to
+the staff is for the desk as much as for the office floor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from flows.domain import AnnouncementAudience, AuditAction, Language
+from flows.model import Announcement, Office, Organization, Person
+from flows.notices import NoticeKind, Words, notify
+from flows.own_account import OwnAccount, of_customer, of_person
+from flows.store import Transaction
+from flows.texts import Texts
+
+MAX_TEXT = 1000
+"""Characters a notice may have: with its heading it fits one Telegram message, and a
+digest of several still reads as a list."""
+
+PAGE = 500
+"""Recipients one query loads."""
+
+
+class NoticeTextRefused(ValueError):
+    """The notice's text is empty, or longer than :data:`MAX_TEXT`."""
+
+    def __init__(self, length: int) -> None:
+        super().__init__(f"a notice of {length} characters")
+        self.length = length
+
+    def said(self, texts: Texts) -> str:
+        if self.length == 0:
+            return texts("announce_text_empty")
+        return texts("announce_text_too_long", limit=MAX_TEXT, length=self.length)
+
+
+@dataclass(frozen=True)
+class Audience:
+    kind: AnnouncementAudience
+    office: Office | None = None
+
+    def label(self, texts: Texts) -> str:
+        if self.kind is AnnouncementAudience.OFFICE and self.office is not None:
+            return texts("announce_audience_office", office=self.office.name)
+        if self.kind is AnnouncementAudience.CUSTOMERS:
+            return texts("announce_audience_customers")
+        return texts("announce_audience_employees")
+
+    @property
+    def office_id(self) -> int | None:
+        return self.office.id if self.office is not None else None
+
+
+async def audience_of(tx: Transaction, announcement: Announcement) -> Audience:
+    office = None
+    if announcement.office_id is not None:
+        office = await tx.announcements.office(announcement.organization_id, announcement.office_id)
+    return Audience(announcement.audience, office)
+
+
+def checked_text(text: str) -> str:
+    """The notice's text as it will be sent; refused when empty or too long."""
+    cleaned = text.strip()
+    if not cleaned or len(cleaned) > MAX_TEXT:
+        raise NoticeTextRefused(len(cleaned))
+    return cleaned
+
+
+async def recipients(
+    tx: Transaction, organization: Organization, audience: Audience, today: date
+) -> AsyncIterator[list[OwnAccount]]:
+    """The audience's accounts a page at a time, by id (a large audience never sits in
+    memory at once)."""
+    after = 0
+    while True:
+        page: list[OwnAccount]
+        if audience.kind is AnnouncementAudience.CUSTOMERS:
+            found_customers = await tx.announcements.customers(
+                organization.id, after=after, limit=PAGE
+            )
+            page = [of_customer(customer) for customer in found_customers]
+            after = found_customers[-1].id if found_customers else after
+        else:
+            if audience.kind is AnnouncementAudience.OFFICE and audience.office is None:
+                return  # the office is gone: nobody is in it
+            found_people = await tx.announcements.people(
+                organization.id, today, office_id=audience.office_id, after=after, limit=PAGE
+            )
+            page = [of_person(person) for person in found_people]
+            after = found_people[-1].id if found_people else after
+        if not page:
+            return
+        yield page
+        if len(page) < PAGE:
+            return
+
+
+async def count(
+    tx: Transaction, organization: Organization, audience: Audience, today: date
+) -> int:
+    """How many accounts the audience has now (for the preview)."""
+    if audience.kind is AnnouncementAudience.CUSTOMERS:
+        return await tx.announcements.count_customers(organization.id)
+    if audience.kind is AnnouncementAudience.OFFICE and audience.office is None:
+        return 0
+    return await tx.announcements.count_people(organization.id, today, audience.office_id)
+
+
+def urgent_body(organization: Organization, text: str) -> Words:
+    return lambda texts: texts("announcement_urgent_body", org=organization.name, notice=text)
+
+
+def urgent_subject(organization: Organization) -> Words:
+    return lambda texts: texts("announcement_urgent_subject", org=organization.name)
+
+
+@dataclass(frozen=True)
+class Sent:
+    announcement: Announcement
+    recipients: int
+    """Accounts the urgent notice was queued for (0 for a general one: not yet)."""
+    messages: int
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who sends a notice: a staff member in chat, or the CLI (no person, no chat)."""
+
+    actor: str
+    channel: str
+    person: Person | None = None
+    chat: int | None = None
+    default_language: Language = Language.NL
+    """The language of a recipient who chose none (the deployment's ``BALIE_DEFAULT_LANGUAGE``)."""
+
+
+async def send(
+    tx: Transaction,
+    organization: Organization,
+    audience: Audience,
+    *,
+    urgent: bool,
+    text: str,
+    now: datetime,
+    sender: Sender,
+) -> Sent:
+    """Store the notice; an urgent one is queued for every recipient at once (in this
+    transaction: all of it or none), a general one waits for the digest."""
+    announcement = await tx.announcements.add(
+        Announcement(
+            organization_id=organization.id,
+            audience=audience.kind,
+            office_id=audience.office_id,
+            urgent=urgent,
+            text=checked_text(text),
+            created_by_id=sender.person.id if sender.person else None,
+            sender_chat=sender.chat,
+            created_at=now,
+        )
+    )
+    people_count = messages = 0
+    if urgent:
+        body = urgent_body(organization, announcement.text)
+        subject = urgent_subject(organization)
+        async for page in recipients(tx, organization, audience, now.date()):
+            for account in page:
+                messages += await notify(
+                    tx,
+                    account,
+                    NoticeKind.ANNOUNCEMENTS,
+                    body,
+                    now,
+                    subject=subject,
+                    default_language=sender.default_language,
+                    announcement_id=announcement.id,
+                )
+            people_count += len(page)
+        announcement.queued_at = now
+    await tx.audit.add(
+        AuditAction.ANNOUNCEMENT_QUEUED,
+        actor=sender.actor,
+        channel=sender.channel,
+        now=now,
+        organization_id=organization.id,
+        actor_person_id=sender.person.id if sender.person else None,
+        announcement_id=announcement.id,
+        audience=audience.kind.value,
+        office_id=audience.office_id,
+        urgent=urgent,
+        recipients=people_count,
+        messages=messages,
+    )
+    return Sent(announcement, people_count, messages)
