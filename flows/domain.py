@@ -196,6 +196,14 @@ class AuditAction(StrEnum):
     STAFF_ADDED = "staff_added"
     EMPLOYEE_ADDED = "employee_added"
     CUSTOMERS_IMPORTED = "customers_imported"
+    # linked devices (issue 13)
+    DEVICE_PAIRING_ISSUED = "device_pairing_issued"
+    DEVICE_PAIRING_REFUSED = "device_pairing_refused"
+    """A ``/start pair_...`` that linked nothing: an unusable token, a limited chat, or a
+    chat that belongs to an account already."""
+    DEVICE_LINKED = "device_linked"
+    DEVICE_UNLINKED = "device_unlinked"
+    DEVICES_LISTED_BY_STAFF = "devices_listed_by_staff"
     # the deployment
     SMS_BUDGET_SPENT = "sms_budget_spent"
     RUNTIME_STARTED = "runtime_started"

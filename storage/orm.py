@@ -58,6 +58,7 @@ from flows.model import (
     ChatLink,
     Conversation,
     Customer,
+    DevicePairing,
     HandledUpdate,
     InboxUpdate,
     Invitation,
@@ -571,6 +572,25 @@ invitations = Table(
     Column("withdrawn_at", UTCDateTime(), nullable=True),
 )
 
+device_pairings = Table(
+    "device_pairings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "organization_id",
+        Integer,
+        ForeignKey("organizations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("owner", String(24), index=True, nullable=False),
+    Column("token_hash", String(80), unique=True, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime(), nullable=True),
+    Column("used_by_chat", BigInteger, nullable=True),
+    Column("voided_at", UTCDateTime(), nullable=True),
+)
+
 webhook_inbox = Table(
     "webhook_inbox",
     metadata,
@@ -601,6 +621,7 @@ _PLAIN: tuple[tuple[type, Table], ...] = (
     (InboxUpdate, webhook_inbox),
     (ApiKey, api_keys),
     (PortalChat, portal_chats),
+    (DevicePairing, device_pairings),
 )
 """Classes whose rows link to no other record."""
 

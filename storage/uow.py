@@ -11,6 +11,7 @@ from flows import store as ports
 from storage.activation_requests import ActivationRequests
 from storage.api_keys import ApiKeys
 from storage.customers import Customers
+from storage.device_pairings import DevicePairings
 from storage.inbox import Inbox
 from storage.invitations import Invitations
 from storage.offboard_requests import OffboardRequests
@@ -66,6 +67,7 @@ class Transaction:
         self.undeliverable = UndeliverableAddresses(session)
         self.api_keys = ApiKeys(session)
         self.invitations = Invitations(session)
+        self.device_pairings = DevicePairings(session)
 
 
 class Store:

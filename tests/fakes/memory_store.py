@@ -25,6 +25,7 @@ from flows.store import (
     Codes,
     Conversations,
     Customers,
+    DevicePairings,
     HandledUpdates,
     Invitations,
     Letters,
@@ -304,6 +305,10 @@ class MemoryTransaction(Transaction):
     @property
     def members(self) -> Members:
         raise self._not_faked("members")
+
+    @property
+    def device_pairings(self) -> DevicePairings:
+        raise self._not_faked("device_pairings")
 
 
 class MemoryStore:
