@@ -73,7 +73,11 @@ STAFF_LOOKUP_LIMIT = 5
 
 def device_name(sender: Sender) -> str | None:
     """What the chat calls itself (its Telegram name), cleaned for display: only ever shown."""
-    printable = "".join(ch for ch in sender.display_name if ch.isprintable())
+    printable = "".join(
+        " " if ch.isspace() else ch
+        for ch in sender.display_name
+        if ch.isspace() or ch.isprintable()
+    )
     return " ".join(printable.split())[:DEVICE_NAME_LENGTH] or None
 
 
