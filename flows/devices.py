@@ -544,6 +544,12 @@ async def finish_pairing(turn: Turn, account: OwnAccount, data: dict[str, Any]) 
     """Link this chat as one more device of ``account`` (its pairing link was opened here,
     and the second factor given if it has one); told to its other chats and address."""
     tx, chat = turn.tx, turn.event.chat_id
+    pairing_id = data.get("pairing")
+    pairing = await tx.device_pairings.get(pairing_id) if isinstance(pairing_id, int) else None
+    if pairing is None or pairing.used_by_chat != chat or pairing.owner != account.owner.key:
+        # Not the link this chat opened (data kept by an older Balie, or damaged).
+        turn.say("devices_pair_unusable")
+        return
     current = await owner_of_chat(tx, chat)
     if current is not None and current != account.owner:
         turn.say("devices_pair_chat_taken")
@@ -557,7 +563,7 @@ async def finish_pairing(turn: Turn, account: OwnAccount, data: dict[str, Any]) 
         actor_person_id=account.person.id if account.person else None,
         account=account.owner.key,
         chat_id=chat,
-        pairing_id=data.get("pairing"),
+        pairing_id=pairing.id,
     )
     await _tell(turn, account, "devices_linked_notice", name, chat)
     turn.say("devices_paired", name=account.name, org=account.organization.name)

@@ -14,9 +14,10 @@ from flows import accounts, devices
 from flows.domain import AccountStatus, AuditAction, DeliveryChannel, Language, Role
 from flows.events import Event, EventKind, Outcome, Sender
 from flows.model import AccountMember, AuditEntry, DevicePairing, OutboxMessage, Person
-from flows.own_account import Owner, OwnerKind, chats_of
+from flows.own_account import Owner, OwnerKind, chats_of, load
 from flows.ports import TelegramLinks
 from flows.texts import Texts
+from flows.turn import Turn
 from tests.support import DemoOrg, DeskDriver, said, says, seed_customers, texts_of
 
 EVA_EMAIL = "eva@kantoor.example"
@@ -389,3 +390,22 @@ def test_a_chat_name_is_cleaned_and_cut() -> None:
     assert devices.device_name(Sender(1, "  Eva\n\tde\u200b Vries  ")) == "Eva de Vries"
     assert devices.device_name(Sender(1, "\x00\x01")) is None
     assert len(devices.device_name(Sender(1, "y" * 500)) or "") == 100
+
+
+async def test_finishing_a_pairing_needs_the_link_this_chat_opened(desk: DeskDriver) -> None:
+    """The resumer after the second factor links only the chat that opened the account's
+    link: data naming another pairing, chat or account links nothing."""
+    eva = await _link_eva(desk)
+    token = await _pair_token(desk)
+    await _open(desk, TABLET, token)
+    async with desk.store.transaction() as tx:
+        (pairing,) = (await tx.session.scalars(select(DevicePairing))).all()
+        account = await load(tx, Owner(OwnerKind.PERSON, eva.id))
+        assert account is not None
+        event = Event.from_text(STRANGER, desk.sender(STRANGER), "/resume")
+        conversation = await tx.conversations.load(STRANGER, desk.clock.now())
+        turn = Turn(event, conversation, tx, desk.desk.policy, desk.clock.now(), desk.desk.hasher)
+        for data in ({"pairing": pairing.id}, {"pairing": "1"}, {}):
+            await devices.finish_pairing(turn, account, data)
+        assert all(says(r.text, "devices_pair_unusable") for r in turn.outcome.replies)
+    assert STRANGER not in await _chats(desk, Owner(OwnerKind.PERSON, eva.id))
