@@ -111,6 +111,7 @@ class Balie:
             sms_per_hour_per_org=settings.sms_per_hour_per_org,
             sms_per_hour=settings.sms_per_hour,
             invitation_valid_for=timedelta(days=settings.invitation_days),
+            pairing_valid_for=timedelta(minutes=settings.pairing_minutes),
         )
         metrics = Metrics()
         desk = Desk(

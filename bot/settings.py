@@ -123,6 +123,8 @@ class Settings(BaseSettings):
     """Code SMS the whole deployment may send in an hour."""
     invitation_days: int = Field(default=7, ge=1, le=90)
     """Days an invitation's deep link stays valid (``balie invite``, ``/invite``)."""
+    pairing_minutes: int = Field(default=5, ge=1, le=60)
+    """Minutes a ``/pair`` link (a new linked device) stays valid."""
 
     directory: DirectoryKind = DirectoryKind.BUILTIN
     """Where organizations' accounts live unless one is set otherwise (``balie org set

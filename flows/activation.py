@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from flows import activation_codes, limits, linking, password_flow, release
+from flows import activation_codes, devices, limits, linking, password_flow, release
 from flows.buttons import Menu, MenuChoice, encode
 from flows.contacts import Contact, Refusal, parse_email
 from flows.domain import (
@@ -393,7 +393,13 @@ async def _activate(turn: Turn, customer: Customer) -> None:
     customer.account_active = True
     customer.language = turn.language.value
     await linking.link_customer(
-        turn.tx, turn.hasher, turn.policy, customer, turn.event.sender.user_id, turn.now
+        turn.tx,
+        turn.hasher,
+        turn.policy,
+        customer,
+        turn.event.sender.user_id,
+        turn.now,
+        device_name=devices.device_name(turn.event.sender),
     )
     await turn.audit(
         AuditAction.ACCOUNT_ACTIVATED,

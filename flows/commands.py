@@ -15,6 +15,7 @@ from flows import (
     activation,
     announce_flow,
     approval,
+    devices,
     invitation_flow,
     menu,
     outbox_view,
@@ -127,6 +128,18 @@ COMMANDS: tuple[Command, ...] = (
         at_secret_steps=True,
     ),
     Command("help", show_help, Audience.EVERYONE, "command_help_menu", None, at_secret_steps=True),
+    # linked devices (issue 13); /devices NAME|NUMBER is desk staff's, checked in the flow
+    Command(
+        "devices", devices.show, Audience.EVERYONE, "command_devices_menu", "command_devices_help"
+    ),
+    Command("pair", devices.pair, Audience.EVERYONE, "command_pair_menu", "command_pair_help"),
+    Command(
+        "unlink",
+        devices.ask_unlink,
+        Audience.EVERYONE,
+        "command_unlink_menu",
+        "command_unlink_help",
+    ),
     Command("codes", release.list_codes, Audience.DESK, "command_codes_menu", "command_codes_help"),
     Command(
         "release",

@@ -14,6 +14,7 @@ from flows import (
     announce_flow,
     approval,
     commands,
+    devices,
     linking,
     menu,
     password_flow,
@@ -321,6 +322,10 @@ async def _route(turn: Turn) -> None:
 
 
 async def on_button(turn: Turn) -> None:
+    unlink = devices.decode_unlink(turn.event.button_data)
+    if unlink is not None:
+        await devices.press_unlink(turn, *unlink)
+        return
     undo = linking.decode_undo(turn.event.button_data)
     if undo is not None:
         await linking.undo(turn, *undo)

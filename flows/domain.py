@@ -219,6 +219,14 @@ class AuditAction(StrEnum):
     """Every message of an urgent notice was sent or failed for good: the count is in."""
     DIGEST_RUN = "digest_run"
     """An organization's weekly digest went to every recipient of that week's notices."""
+    # linked devices (issue 13)
+    DEVICE_PAIRING_ISSUED = "device_pairing_issued"
+    DEVICE_PAIRING_REFUSED = "device_pairing_refused"
+    """A ``/start pair_...`` that linked nothing: an unusable token, a limited chat, or a
+    chat that belongs to an account already."""
+    DEVICE_LINKED = "device_linked"
+    DEVICE_UNLINKED = "device_unlinked"
+    DEVICES_LISTED_BY_STAFF = "devices_listed_by_staff"
     # the deployment
     SMS_BUDGET_SPENT = "sms_budget_spent"
     RUNTIME_STARTED = "runtime_started"

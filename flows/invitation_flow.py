@@ -17,7 +17,7 @@ is not taken over by a token: the person is told to open the link in their own c
 
 from __future__ import annotations
 
-from flows import invitations, limits, linking, password_flow
+from flows import devices, invitations, limits, linking, password_flow
 from flows.decisions import Power, acting, refuse
 from flows.domain import AccountStatus, AuditAction
 from flows.invitations import InvitationRefused, Inviter, Issued
@@ -66,7 +66,14 @@ async def open_invitation(turn: Turn, token: str) -> bool:
     # replaces an earlier one is told to that chat and address, with Undo, as ever.
     previous = await turn.tx.chat_links.chat_for(person.id)
     await linking.link_person(
-        turn.tx, turn.hasher, turn.policy, person, chat, turn.now, tell=previous is not None
+        turn.tx,
+        turn.hasher,
+        turn.policy,
+        person,
+        chat,
+        turn.now,
+        tell=previous is not None,
+        device_name=devices.device_name(turn.event.sender),
     )
     await turn.audit(
         AuditAction.INVITATION_OPENED,

@@ -80,11 +80,13 @@ async def link_person(
     now: datetime,
     *,
     tell: bool = True,
+    device_name: str | None = None,
 ) -> None:
     """Link ``chat_id`` to ``person`` and tell the previous chat and the address on file
-    (``tell`` False: a new account's first chat, which its approval message announces)."""
+    (``tell`` False: a new account's first chat, which its approval message announces);
+    ``device_name``: what the chat calls itself, for /devices."""
     previous = await tx.chat_links.chat_for(person.id)
-    await tx.chat_links.link(chat_id, person.id, now)
+    await tx.chat_links.link(chat_id, person.id, now, device_name)
     if previous == chat_id or not tell:
         return
     address: tuple[DeliveryChannel, str] | None = None
@@ -111,6 +113,8 @@ async def link_customer(
     customer: Customer,
     chat_id: int,
     now: datetime,
+    *,
+    device_name: str | None = None,
 ) -> None:
     """Link ``chat_id`` to the portal account in place of the holder's earlier chats (it
     proved the account's address) and, if it had another chat, tell the account."""
@@ -121,7 +125,7 @@ async def link_customer(
     ]
     for chat in earlier:
         await tx.portal_chats.unlink(chat)
-    await tx.portal_chats.link(chat_id, customer.id, now)
+    await tx.portal_chats.link(chat_id, customer.id, now, device_name=device_name)
     previous = next((chat for chat in reversed(earlier) if chat != chat_id), None)
     if previous is None:
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flows import (
     activation,
     announce_flow,
+    devices,
     invitation_flow,
     labels,
     password_flow,
@@ -45,11 +46,15 @@ def language_menu() -> Keyboard:
 
 async def start(turn: Turn) -> None:
     """``/start``: whatever was going on is dropped; the welcome. ``/start <token>`` (a
-    deep link's payload) opens an invitation, or gets the neutral reply and the welcome."""
+    deep link's payload) opens an invitation, ``/start pair_<token>`` a linked device's
+    pairing link; one that opens nothing gets the neutral reply and the welcome."""
     await registration.leave(turn)
     turn.move(ConversationState.IDLE)
     token = turn.event.text.strip()
-    if token and await invitation_flow.open_invitation(turn, token):
+    if token.startswith(devices.PAYLOAD_PREFIX):
+        if await devices.open_pairing(turn, token.removeprefix(devices.PAYLOAD_PREFIX)):
+            return
+    elif token and await invitation_flow.open_invitation(turn, token):
         return
     await welcome(turn)
 

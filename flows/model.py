@@ -474,3 +474,22 @@ class DigestDelivery(Entity):
     week: str
     owner_key: str
     queued_at: datetime
+
+
+class DevicePairing(Entity):
+    """A linked device's ``/pair`` link (seed 004's "Koppelen met QR code"): only the
+    token's keyed hash is kept; single use, valid until ``expires_at``, void once a newer
+    one is made for the same account."""
+
+    id: int
+    organization_id: int
+    owner: str
+    """The account it pairs a chat to, as ``Owner.key`` (``p12``, ``c7``, ``m3``)."""
+    token_hash: str
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
+    """When a chat opened it (which used the token up)."""
+    used_by_chat: int | None
+    voided_at: datetime | None
+    """Made void by a newer /pair of the same account."""

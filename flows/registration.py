@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flows import approval, limits, linking, sms_budget
+from flows import approval, devices, limits, linking, sms_budget
 from flows.buttons import Menu, MenuChoice, encode
 from flows.contacts import Contact, Refusal, parse_contact
 from flows.decisions import Power, may_act
@@ -342,7 +342,13 @@ async def _request_for(
         return
     if status is AccountStatus.ACTIVE:
         await linking.link_person(
-            turn.tx, turn.hasher, turn.policy, person, turn.event.sender.user_id, turn.now
+            turn.tx,
+            turn.hasher,
+            turn.policy,
+            person,
+            turn.event.sender.user_id,
+            turn.now,
+            device_name=devices.device_name(turn.event.sender),
         )
         await turn.audit(
             AuditAction.CHAT_LINKED, organization_id=organization.id, subject_person_id=person.id

@@ -31,6 +31,7 @@ from flows.model import (
     ChatLink,
     Conversation,
     Customer,
+    DevicePairing,
     DigestRun,
     Invitation,
     Letter,
@@ -104,6 +105,10 @@ class People(Protocol):
 
     async def count_employees(self, organization_id: int) -> int: ...
 
+    async def named(self, organization_id: int, name: str, limit: int) -> Sequence[Person]:
+        """The organization's people with this name (any case), for staff looking one up."""
+        ...
+
     async def set_out_of_service(self, person: Person, on: date) -> None:
         """Set the date (and forget any earlier closing: the new date closes it again)."""
         ...
@@ -125,9 +130,11 @@ class ChatLinks(Protocol):
 
     async def unlink(self, telegram_user_id: int) -> None: ...
 
-    async def link(self, telegram_user_id: int, person_id: int, now: datetime) -> None:
+    async def link(
+        self, telegram_user_id: int, person_id: int, now: datetime, device_name: str | None = None
+    ) -> None:
         """Link the chat to the account, replacing any older link of either (a chat that
-        proved the account's address takes it over)."""
+        proved the account's address takes it over); ``device_name`` for /devices."""
         ...
 
     async def of_person(self, person_id: int) -> Sequence[ChatLink]:
@@ -457,6 +464,22 @@ class Invitations(Protocol):
         ...
 
 
+class DevicePairings(Protocol):
+    """A linked device's one-time ``/pair`` links (only each token's keyed hash)."""
+
+    async def add(self, pairing: DevicePairing) -> DevicePairing: ...
+
+    async def by_digest(self, digests: Collection[str]) -> DevicePairing | None:
+        """The pairing whose token has one of these digests (one per server key), locked."""
+        ...
+
+    async def get(self, pairing_id: int) -> DevicePairing | None: ...
+
+    async def void_open(self, owner: str, now: datetime) -> int:
+        """Void the account's pairing links no chat opened yet; how many."""
+        ...
+
+
 class UndeliverableAddresses(Protocol):
     async def forget(self, channel: DeliveryChannel, address: str) -> bool: ...
 
@@ -629,6 +652,9 @@ class Transaction(Protocol):
 
     @property
     def digests(self) -> Digests: ...
+
+    @property
+    def device_pairings(self) -> DevicePairings: ...
 
 
 class Store(Protocol):

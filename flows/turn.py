@@ -62,6 +62,8 @@ class DeskPolicy:
     """The longest a password step waits for the directory; then it says "try again"."""
     invitation_valid_for: timedelta = timedelta(days=7)
     """How long an invitation's deep link may be opened (seed 003's first e-mail)."""
+    pairing_valid_for: timedelta = timedelta(minutes=5)
+    """How long a ``/pair`` link (one more linked device, seed 004) may be opened."""
 
 
 @dataclass

@@ -60,6 +60,7 @@ from flows.model import (
     ChatLink,
     Conversation,
     Customer,
+    DevicePairing,
     DigestDelivery,
     DigestRun,
     HandledUpdate,
@@ -605,6 +606,25 @@ announcements = Table(
     Index("ix_announcements_unreported", "reported_at", "urgent"),
 )
 
+device_pairings = Table(
+    "device_pairings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "organization_id",
+        Integer,
+        ForeignKey("organizations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("owner", String(24), index=True, nullable=False),
+    Column("token_hash", String(80), unique=True, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime(), nullable=True),
+    Column("used_by_chat", BigInteger, nullable=True),
+    Column("voided_at", UTCDateTime(), nullable=True),
+)
+
 digest_runs = Table(
     "digest_runs",
     metadata,
@@ -673,6 +693,7 @@ _PLAIN: tuple[tuple[type, Table], ...] = (
     (Announcement, announcements),
     (DigestRun, digest_runs),
     (DigestDelivery, digest_deliveries),
+    (DevicePairing, device_pairings),
 )
 """Classes whose rows link to no other record."""
 

@@ -218,6 +218,18 @@ class People(_Repository):
         query = select(func.count()).select_from(people).where(self._employees_of(organization_id))
         return int(await self.session.scalar(query) or 0)
 
+    async def named(self, organization_id: int, name: str, limit: int) -> Sequence[Person]:
+        result = await self.session.scalars(
+            select(Person)
+            .where(
+                people.c.organization_id == organization_id,
+                func.lower(people.c.name) == name.strip().lower(),
+            )
+            .order_by(people.c.id)
+            .limit(limit)
+        )
+        return result.all()
+
     async def set_out_of_service(self, person: Person, on: date) -> None:
         person.out_of_service_on = on
         person.directory_closed_at = None  # a new date: closed again on that day
@@ -291,7 +303,9 @@ class ChatLinks(_Repository):
             delete(ChatLink).where(chat_links.c.telegram_user_id == telegram_user_id)
         )
 
-    async def link(self, telegram_user_id: int, person_id: int, now: datetime) -> None:
+    async def link(
+        self, telegram_user_id: int, person_id: int, now: datetime, device_name: str | None = None
+    ) -> None:
         """Link the chat to the account, replacing any older link of either."""
         for existing in await self.session.scalars(
             select(ChatLink).where(
@@ -306,6 +320,7 @@ class ChatLinks(_Repository):
                 telegram_user_id=telegram_user_id,
                 person_id=person_id,
                 linked_at=now,
+                device_name=device_name,
                 last_used_at=now,
             )
         )

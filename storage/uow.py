@@ -12,6 +12,7 @@ from storage.activation_requests import ActivationRequests
 from storage.announcements import Announcements, Digests
 from storage.api_keys import ApiKeys
 from storage.customers import Customers
+from storage.device_pairings import DevicePairings
 from storage.inbox import Inbox
 from storage.invitations import Invitations
 from storage.offboard_requests import OffboardRequests
@@ -69,6 +70,7 @@ class Transaction:
         self.invitations = Invitations(session)
         self.announcements = Announcements(session)
         self.digests = Digests(session)
+        self.device_pairings = DevicePairings(session)
 
 
 class Store:

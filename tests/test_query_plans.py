@@ -140,6 +140,10 @@ async def _repository_calls(tx: Transaction, now: datetime) -> None:
     await tx.offboard_requests.pending_for(1)
     await tx.invitations.by_digest(["k1$a"])
     await tx.invitations.latest_for(1)
+    # linked devices (issue 13)
+    await tx.device_pairings.by_digest(["k1$a", "k0$b"])
+    await tx.device_pairings.void_open("p1", now)
+    await tx.conversations.peek(7001)
     await tx.api_keys.by_hash("0" * 64)
     await tx.inbox.forget([1])
     # urgent notices and the weekly digest (issue 13): each audience a page at a time

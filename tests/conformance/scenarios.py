@@ -839,4 +839,7 @@ async def forgotten_password_reset_by_sms(channel: Channel, env: Env) -> None:
     assert len(env.twilio.messages) == 1
 
 
-from tests.conformance import scenarios_announce  # noqa: E402,F401
+from tests.conformance import (  # noqa: E402
+    scenarios_announce,  # noqa: F401
+    scenarios_devices,  # noqa: F401
+)

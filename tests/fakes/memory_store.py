@@ -26,6 +26,7 @@ from flows.store import (
     Codes,
     Conversations,
     Customers,
+    DevicePairings,
     Digests,
     HandledUpdates,
     Invitations,
@@ -314,6 +315,10 @@ class MemoryTransaction(Transaction):
     @property
     def digests(self) -> Digests:
         raise self._not_faked("digests")
+
+    @property
+    def device_pairings(self) -> DevicePairings:
+        raise self._not_faked("device_pairings")
 
 
 class MemoryStore:
