@@ -15,6 +15,7 @@ from flows import (
     commands,
     linking,
     menu,
+    notification_prefs,
     password_flow,
     registration,
     release,
@@ -312,6 +313,9 @@ async def on_button(turn: Turn) -> None:
     undo = linking.decode_undo(turn.event.button_data)
     if undo is not None:
         await linking.undo(turn, *undo)
+        return
+    if notification_prefs.is_preference_button(turn.event.button_data):
+        await notification_prefs.on_button(turn)
         return
     pressed = decode(turn.event.button_data)
     if isinstance(pressed, Signed):

@@ -109,6 +109,9 @@ class OutboxStatus(StrEnum):
     """Refused for good by the provider (no such mailbox, invalid number, bot blocked)."""
     DEAD = "dead"
     """A dead letter: it kept failing, or expired before it could be sent."""
+    SKIPPED = "skipped"
+    """Not sent: its reader switched this kind of notice off on this channel after it was
+    queued (notification preferences); never a security notice."""
 
 
 class ConversationState(StrEnum):
@@ -196,6 +199,8 @@ class AuditAction(StrEnum):
     STAFF_ADDED = "staff_added"
     EMPLOYEE_ADDED = "employee_added"
     CUSTOMERS_IMPORTED = "customers_imported"
+    # notification preferences (issue 13, point 3)
+    NOTICE_PREFERENCE_CHANGED = "notice_preference_changed"
     # the deployment
     SMS_BUDGET_SPENT = "sms_budget_spent"
     RUNTIME_STARTED = "runtime_started"

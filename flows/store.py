@@ -32,6 +32,7 @@ from flows.model import (
     Customer,
     Invitation,
     Letter,
+    NotificationPreference,
     OffboardRequest,
     Office,
     OneTimeCode,
@@ -453,6 +454,18 @@ class Invitations(Protocol):
         ...
 
 
+class NotificationPreferences(Protocol):
+    """Each reader's choices per kind of notice and channel (no row: the default)."""
+
+    async def of_owner(self, owner_key: str) -> Sequence[NotificationPreference]: ...
+
+    async def set(
+        self, owner_key: str, kind: str, channel: DeliveryChannel, enabled: bool, now: datetime
+    ) -> None:
+        """Record the choice, replacing an earlier one for the same kind and channel."""
+        ...
+
+
 class UndeliverableAddresses(Protocol):
     async def forget(self, channel: DeliveryChannel, address: str) -> bool: ...
 
@@ -536,6 +549,9 @@ class Transaction(Protocol):
 
     @property
     def invitations(self) -> Invitations: ...
+
+    @property
+    def notification_preferences(self) -> NotificationPreferences: ...
 
 
 class Store(Protocol):

@@ -13,6 +13,7 @@ from storage.api_keys import ApiKeys
 from storage.customers import Customers
 from storage.inbox import Inbox
 from storage.invitations import Invitations
+from storage.notification_preferences import NotificationPreferences
 from storage.offboard_requests import OffboardRequests
 from storage.portal_chats import Members, PortalChats
 from storage.rate_events import RateEvents
@@ -66,6 +67,7 @@ class Transaction:
         self.undeliverable = UndeliverableAddresses(session)
         self.api_keys = ApiKeys(session)
         self.invitations = Invitations(session)
+        self.notification_preferences = NotificationPreferences(session)
 
 
 class Store:

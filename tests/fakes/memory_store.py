@@ -29,6 +29,7 @@ from flows.store import (
     Invitations,
     Letters,
     Members,
+    NotificationPreferences,
     OffboardRequests,
     Organizations,
     Outbox,
@@ -304,6 +305,10 @@ class MemoryTransaction(Transaction):
     @property
     def members(self) -> Members:
         raise self._not_faked("members")
+
+    @property
+    def notification_preferences(self) -> NotificationPreferences:
+        raise self._not_faked("notification_preferences")
 
 
 class MemoryStore:
