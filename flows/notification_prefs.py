@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 
 from flows import notices
 from flows.domain import AuditAction, DeliveryChannel
@@ -71,9 +72,9 @@ SHOW_GRID = "n:g"
 _TOGGLE = re.compile(r"^n:([0-9])([tes])([10y]):([0-9a-f]{8}):([A-Za-z0-9_-]{16})$")
 
 
-class Setting:
-    """What a toggle asks for: ``on``, ``off`` (asks first when it is the last channel), or
-    ``off`` confirmed after the warning."""
+class Setting(StrEnum):
+    """What a toggle asks for: on, off (asks first when it is the last channel), or off
+    confirmed after the warning."""
 
     ON = "1"
     OFF = "0"
@@ -86,7 +87,7 @@ class Toggle:
 
     kind: NoticeKind
     channel: DeliveryChannel
-    setting: str
+    setting: Setting
     version: str
 
     @property
@@ -117,7 +118,10 @@ def decode(data: str | None) -> tuple[Toggle, str] | None:
     kind, channel, setting, version, signature = match.groups()
     if int(kind) >= len(SWITCHABLE):
         return None
-    return Toggle(SWITCHABLE[int(kind)], _BY_CHANNEL_CODE[channel], setting, version), signature
+    return (
+        Toggle(SWITCHABLE[int(kind)], _BY_CHANNEL_CODE[channel], Setting(setting), version),
+        signature,
+    )
 
 
 def is_preference_button(data: str | None) -> bool:
@@ -255,8 +259,8 @@ async def _apply(turn: Turn, account: OwnAccount, grid: Grid, toggle: Toggle) ->
         turn.outcome.callback_notice = texts(UNAVAILABLE_NOTICE[channel])
         return
     on_now = grid.on(kind)
-    enable = toggle.setting == Setting.ON
-    if toggle.setting == Setting.OFF and on_now == {channel}:
+    enable = toggle.setting is Setting.ON
+    if toggle.setting is Setting.OFF and on_now == {channel}:
         # Seed 004: switching a kind off leaves you responsible; ask first.
         _show_in_place(turn, _warning_reply(turn, account, toggle))
         return
