@@ -496,7 +496,9 @@ async def _outbox_list(tx: Transaction, call: _AdminCall) -> str:
     state = OutboxStatus(call.args.state) if call.args.state else None
     counts = await tx.outbox.counts()
     found = await outbox_view.entries(tx, state, call.args.limit)
-    summary = ", ".join(f"{counts[s]} {s.value}" for s in OutboxStatus)
+    # Skipped notices (switched off by their reader) are counted only when there are any.
+    shown = [s for s in OutboxStatus if s is not OutboxStatus.SKIPPED or counts[s]]
+    summary = ", ".join(f"{counts[s]} {s.value}" for s in shown)
     return "\n".join([*(entry.line() for entry in found), f"outbox: {summary}"])
 
 

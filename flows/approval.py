@@ -12,7 +12,17 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from flows import account_sync, cards, decisions, invitations, labels, linking, paging
+from flows import (
+    account_sync,
+    cards,
+    decisions,
+    invitations,
+    labels,
+    linking,
+    notices,
+    own_account,
+    paging,
+)
 from flows.buttons import ButtonSigner, Decide, Listing, Offboard, signer
 from flows.contacts import Contact, parse_email, parse_mobile
 from flows.decisions import Power, acting, decide, may_act, number_and_reason, refuse, stale
@@ -29,6 +39,7 @@ from flows.domain import (
 from flows.events import Button, Keyboard
 from flows.keys import KeyedHasher
 from flows.model import Invitation, OffboardRequest, Organization, Person, RegistrationRequest
+from flows.notices import NoticeKind
 from flows.ports import DeepLinks, TypedStart
 from flows.store import Transaction
 from flows.texts import Texts
@@ -682,22 +693,21 @@ class _Offboarding:
             await account_sync.offboarded(
                 tx, request.subject, request.out_of_service_on, now, "balie"
             )
-        asker_chat = await tx.chat_links.chat_for(request.requested_by_id)
-        if asker_chat is None:
-            return
-        texts = cards.texts_for(request.requested_by, self.policy)
-        message = texts(
-            "offboard_outcome_chat",
-            name=request.subject.name,
-            date=texts.day(request.out_of_service_on),
-            outcome=self.outcome(texts),
-        )
-        await tx.outbox.add(
-            DeliveryChannel.TELEGRAM,
-            str(asker_chat),
-            message,
+        # A decision on the asking manager's request: a notice to their account, on the
+        # channels they keep on for decisions.
+        await notices.notify(
+            tx,
+            own_account.of_person(request.requested_by),
+            NoticeKind.DECISIONS,
+            lambda texts: texts(
+                "offboard_outcome_chat",
+                name=request.subject.name,
+                date=texts.day(request.out_of_service_on),
+                outcome=self.outcome(texts),
+            ),
             now,
-            organization_id=request.organization_id,
+            subject=lambda texts: texts("mail_offboard_outcome_subject", name=request.subject.name),
+            default_language=self.policy.default_language,
         )
 
     async def card_holders(self, tx: Transaction) -> cards.Recipients:

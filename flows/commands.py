@@ -18,6 +18,7 @@ from flows import (
     devices,
     invitation_flow,
     menu,
+    notification_prefs,
     outbox_view,
     password_flow,
     registration,
@@ -118,6 +119,13 @@ COMMANDS: tuple[Command, ...] = (
         Audience.EVERYONE,
         "command_language_menu",
         "command_language_help",
+    ),
+    Command(
+        "notifications",
+        notification_prefs.show,
+        Audience.EVERYONE,
+        "command_notifications_menu",
+        "command_notifications_help",
     ),
     Command(
         "cancel",

@@ -17,6 +17,7 @@ from flows import (
     devices,
     linking,
     menu,
+    notification_prefs,
     password_flow,
     registration,
     release,
@@ -333,6 +334,9 @@ async def on_button(turn: Turn) -> None:
     announcing = announce_flow.decode(turn.event.button_data)
     if announcing is not None:
         await announce_flow.on_button(turn, announcing)
+        return
+    if notification_prefs.is_preference_button(turn.event.button_data):
+        await notification_prefs.on_button(turn)
         return
     pressed = decode(turn.event.button_data)
     if isinstance(pressed, Signed):

@@ -109,6 +109,9 @@ class OutboxStatus(StrEnum):
     """Refused for good by the provider (no such mailbox, invalid number, bot blocked)."""
     DEAD = "dead"
     """A dead letter: it kept failing, or expired before it could be sent."""
+    SKIPPED = "skipped"
+    """Not sent: its reader switched this kind of notice off on this channel after it was
+    queued (notification preferences); never a security notice."""
 
 
 class AnnouncementAudience(StrEnum):
@@ -227,6 +230,8 @@ class AuditAction(StrEnum):
     DEVICE_LINKED = "device_linked"
     DEVICE_UNLINKED = "device_unlinked"
     DEVICES_LISTED_BY_STAFF = "devices_listed_by_staff"
+    # notification preferences (issue 13, point 3)
+    NOTICE_PREFERENCE_CHANGED = "notice_preference_changed"
     # the deployment
     SMS_BUDGET_SPENT = "sms_budget_spent"
     RUNTIME_STARTED = "runtime_started"

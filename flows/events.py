@@ -96,6 +96,9 @@ class Outcome:
     """Short notice for a button press (Telegram shows it as a toast)."""
     clear_pressed_buttons: bool = False
     """Remove the buttons from the pressed message, so it cannot be pressed twice."""
+    edit_pressed: Reply | None = None
+    """Show this in place of the pressed message, text and buttons (a grid of toggles
+    redrawn); where that message cannot be edited, it comes as a new message instead."""
     delete_message: bool = False
     """Delete the message the person just sent (e.g. one that holds a secret)."""
     steady_timing: bool = False
@@ -120,11 +123,24 @@ class Outcome:
             "callback_notice": self.callback_notice,
             "clear_pressed_buttons": self.clear_pressed_buttons,
             "delete_message": self.delete_message,
+            "edit_pressed": None
+            if self.edit_pressed is None
+            else {
+                "text": self.edit_pressed.text,
+                "buttons": [[[b.label, b.data] for b in row] for row in self.edit_pressed.buttons],
+            },
         }
 
     @classmethod
     def from_kept(cls, kept: dict[str, Any]) -> Outcome:
+        edit = kept.get("edit_pressed")
         return cls(
+            edit_pressed=None
+            if not edit
+            else Reply(
+                str(edit["text"]),
+                tuple(tuple(Button(str(b[0]), str(b[1])) for b in row) for row in edit["buttons"]),
+            ),
             replies=[
                 Reply(
                     str(r["text"]),

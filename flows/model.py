@@ -493,3 +493,16 @@ class DevicePairing(Entity):
     used_by_chat: int | None
     voided_at: datetime | None
     """Made void by a newer /pair of the same account."""
+
+
+class NotificationPreference(Entity):
+    """One reader's choice for one kind of notice on one channel (seed 003: per kind;
+    seed 004: e-mail kinds on and off). No row: the default of :mod:`flows.notices`."""
+
+    owner_key: str
+    """Whose choice: :attr:`flows.own_account.Owner.key` (``p12``, ``c7``, ``m3``)."""
+    kind: str
+    """A :class:`flows.notices.NoticeKind` value (never ``security``)."""
+    channel: DeliveryChannel
+    enabled: bool
+    changed_at: datetime

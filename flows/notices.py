@@ -1,20 +1,35 @@
 """Notices to an account after its first login, by kind, through the channels it chose.
 
-A notice goes to each channel the account keeps on for its kind: Telegram (every linked
-chat), e-mail, SMS. Security notices (password changed, device linked or unlinked,
-two-step verification changed) cannot be switched off and always go to every chat and the
-e-mail address (else the mobile number).
+A notice goes to each reader of the account (today the account itself; a portal account's
+members read its notices too, each with their own choices), on each channel that reader
+keeps on for its kind: Telegram (every linked chat), e-mail, SMS.
+
+Defaults, when a reader chose nothing for a kind and channel (no row in
+``notification_preferences``): Telegram and e-mail on; SMS off, except for a reader with
+neither a linked chat nor an e-mail address, who would hear nothing otherwise. A channel
+the reader lacks (no chat, no address, no number) is never used, whatever was chosen.
+
+Security notices (password changed, device linked or unlinked, two-step verification
+changed) cannot be switched off: they always go to every chat and the e-mail address
+(else the mobile number).
+
+Each row carries its kind and its reader (``outbox_payload.NOTICE_KIND``/``NOTICE_READER``),
+so the outbox worker asks :func:`still_wanted` again right before sending: a notice switched
+off after it was queued is not sent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from flows import own_account
 from flows.domain import DeliveryChannel, Language
-from flows.own_account import OwnAccount, chats_of
+from flows.outbox_payload import NOTICE_KIND, NOTICE_READER
+from flows.own_account import OwnAccount, Owner, chats_of
 from flows.store import Transaction
 from flows.texts import Texts
 
@@ -39,14 +54,97 @@ class NoticeKind(StrEnum):
 
 SWITCHABLE = tuple(kind for kind in NoticeKind if kind is not NoticeKind.SECURITY)
 
+CHANNELS = (DeliveryChannel.TELEGRAM, DeliveryChannel.EMAIL, DeliveryChannel.SMS)
+"""The channels a reader chooses between, in the order ``/notifications`` shows them."""
+
 Words = Callable[[Texts], str]
 """The notice's text in the reader's language."""
 
+Choices = Mapping[tuple[NoticeKind, DeliveryChannel], bool]
+"""What a reader chose (only what is stored; the rest is the default)."""
+
+
+@dataclass(frozen=True)
+class Reach:
+    """How a reader can be reached at all."""
+
+    chats: tuple[int, ...]
+    email: str | None
+    phone: str | None
+
+    def has(self, channel: DeliveryChannel) -> bool:
+        if channel is DeliveryChannel.TELEGRAM:
+            return bool(self.chats)
+        if channel is DeliveryChannel.EMAIL:
+            return bool(self.email)
+        if channel is DeliveryChannel.SMS:
+            return bool(self.phone)
+        return False
+
+
+async def reach_of(tx: Transaction, account: OwnAccount) -> Reach:
+    return Reach(tuple(await chats_of(tx, account.owner)), account.email, account.phone)
+
+
+def default_on(reach: Reach, channel: DeliveryChannel) -> bool:
+    """A switchable kind's channel before the reader chose: Telegram and e-mail on, SMS
+    only for a reader with nothing else."""
+    if channel is DeliveryChannel.SMS:
+        return not reach.chats and not reach.email
+    return channel in CHANNELS
+
+
+def security_channels(reach: Reach) -> frozenset[DeliveryChannel]:
+    """Every chat and the e-mail address, else the mobile number: never switched off."""
+    channels = {DeliveryChannel.TELEGRAM} if reach.chats else set()
+    if reach.email:
+        channels.add(DeliveryChannel.EMAIL)
+    elif reach.phone:
+        channels.add(DeliveryChannel.SMS)
+    return frozenset(channels)
+
+
+def channels_for(reach: Reach, choices: Choices, kind: NoticeKind) -> frozenset[DeliveryChannel]:
+    """Where a notice of ``kind`` goes for this reader: what it keeps on, and has."""
+    if kind is NoticeKind.SECURITY:
+        return security_channels(reach)
+    return frozenset(
+        channel
+        for channel in CHANNELS
+        if reach.has(channel) and choices.get((kind, channel), default_on(reach, channel))
+    )
+
 
 def default_channels(account: OwnAccount, kind: NoticeKind) -> frozenset[DeliveryChannel]:
-    """Where a kind of notice goes before the account chose: every channel it has for
-    security notices; otherwise its chats, or e-mail when it has no chat."""
-    return frozenset({DeliveryChannel.TELEGRAM, DeliveryChannel.EMAIL})
+    """Where a kind of notice goes before the account chose, for an account with at least
+    one linked chat (see :func:`channels_for` for the general rule)."""
+    reach = Reach((0,), account.email, account.phone)
+    return channels_for(reach, {}, kind)
+
+
+async def choices_of(
+    tx: Transaction, owner: Owner
+) -> dict[tuple[NoticeKind, DeliveryChannel], bool]:
+    """The reader's stored choices; a row of a kind this Balie no longer knows is ignored."""
+    switchable = {kind.value: kind for kind in SWITCHABLE}
+    return {
+        (switchable[row.kind], row.channel): row.enabled
+        for row in await tx.notification_preferences.of_owner(owner.key)
+        if row.kind in switchable and row.channel in CHANNELS
+    }
+
+
+async def readers_of(tx: Transaction, account: OwnAccount) -> list[OwnAccount]:
+    """Who reads the notices of ``account``, each with their own choices: the account
+    itself (a portal account's members are added by the members part)."""
+    return [account]
+
+
+def notice_payload(
+    kind: NoticeKind, reader: OwnAccount, payload: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The row's payload, marked with what it is, for the check at send time."""
+    return {**(payload or {}), NOTICE_KIND: kind.value, NOTICE_READER: reader.owner.key}
 
 
 async def notify(
@@ -62,15 +160,46 @@ async def notify(
     skip_chat: int | None = None,
     announcement_id: int | None = None,
 ) -> int:
-    """Queue ``body`` to the account on each channel chosen for ``kind``; how many
-    messages. ``skip_chat``: a chat that is answered in the conversation already;
-    ``announcement_id``: the urgent notice each row carries (for its sender's count)."""
-    texts = Texts(account.language_or(default_language))
-    channels = default_channels(account, kind)
+    """Queue ``body`` to each reader of the account on each channel the reader chose for
+    ``kind``; how many messages. ``skip_chat``: a chat that is answered in the conversation
+    already. ``payload`` (buttons, say) goes on the chat messages. ``announcement_id``: the
+    urgent notice each row carries (for its sender's count)."""
     queued = 0
-    organization_id = account.organization.id
+    for reader in await readers_of(tx, account):
+        queued += await _queue_for(
+            tx,
+            reader,
+            kind,
+            body,
+            now,
+            subject,
+            default_language,
+            payload,
+            skip_chat,
+            announcement_id,
+        )
+    return queued
+
+
+async def _queue_for(
+    tx: Transaction,
+    reader: OwnAccount,
+    kind: NoticeKind,
+    body: Words,
+    now: datetime,
+    subject: Words | None,
+    default_language: Language,
+    payload: dict[str, Any] | None,
+    skip_chat: int | None,
+    announcement_id: int | None,
+) -> int:
+    texts = Texts(reader.language_or(default_language))
+    reach = await reach_of(tx, reader)
+    channels = channels_for(reach, await choices_of(tx, reader.owner), kind)
+    organization_id = reader.organization.id
+    queued = 0
     if DeliveryChannel.TELEGRAM in channels:
-        for chat in await chats_of(tx, account.owner):
+        for chat in reach.chats:
             if chat == skip_chat:
                 continue
             await tx.outbox.add(
@@ -78,30 +207,55 @@ async def notify(
                 str(chat),
                 body(texts),
                 now,
-                payload=payload,
+                payload=notice_payload(kind, reader, payload),
                 organization_id=organization_id,
                 announcement_id=announcement_id,
             )
             queued += 1
-    if DeliveryChannel.EMAIL in channels and account.email:
+    if DeliveryChannel.EMAIL in channels and reader.email:
         await tx.outbox.add(
             DeliveryChannel.EMAIL,
-            account.email,
+            reader.email,
             body(texts),
             now,
             subject=subject(texts) if subject else None,
+            payload=notice_payload(kind, reader),
             organization_id=organization_id,
             announcement_id=announcement_id,
         )
         queued += 1
-    elif DeliveryChannel.SMS in channels and account.phone:
+    if DeliveryChannel.SMS in channels and reader.phone:
         await tx.outbox.add(
             DeliveryChannel.SMS,
-            account.phone,
+            reader.phone,
             body(texts),
             now,
+            payload=notice_payload(kind, reader),
             organization_id=organization_id,
             announcement_id=announcement_id,
         )
         queued += 1
     return queued
+
+
+async def still_wanted(
+    tx: Transaction, payload: Mapping[str, Any], channel: DeliveryChannel
+) -> bool:
+    """At send time: whether a queued row may still go out on ``channel``. A row that is no
+    notice, and every security notice, always may; a notice whose reader switched its kind
+    off on this channel since (or whose reader is gone) may not."""
+    kind_value, reader_key = payload.get(NOTICE_KIND), payload.get(NOTICE_READER)
+    if kind_value is None or reader_key is None:
+        return True
+    try:
+        kind = NoticeKind(str(kind_value))
+    except ValueError:
+        return True
+    if kind is NoticeKind.SECURITY:
+        return True
+    owner = Owner.parse(str(reader_key))
+    reader = None if owner is None else await own_account.load(tx, owner)
+    if reader is None:
+        return False
+    reach = await reach_of(tx, reader)
+    return channel in channels_for(reach, await choices_of(tx, reader.owner), kind)

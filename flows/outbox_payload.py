@@ -20,6 +20,10 @@ MESSAGE_ID = "message_id"
 QR_OF_LINK = "qr_of_link"
 """True on an e-mail: attach the Telegram link in its (opened) body as a QR code image; the
 link itself is never in the payload, which is not sealed."""
+NOTICE_KIND = "notice_kind"
+"""On a notice to an account (``flows.notices``): its kind, checked again at send time."""
+NOTICE_READER = "notice_reader"
+"""On a notice: whose (an ``Owner.key``), so the worker can read that reader's choices."""
 
 
 class ChatAction(StrEnum):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from flows import activation_codes, cards, labels, paging
+from flows import activation_codes, cards, labels, notices, own_account, paging
 from flows.buttons import ButtonSigner, Listing, Release, signer
 from flows.decisions import Power, acting, decide, number_and_reason, refuse, stale
 from flows.domain import (
@@ -26,6 +26,8 @@ from flows.domain import (
 from flows.events import Button, Keyboard
 from flows.keys import KeyedHasher
 from flows.model import ActivationRequest, Customer, Letter, Person
+from flows.notices import NoticeKind
+from flows.own_account import OwnAccount
 from flows.store import Transaction
 from flows.texts import Texts
 from flows.turn import DeskPolicy, Turn
@@ -183,6 +185,21 @@ async def _requester_texts(
     return Texts.for_code(language)
 
 
+async def _linked_account(
+    tx: Transaction, request: ActivationRequest, customer: Customer
+) -> OwnAccount | None:
+    """The account of the chat that asked, when that chat is linked to this customer's
+    portal account already (a new code after the first login): then the news is a notice
+    to that account, on the channels it chose. Otherwise (no account yet) None: the chat
+    that asked is answered as before."""
+    if not request.telegram_user_id:
+        return None
+    account = await own_account.account_of_chat(tx, request.telegram_user_id)
+    if account is None or account.customer is None or account.customer.id != customer.id:
+        return None
+    return account
+
+
 @dataclass
 class _Request:
     """An activation-code request waiting for release, as :func:`decisions.decide` decides it."""
@@ -312,7 +329,17 @@ async def _carry_out(
                 created_at=now,
             )
         )
-        if request.telegram_user_id:
+        account = await _linked_account(tx, request, customer)
+        if account is not None:
+            await notices.notify(
+                tx,
+                account,
+                NoticeKind.CODES,
+                lambda texts: texts("letter_sent_chat"),
+                now,
+                subject=lambda texts: texts("mail_letter_sent_subject"),
+            )
+        elif request.telegram_user_id:
             texts = await _requester_texts(tx, request, customer)
             await tx.outbox.add(
                 DeliveryChannel.TELEGRAM,
@@ -329,6 +356,20 @@ async def _tell_refused(
     tx: Transaction, request: ActivationRequest, customer: Customer, now: datetime
 ) -> None:
     if not request.telegram_user_id:
+        return
+    account = await _linked_account(tx, request, customer)
+    if account is not None:
+        desk_contact = request.organization.desk_contact
+        await notices.notify(
+            tx,
+            account,
+            NoticeKind.DECISIONS,
+            lambda texts: texts(
+                "code_refused_chat", contact=desk_contact or texts("desk_contact_default")
+            ),
+            now,
+            subject=lambda texts: texts("mail_code_refused_subject", org=request.organization.name),
+        )
         return
     texts = await _requester_texts(tx, request, customer)
     contact = request.organization.desk_contact or texts("desk_contact_default")

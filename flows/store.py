@@ -35,6 +35,7 @@ from flows.model import (
     DigestRun,
     Invitation,
     Letter,
+    NotificationPreference,
     OffboardRequest,
     Office,
     OneTimeCode,
@@ -480,6 +481,18 @@ class DevicePairings(Protocol):
         ...
 
 
+class NotificationPreferences(Protocol):
+    """Each reader's choices per kind of notice and channel (no row: the default)."""
+
+    async def of_owner(self, owner_key: str) -> Sequence[NotificationPreference]: ...
+
+    async def set(
+        self, owner_key: str, kind: str, channel: DeliveryChannel, enabled: bool, now: datetime
+    ) -> None:
+        """Record the choice, replacing an earlier one for the same kind and channel."""
+        ...
+
+
 class UndeliverableAddresses(Protocol):
     async def forget(self, channel: DeliveryChannel, address: str) -> bool: ...
 
@@ -655,6 +668,9 @@ class Transaction(Protocol):
 
     @property
     def device_pairings(self) -> DevicePairings: ...
+
+    @property
+    def notification_preferences(self) -> NotificationPreferences: ...
 
 
 class Store(Protocol):

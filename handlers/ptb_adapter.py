@@ -149,6 +149,10 @@ class _Actions:
         if self.sent_message_id is not None:
             await self._calls.delete(self._chat_id, self.sent_message_id)
 
+    async def edit_pressed(self, reply: Reply) -> None:
+        if self.pressed_message_id is not None:
+            await self._calls.edit(self._chat_id, self.pressed_message_id, reply)
+
     async def send(self, reply: Reply) -> None:
         await self._calls.send(self._chat_id, reply)
 

@@ -128,6 +128,10 @@ class UpdateActions(Protocol):
         """Delete the message the person sent."""
         ...
 
+    async def edit_pressed(self, reply: Reply) -> None:
+        """Replace the pressed message's text and buttons with ``reply``'s."""
+        ...
+
     async def send(self, reply: Reply) -> None:
         """Send a reply, with its buttons, to the chat."""
         ...
@@ -174,8 +178,11 @@ async def perform(
     """Carry out an outcome: a pressed button is answered first, so its spinner stops at
     once; a failed action is logged (never the text) and the rest still happens. Replies
     that cannot be sent now (flood control, Telegram unreachable) go to ``keeper``."""
+    replies = list(outcome.replies)
     if event.kind is EventKind.BUTTON:
         await _attempt("answer a button", actions, actions.answer_callback(outcome.callback_notice))
+        if outcome.edit_pressed is not None and not await _edited(actions, outcome.edit_pressed):
+            replies.insert(0, outcome.edit_pressed)
         # Clearing a message without buttons is an edit Telegram refuses as "not modified".
         if outcome.clear_pressed_buttons and event.pressed_had_buttons:
             await _attempt_or_keep(
@@ -183,7 +190,20 @@ async def perform(
             )
     elif outcome.delete_message:
         await _attempt_or_keep(ChatAction.DELETE, actions.sent_message_id, actions, keeper)
-    await _send_replies(actions, outcome.replies, keeper)
+    await _send_replies(actions, replies, keeper)
+
+
+async def _edited(actions: UpdateActions, reply: Reply) -> bool:
+    """Edit the pressed message into ``reply``; False: it cannot be (too old, or Telegram
+    refused), and ``reply`` is to be sent as a new message."""
+    if actions.pressed_message_id is None:
+        return False
+    try:
+        await actions.edit_pressed(reply)
+    except DeliveryError as exc:
+        log.warning("could not edit a message in chat %s: %s", actions.chat_id, exc.reason)
+        return False
+    return True
 
 
 async def _send_replies(

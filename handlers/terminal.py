@@ -136,6 +136,8 @@ class TerminalChannel:
             self._buttons.pop(user_id, None)
         if outcome.delete_message:
             self._print("(your message was removed from the chat)")
+        if outcome.edit_pressed is not None:  # the terminal shows the redrawn message anew
+            self._show(user_id, outcome.edit_pressed)
         for reply in outcome.replies:
             self._show(user_id, reply)
 

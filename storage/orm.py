@@ -67,6 +67,7 @@ from flows.model import (
     InboxUpdate,
     Invitation,
     Letter,
+    NotificationPreference,
     OffboardRequest,
     Office,
     OneTimeCode,
@@ -476,6 +477,16 @@ portal_chats = Table(
     Column("last_used_at", UTCDateTime(), nullable=True),
 )
 
+notification_preferences = Table(
+    "notification_preferences",
+    metadata,
+    Column("owner_key", String(24), primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("channel", _enum(DeliveryChannel), primary_key=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("changed_at", UTCDateTime(), nullable=False),
+)
+
 activation_requests = Table(
     "activation_requests",
     metadata,
@@ -694,6 +705,7 @@ _PLAIN: tuple[tuple[type, Table], ...] = (
     (DigestRun, digest_runs),
     (DigestDelivery, digest_deliveries),
     (DevicePairing, device_pairings),
+    (NotificationPreference, notification_preferences),
 )
 """Classes whose rows link to no other record."""
 

@@ -15,6 +15,7 @@ from storage.customers import Customers
 from storage.device_pairings import DevicePairings
 from storage.inbox import Inbox
 from storage.invitations import Invitations
+from storage.notification_preferences import NotificationPreferences
 from storage.offboard_requests import OffboardRequests
 from storage.portal_chats import Members, PortalChats
 from storage.rate_events import RateEvents
@@ -71,6 +72,7 @@ class Transaction:
         self.announcements = Announcements(session)
         self.digests = Digests(session)
         self.device_pairings = DevicePairings(session)
+        self.notification_preferences = NotificationPreferences(session)
 
 
 class Store:

@@ -368,7 +368,7 @@ async def test_a_second_manager_confirms_offboarding_a_manager(desk: DeskDriver)
     assert done.actor_person_id == mila.id and done.subject_person_id == maarten.id
     assert done.detail["requested_by_person_id"] == marieke.id
     new = await desk.outbox(DeliveryChannel.TELEGRAM)
-    told = [m for m in new if m.recipient == str(MANAGER) and not m.payload]
+    told = [m for m in new if m.recipient == str(MANAGER) and m.payload.get("notice_kind")]
     assert told and "Your request to take Maarten Manager out of service" in told[-1].body
     edits = [m for m in new if m.payload.get("edit")]
     assert [m.recipient for m in edits] == [str(THIRD_MANAGER)]

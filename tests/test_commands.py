@@ -25,6 +25,7 @@ USER_COMMANDS = {
     "devices",
     "pair",
     "unlink",
+    "notifications",
 }
 DESK_COMMANDS = {"codes", "release", "refuse", "outbox", "announce"}
 MANAGER_COMMANDS = {"pending", "approve", "reject", "employees", "offboard", "invite"}

@@ -132,6 +132,9 @@ async def _repository_calls(tx: Transaction, now: datetime) -> None:
     await tx.portal_chats.of_customer(found.id)
     await tx.chat_links.of_person(1)
     await tx.members.of_customer(found.id)
+    # notification preferences (issue 13, point 3): read for each notice, set per press
+    await tx.notification_preferences.of_owner("p1")
+    await tx.notification_preferences.set("p1", "decisions", email, False, now)
     await tx.rate_events.since("code:7001", now)
     await tx.rate_events.forget_before(now - timedelta(days=1), 5_000)
     awaiting, refused = ActivationStatus.AWAITING_RELEASE, ActivationStatus.INELIGIBLE

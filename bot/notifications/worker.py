@@ -33,6 +33,7 @@ from bot.notifications.errors import DeliveryError
 from bot.notifications.sink import LocalSink, OnDelivery
 from bot.notifications.sms import TwilioSms
 from bot.settings import Settings
+from flows import notices
 from flows.domain import DeliveryChannel, Language, OutboxStatus
 from flows.events import Reply
 from flows.model import OutboxMessage
@@ -40,6 +41,7 @@ from flows.outbox_payload import (
     ACTION,
     EDIT,
     MESSAGE_ID,
+    NOTICE_KIND,
     TOPIC,
     ChatAction,
     content_digest,
@@ -87,6 +89,7 @@ after a long outage as before it: at the backoff's hourly cap, 100 attempts wait
 four days before the row ends dead (shown in /outbox, and ``balie outbox retry``)."""
 
 EXPIRED_REASON = "expired before it could be sent"
+SKIPPED_REASON = "its reader switched this kind of notice off on this channel"
 _MAX_ERROR_LENGTH = 300
 
 
@@ -334,6 +337,9 @@ class OutboxWorker:
                 job.id,
             )
             return False
+        if await self._switched_off(job):
+            await self._skip(job)
+            return False
         if refusal is not None:
             await self._record_failure(job, DeliveryError(refusal, permanent=True))
             return False
@@ -369,6 +375,26 @@ class OutboxWorker:
             if not await tx.outbox.renew(job.lease, now, self._lease):
                 return False, None
             return True, await _refusal(tx, job.channel, job.recipient)
+
+    async def _switched_off(self, job: _Job) -> bool:
+        """Whether the row is a notice its reader switched off on its channel since it was
+        queued (never a security notice; see ``flows.notices.still_wanted``)."""
+        if NOTICE_KIND not in job.payload:
+            return False
+        async with self._store.transaction() as tx:
+            return not await notices.still_wanted(tx, job.payload, job.channel)
+
+    async def _skip(self, job: _Job) -> None:
+        now = self._clock.now()
+        values: dict[str, Any] = {"status": OutboxStatus.SKIPPED, "last_error": SKIPPED_REASON}
+        if job.sensitive:
+            values["body"] = REDACTED_BODY
+        async with self._store.transaction() as tx:
+            if not await tx.outbox.finish(job.lease, now, **values):
+                self._lost(job, "skipped")
+                return
+        self._on_outcome(job.channel, "skipped")
+        self._log.info("outbox #%d by %s skipped: %s", job.id, job.channel.value, SKIPPED_REASON)
 
     def _opened(self, job: _Job) -> str:
         """The body in clear, opened only now, right before it is handed to a provider."""

@@ -32,6 +32,7 @@ from flows.store import (
     Invitations,
     Letters,
     Members,
+    NotificationPreferences,
     OffboardRequests,
     Organizations,
     Outbox,
@@ -319,6 +320,10 @@ class MemoryTransaction(Transaction):
     @property
     def device_pairings(self) -> DevicePairings:
         raise self._not_faked("device_pairings")
+
+    @property
+    def notification_preferences(self) -> NotificationPreferences:
+        raise self._not_faked("notification_preferences")
 
 
 class MemoryStore:
