@@ -67,9 +67,9 @@ _BY_CHANNEL_CODE = {code: channel for channel, code in _CHANNEL_CODE.items()}
 _SIGNATURE_LABEL = "notice_preference"
 SIGNATURE_LENGTH = 16
 VERSION_LENGTH = 8
-SHOW_GRID = "n:g"
+SHOW_GRID = "np:g"
 """Plain data of "No, keep it on": it only redraws the presser's own grid."""
-_TOGGLE = re.compile(r"^n:([0-9])([tes])([10y]):([0-9a-f]{8}):([A-Za-z0-9_-]{16})$")
+_TOGGLE = re.compile(r"^np:([0-9])([tes])([10y]):([0-9a-f]{8}):([A-Za-z0-9_-]{16})$")
 
 
 class Setting(StrEnum):
@@ -93,7 +93,7 @@ class Toggle:
     @property
     def body(self) -> str:
         return (
-            f"n:{SWITCHABLE.index(self.kind)}{_CHANNEL_CODE[self.channel]}{self.setting}"
+            f"np:{SWITCHABLE.index(self.kind)}{_CHANNEL_CODE[self.channel]}{self.setting}"
             f":{self.version}"
         )
 
@@ -103,7 +103,7 @@ def _signed_text(toggle: Toggle, owner_key: str, chat_id: int) -> str:
 
 
 def encode(hasher: KeyedHasher, toggle: Toggle, owner_key: str, chat_id: int) -> str:
-    """``n:<kind><channel><setting>:<version>:<signature>``, 31 characters."""
+    """``np:<kind><channel><setting>:<version>:<signature>``, 32 characters."""
     signature = hasher.sign(
         _SIGNATURE_LABEL, _signed_text(toggle, owner_key, chat_id), SIGNATURE_LENGTH
     )
@@ -126,7 +126,7 @@ def decode(data: str | None) -> tuple[Toggle, str] | None:
 
 def is_preference_button(data: str | None) -> bool:
     """Whether a press belongs here (a toggle, well-formed or not, or "keep it on")."""
-    return (data or "").startswith("n:")
+    return (data or "").startswith("np:")
 
 
 @dataclass(frozen=True)

@@ -320,7 +320,7 @@ async def test_forged_copied_and_replayed_toggles_change_nothing(desk: DeskDrive
     forged = mail_off[:-1] + ("A" if mail_off[-1] != "A" else "B")
     outcome = await desk.press(MANAGER, forged)
     assert outcome.callback_notice == EN("stale_button") and outcome.edit_pressed is None
-    other_kind = mail_off[:2] + "1" + mail_off[3:]
+    other_kind = mail_off[:3] + "1" + mail_off[4:]
     assert (await desk.press(MANAGER, other_kind)).callback_notice == EN("stale_button")
     # Marieke's button pressed in Maarten's chat: signed for her chat and her account.
     assert (await desk.press(OTHER_MANAGER, mail_off)).callback_notice == EN("stale_button")
