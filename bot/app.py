@@ -111,6 +111,7 @@ class Balie:
             sms_per_hour_per_org=settings.sms_per_hour_per_org,
             sms_per_hour=settings.sms_per_hour,
             invitation_valid_for=timedelta(days=settings.invitation_days),
+            staff_step_up_idle=settings.staff_step_up_idle,
         )
         metrics = Metrics()
         desk = Desk(

@@ -131,6 +131,12 @@ def _org_commands(commands: _Commands) -> None:
         help="where its accounts live: builtin (Balie's store), ldap or scim (default: "
         "BALIE_DIRECTORY); ldap and scim are checked before the change is kept",
     )
+    org_set.add_argument(
+        "--require-2fa",
+        choices=["staff", "none"],
+        help="staff: staff and managers must use two-step verification (/security), and "
+        "their commands ask for it again after BALIE_STAFF_STEP_UP_IDLE; none: optional",
+    )
     org_check = org.add_parser("check", help="reach the organization's directory")
     org_check.add_argument("partner_id", metavar="PARTNER_ID")
 
@@ -351,13 +357,15 @@ async def _org_set(tx: Transaction, call: _AdminCall) -> str:
         activation_code_days=call.args.activation_days,
         manual_activation=call.args.manual_activation,
         directory=directory,
+        require_two_step=call.args.require_2fa,
     )
     release = "every code waits for release" if org.manual_activation else "e-mail codes go at once"
     return (
         f"{org.name}: password policy {org.password_policy.value} (at least "
         f"{org.password_min_length} characters), activation codes last "
         f"{org.activation_code_days} days, {release}, desk contact: {org.desk_contact or '-'}, "
-        f"directory: {org.directory or call.settings.directory.value + ' (the default)'}"
+        f"directory: {org.directory or call.settings.directory.value + ' (the default)'}, "
+        f"two-step required of: {org.require_two_step}"
     )
 
 

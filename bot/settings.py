@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from enum import StrEnum
 
 import phonenumbers
@@ -123,6 +124,12 @@ class Settings(BaseSettings):
     """Code SMS the whole deployment may send in an hour."""
     invitation_days: int = Field(default=7, ge=1, le=90)
     """Days an invitation's deep link stays valid (``balie invite``, ``/invite``)."""
+    staff_step_up_idle: timedelta = Field(
+        default=timedelta(hours=12), ge=timedelta(minutes=1), le=timedelta(days=30)
+    )
+    """Where an organization requires two-step of its staff (``balie org set PID
+    --require-2fa staff``): after this long without a staff command, the next one asks for
+    the second factor again. Seconds, or ISO 8601 (``PT12H``)."""
 
     directory: DirectoryKind = DirectoryKind.BUILTIN
     """Where organizations' accounts live unless one is set otherwise (``balie org set

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from flows import activation, invitation_flow, labels, password_flow, registration
+from flows import (
+    activation,
+    invitation_flow,
+    labels,
+    password_flow,
+    registration,
+    step_up,
+    two_step,
+)
 from flows.buttons import Menu, MenuChoice, encode
 from flows.decisions import Power, caller, may_act
 from flows.domain import AccountStatus, ConversationState, Language, effective_status
@@ -13,6 +21,8 @@ REPEATERS = {
     **dict.fromkeys(registration.STEPS, registration.repeat_step),
     **dict.fromkeys(activation.STEPS, activation.repeat_step),
     **dict.fromkeys(password_flow.STEPS, password_flow.repeat_step),
+    **dict.fromkeys(two_step.STEPS, two_step.repeat_step),
+    ConversationState.SECOND_FACTOR: step_up.repeat_step,
 }
 """What repeats a step's question (after a sticker, or when a channel reopens)."""
 

@@ -62,6 +62,9 @@ class DeskPolicy:
     """The longest a password step waits for the directory; then it says "try again"."""
     invitation_valid_for: timedelta = timedelta(days=7)
     """How long an invitation's deep link may be opened (seed 003's first e-mail)."""
+    staff_step_up_idle: timedelta = timedelta(hours=12)
+    """Where an organization requires two-step of its staff: after this long without a
+    staff command, the next one asks for the second factor again."""
 
 
 @dataclass

@@ -32,6 +32,7 @@ from storage.repositories import (
     UndeliverableAddresses,
 )
 from storage.sealing import Sealer, open_text
+from storage.two_step import TwoStep
 
 
 class Transaction:
@@ -66,6 +67,7 @@ class Transaction:
         self.undeliverable = UndeliverableAddresses(session)
         self.api_keys = ApiKeys(session)
         self.invitations = Invitations(session)
+        self.two_step = TwoStep(session, sealer)
 
 
 class Store:

@@ -38,6 +38,7 @@ from flows.store import (
     RegistrationRequests,
     Store,
     Transaction,
+    TwoStep,
     UndeliverableAddresses,
 )
 
@@ -304,6 +305,10 @@ class MemoryTransaction(Transaction):
     @property
     def members(self) -> Members:
         raise self._not_faked("members")
+
+    @property
+    def two_step(self) -> TwoStep:
+        raise self._not_faked("two_step")
 
 
 class MemoryStore:
