@@ -132,6 +132,11 @@ async def _repository_calls(tx: Transaction, now: datetime) -> None:
     await tx.portal_chats.of_customer(found.id)
     await tx.chat_links.of_person(1)
     await tx.members.of_customer(found.id)
+    # two-step verification (issue 13)
+    await tx.two_step.factor("c1")
+    await tx.two_step.pending("c1")
+    await tx.two_step.recovery_codes("c1")
+    await tx.two_step.fresh_at(7002, "c1")
     await tx.rate_events.since("code:7001", now)
     await tx.rate_events.forget_before(now - timedelta(days=1), 5_000)
     awaiting, refused = ActivationStatus.AWAITING_RELEASE, ActivationStatus.INELIGIBLE
