@@ -113,7 +113,8 @@ async def on_second_factor(turn: Turn) -> None:
         turn.move(ConversationState.IDLE)
         turn.say("stale_button")
         return
-    counts = ((wrong_limit(turn), f"chat:{turn.event.chat_id}"),) + (
+    counts = (
+        (wrong_limit(turn), f"chat:{turn.event.chat_id}"),
         (wrong_limit_of_account(turn), step.owner),
     )
     for limit, subject in counts:
