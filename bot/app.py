@@ -112,6 +112,7 @@ class Balie:
             sms_per_hour=settings.sms_per_hour,
             invitation_valid_for=timedelta(days=settings.invitation_days),
             pairing_valid_for=timedelta(minutes=settings.pairing_minutes),
+            staff_step_up_idle=settings.staff_step_up_idle,
         )
         metrics = Metrics()
         desk = Desk(

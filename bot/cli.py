@@ -138,6 +138,12 @@ def _org_commands(commands: _Commands) -> None:
         help="when the weekly digest of general notices goes out, Amsterdam time "
         '(default "fri 16:00")',
     )
+    org_set.add_argument(
+        "--require-2fa",
+        choices=["staff", "none"],
+        help="staff: staff and managers must use two-step verification (/security), and "
+        "their commands ask for it again after BALIE_STAFF_STEP_UP_IDLE; none: optional",
+    )
     org_check = org.add_parser("check", help="reach the organization's directory")
     org_check.add_argument("partner_id", metavar="PARTNER_ID")
 
@@ -359,6 +365,7 @@ async def _org_set(tx: Transaction, call: _AdminCall) -> str:
         manual_activation=call.args.manual_activation,
         directory=directory,
         digest_schedule=call.args.digest,
+        require_two_step=call.args.require_2fa,
     )
     release = "every code waits for release" if org.manual_activation else "e-mail codes go at once"
     return (
@@ -366,7 +373,8 @@ async def _org_set(tx: Transaction, call: _AdminCall) -> str:
         f"{org.password_min_length} characters), activation codes last "
         f"{org.activation_code_days} days, {release}, desk contact: {org.desk_contact or '-'}, "
         f"directory: {org.directory or call.settings.directory.value + ' (the default)'}, "
-        f"weekly digest: {digest.schedule_of(org)} Amsterdam time"
+        f"weekly digest: {digest.schedule_of(org)} Amsterdam time, "
+        f"two-step required of: {org.require_two_step}"
     )
 
 

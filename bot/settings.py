@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from enum import StrEnum
 
 import phonenumbers
@@ -125,6 +126,12 @@ class Settings(BaseSettings):
     """Days an invitation's deep link stays valid (``balie invite``, ``/invite``)."""
     pairing_minutes: int = Field(default=5, ge=1, le=60)
     """Minutes a ``/pair`` link (a new linked device) stays valid."""
+    staff_step_up_idle: timedelta = Field(
+        default=timedelta(hours=12), ge=timedelta(minutes=1), le=timedelta(days=30)
+    )
+    """Where an organization requires two-step of its staff (``balie org set PID
+    --require-2fa staff``): after this long without a staff command, the next one asks for
+    the second factor again. Seconds, or ISO 8601 (``PT12H``)."""
 
     directory: DirectoryKind = DirectoryKind.BUILTIN
     """Where organizations' accounts live unless one is set otherwise (``balie org set

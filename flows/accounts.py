@@ -217,8 +217,10 @@ async def configure_organization(
     manual_activation: bool | None = None,
     directory: DirectoryKind | None = None,
     digest_schedule: str | None = None,
+    require_two_step: str | None = None,
 ) -> Organization:
-    """Change an organization's desk settings; only the given ones change."""
+    """Change an organization's desk settings; only the given ones change.
+    ``require_two_step``: ``staff`` (staff and managers must use two-step) or ``none``."""
     org = await organization(tx, partner_id)
     if digest_schedule is not None:
         try:
@@ -229,6 +231,8 @@ async def configure_organization(
         raise AccountError("--password-min-length must be between 8 and 15 (NIST SP 800-63B)")
     if activation_code_days is not None and not 1 <= activation_code_days <= 90:
         raise AccountError("--activation-days must be between 1 and 90")
+    if require_two_step is not None and require_two_step not in {"staff", "none"}:
+        raise AccountError("--require-2fa must be staff or none")
     changes = {
         "desk_contact": desk_contact.strip() if desk_contact is not None else None,
         "password_policy": password_policy,
@@ -237,6 +241,7 @@ async def configure_organization(
         "manual_activation": manual_activation,
         "directory": directory.value if directory is not None else None,
         "digest_schedule": digest_schedule,
+        "require_two_step": require_two_step,
     }
     changed = {name: value for name, value in changes.items() if value is not None}
     for name, value in changed.items():

@@ -82,8 +82,26 @@ class Offboard:
     confirm: bool
 
 
-StaffAction = Decide | Release | Offboard
-"""The actions whose buttons are signed."""
+class SecurityChoice(StrEnum):
+    """What a ``/security`` button does (two-step verification, issue 13)."""
+
+    BY_SMS = "s"
+    BY_APP = "a"
+    TURN_OFF = "o"
+    NEW_CODES = "n"
+
+
+@dataclass(frozen=True)
+class Security:
+    """A ``/security`` button: it acts on account ``owner`` (``Owner.key``), and only from
+    the chat its card was sent to while that chat still acts for that account."""
+
+    owner: str
+    choice: SecurityChoice
+
+
+StaffAction = Decide | Release | Offboard | Security
+"""The actions whose buttons are signed (each acts on a request or an account)."""
 
 ButtonAction = Menu | Page | StaffAction
 
@@ -119,6 +137,8 @@ def encode(action: ButtonAction) -> str:
         return f"c:{action.request_id}:{'r' if action.release else 'x'}"
     if isinstance(action, Offboard):
         return f"o:{action.request_id}:{'y' if action.confirm else 'n'}"
+    if isinstance(action, Security):
+        return f"t:{action.owner}:{action.choice.value}"
     return f"d:{action.request_id}:{'a' if action.approve else 'r'}"
 
 
@@ -149,7 +169,20 @@ def verified(hasher: KeyedHasher, pressed: Signed, chat_id: int) -> bool:
     )
 
 
+def _security(owner: str, choice: str) -> Security | None:
+    if not (2 <= len(owner) <= 13 and owner.isascii() and owner[0].isalpha()):
+        return None
+    if not owner[1:].isdigit():
+        return None
+    try:
+        return Security(owner, SecurityChoice(choice))
+    except ValueError:
+        return None
+
+
 def _staff_action(kind: str, number: str, verdict: str) -> StaffAction | None:
+    if kind == "t":
+        return _security(number, verdict)
     if not (number.isascii() and number.isdigit() and len(number) < 12):
         return None
     if kind == "d" and verdict in {"a", "r"}:

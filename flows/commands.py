@@ -23,6 +23,8 @@ from flows import (
     password_flow,
     registration,
     release,
+    step_up,
+    two_step,
 )
 from flows.buttons import Menu, MenuChoice
 from flows.decisions import Power, acting, caller, may_act, refuse
@@ -134,6 +136,13 @@ COMMANDS: tuple[Command, ...] = (
         "command_cancel_menu",
         "command_cancel_help",
         at_secret_steps=True,
+    ),
+    Command(
+        "security",
+        two_step.show,
+        Audience.EVERYONE,
+        "command_security_menu",
+        "command_security_help",
     ),
     Command("help", show_help, Audience.EVERYONE, "command_help_menu", None, at_secret_steps=True),
     # linked devices (issue 13); /devices NAME|NUMBER is desk staff's, checked in the flow
@@ -255,9 +264,14 @@ async def answer_command(turn: Turn, name: str) -> None:
         turn.say("unknown_command")
         return
     power = command.audience.power
-    if power is not None and await acting(turn, power) is None:
-        await refuse(turn, power, command.name)
-        return
+    if power is not None:
+        person = await acting(turn, power)
+        if person is None:
+            await refuse(turn, power, command.name)
+            return
+        staff_data = {"command": command.name, "text": turn.event.text}
+        if not await step_up.staff_gate(turn, person, staff_data):
+            return
     await command.handler(turn)
 
 

@@ -21,6 +21,9 @@ from flows import (
     password_flow,
     registration,
     release,
+    step_up,
+    step_up_flow,
+    two_step,
 )
 from flows.builtin_directory import BuiltinDirectories
 from flows.buttons import (
@@ -29,6 +32,7 @@ from flows.buttons import (
     Offboard,
     Page,
     Release,
+    Security,
     Signed,
     decode,
     verified,
@@ -68,6 +72,8 @@ STEPS = {
     **activation.STEPS,
     **password_flow.STEPS,
     **announce_flow.STEPS,
+    **two_step.STEPS,
+    **step_up_flow.STEPS,
 }
 """What handles free text (or a shared contact) at each step of a conversation."""
 
@@ -77,6 +83,9 @@ SECRET_STEPS = frozenset(
         ConversationState.REDEEM_CODE,
         ConversationState.RESET_CODE,
         ConversationState.CHOOSE_PASSWORD,
+        ConversationState.TWO_STEP_CONFIRM,
+        ConversationState.TWO_STEP_RECOVERY_CONFIRM,
+        ConversationState.SECOND_FACTOR,
     }
 )
 """Steps that ask for a code or a password: what is typed there is the secret, and is
@@ -264,6 +273,8 @@ FLOWS = {
     **dict.fromkeys(activation.STEPS, "activation"),
     **dict.fromkeys(password_flow.STEPS, "password"),
     **dict.fromkeys(announce_flow.STEPS, "staff"),
+    **dict.fromkeys(two_step.STEPS, "two_step"),
+    **dict.fromkeys(step_up_flow.STEPS, "two_step"),
 }
 
 
@@ -357,6 +368,13 @@ async def _staff_button(turn: Turn, pressed: Signed) -> None:
         await _tampered_button(turn)
         return
     action = pressed.action
+    if isinstance(action, Security):
+        await two_step.on_button(turn, action)
+        return
+    caller = await turn.tx.chat_links.person_for(turn.event.sender.user_id)
+    data = {"button": turn.event.button_data}
+    if caller is not None and not await step_up.staff_gate(turn, caller, data):
+        return
     if isinstance(action, Decide):
         await approval.decide_by_button(turn, action)
     elif isinstance(action, Release):

@@ -51,6 +51,8 @@ class CodePurpose(StrEnum):
     REGISTRATION = "registration"
     ACTIVATION = "activation"
     PASSWORD_RESET = "password_reset"
+    TWO_STEP = "two_step"
+    """An SMS code of two-step verification: enrolling the number, or a step-up."""
 
 
 class ActivationRoute(StrEnum):
@@ -146,6 +148,11 @@ class ConversationState(StrEnum):
     ANNOUNCE_URGENCY = "announce_urgency"
     ANNOUNCE_TEXT = "announce_text"
     ANNOUNCE_CONFIRM = "announce_confirm"
+    # two-step verification (issue 13)
+    TWO_STEP_PHONE = "two_step_phone"
+    TWO_STEP_CONFIRM = "two_step_confirm"
+    TWO_STEP_RECOVERY_CONFIRM = "two_step_recovery_confirm"
+    SECOND_FACTOR = "second_factor"
 
 
 class AuditAction(StrEnum):
@@ -232,6 +239,16 @@ class AuditAction(StrEnum):
     DEVICES_LISTED_BY_STAFF = "devices_listed_by_staff"
     # notification preferences (issue 13, point 3)
     NOTICE_PREFERENCE_CHANGED = "notice_preference_changed"
+    # two-step (issue 13)
+    TWO_STEP_ENABLED = "two_step_enabled"
+    TWO_STEP_DISABLED = "two_step_disabled"
+    TWO_STEP_CODES_RENEWED = "two_step_codes_renewed"
+    TWO_STEP_RECOVERY_USED = "two_step_recovery_used"
+    TWO_STEP_PASSED = "two_step_passed"
+    TWO_STEP_WRONG = "two_step_wrong"
+    TWO_STEP_LIMITED = "two_step_limited"
+    TWO_STEP_REQUIRED = "two_step_required"
+    """A staff command refused: the organization requires two-step, the staff member has none."""
     # the deployment
     SMS_BUDGET_SPENT = "sms_budget_spent"
     RUNTIME_STARTED = "runtime_started"

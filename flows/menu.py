@@ -10,6 +10,8 @@ from flows import (
     labels,
     password_flow,
     registration,
+    step_up,
+    two_step,
 )
 from flows.buttons import Menu, MenuChoice, encode
 from flows.decisions import Power, caller, may_act
@@ -22,6 +24,8 @@ REPEATERS = {
     **dict.fromkeys(activation.STEPS, activation.repeat_step),
     **dict.fromkeys(password_flow.STEPS, password_flow.repeat_step),
     **dict.fromkeys(announce_flow.STEPS, announce_flow.repeat_step),
+    **dict.fromkeys(two_step.STEPS, two_step.repeat_step),
+    ConversationState.SECOND_FACTOR: step_up.repeat_step,
 }
 """What repeats a step's question (after a sticker, or when a channel reopens)."""
 

@@ -73,6 +73,8 @@ class Organization(Entity):
     digest_schedule: str | None
     """When the weekly digest of general notices goes out, as ``fri 16:00`` in
     Europe/Amsterdam time; None: Friday 16:00 (seed 004: general notices on Friday)."""
+    require_two_step: str
+    """Who must use two-step verification: ``none``, or ``staff`` (staff and managers)."""
     offices: list[Office]
 
 
@@ -506,3 +508,41 @@ class NotificationPreference(Entity):
     channel: DeliveryChannel
     enabled: bool
     changed_at: datetime
+
+
+class SecondFactor(Entity):
+    """An account's second factor (seed 003's two-step verification): an SMS code to a
+    mobile number, or an authenticator app (TOTP). It takes effect once ``confirmed_at`` is
+    set, after the person typed one of their recovery codes back."""
+
+    id: int
+    owner_key: str
+    """The account (``flows.own_account.Owner.key``: ``p12``, ``c7``, ``m3``)."""
+    method: str
+    """``sms`` or ``totp``."""
+    phone: str | None
+    totp_secret: str | None
+    """The authenticator's secret, sealed under the server key (never in clear at rest)."""
+    last_totp_step: int | None
+    """The newest 30-second step whose code was accepted: no code is accepted twice."""
+    created_at: datetime
+    confirmed_at: datetime | None
+
+
+class RecoveryCode(Entity):
+    """One of an account's ten recovery codes: only its keyed hash; single use."""
+
+    id: int
+    owner_key: str
+    code_hash: str
+    created_at: datetime
+    used_at: datetime | None
+
+
+class StepUp(Entity):
+    """When a chat last gave its account's second factor, or last used a staff command
+    after giving it: staff commands ask again after the idle time."""
+
+    telegram_user_id: int
+    owner_key: str
+    fresh_at: datetime

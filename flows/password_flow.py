@@ -8,6 +8,8 @@ stateDiagram-v2
     RESET_CODE --> RESET_CHOOSE_ACCOUNT: right code, several accounts share the address
     RESET_CHOOSE_ACCOUNT --> CHOOSE_PASSWORD: a customer number of those accounts
     RESET_CODE --> IDLE: fifth wrong code (this chat's code is burned, never the account)
+    RESET_CODE --> SECOND_FACTOR: right code, the account has two-step (flows.step_up_flow)
+    SECOND_FACTOR --> CHOOSE_PASSWORD: its second factor or a recovery code
     CHOOSE_PASSWORD --> IDLE: password meets the organization's policy
 ```
 
@@ -25,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from flows import invitations, labels, limits, linking, sms_budget
+from flows import invitations, labels, limits, linking, sms_budget, step_up
 from flows.buttons import Menu, MenuChoice, encode
 from flows.contacts import Contact, Refusal, parse_email, parse_mobile
 from flows.directory import (
@@ -38,6 +40,7 @@ from flows.directory import (
 from flows.domain import AuditAction, CodePurpose, ConversationState, DeliveryChannel
 from flows.events import Keyboard
 from flows.model import Customer, Person
+from flows.own_account import of_customer
 from flows.password_rules import PasswordPolicy, Violation, check
 from flows.texts import Texts
 from flows.turn import Turn
@@ -440,7 +443,7 @@ async def _reset_confirmed(turn: Turn, data: PendingReset) -> None:
     await turn.audit(AuditAction.RESET_CODE_ACCEPTED, organization_id=choices[0].organization_id)
     turn.say("reset_code_accepted")
     if len(choices) == 1:
-        ask_for_password(turn, choices[0], reason="reset")
+        await _proved(turn, choices[0])
         return
     turn.move(ConversationState.RESET_CHOOSE_ACCOUNT, AccountChoice(tuple(c.id for c in choices)))
     _ask_which_account(turn, choices)
@@ -459,7 +462,18 @@ async def on_choose_account(turn: Turn) -> None:
     if chosen is None:
         _ask_which_account(turn, choices)
         return
-    ask_for_password(turn, chosen, reason="reset")
+    await _proved(turn, chosen)
+
+
+async def _proved(turn: Turn, customer: Customer) -> None:
+    """The address is proved for ``customer``: with two-step on, its second factor (or a
+    recovery code) comes first (``step_up_flow`` then asks for the password); only now may
+    the chat learn that the account has two-step."""
+    data = {"customer_id": customer.id}
+    if await step_up.require(
+        turn, of_customer(customer), step_up.StepUpPurpose.PASSWORD_RESET, data
+    ):
+        ask_for_password(turn, customer, reason="reset")
 
 
 async def repeat_step(turn: Turn) -> None:

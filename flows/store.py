@@ -43,7 +43,9 @@ from flows.model import (
     OutboxMessage,
     Person,
     PortalChat,
+    RecoveryCode,
     RegistrationRequest,
+    SecondFactor,
     UndeliverableAddress,
 )
 
@@ -449,6 +451,50 @@ class OffboardRequests(Protocol):
         ...
 
 
+class TwoStep(Protocol):
+    """Second factors, recovery codes and step-up freshness (two-step verification)."""
+
+    async def factor(self, owner_key: str) -> SecondFactor | None:
+        """The account's confirmed second factor (the one that is in effect)."""
+        ...
+
+    async def start(
+        self, owner_key: str, method: str, now: datetime, *, phone: str | None, secret: str | None
+    ) -> SecondFactor:
+        """A new factor, pending until :meth:`confirm`; the secret is sealed at rest."""
+        ...
+
+    async def pending(self, owner_key: str) -> SecondFactor | None: ...
+
+    async def confirm(self, owner_key: str, now: datetime) -> SecondFactor | None:
+        """The pending factor takes effect, replacing any earlier one."""
+        ...
+
+    def secret(self, factor: SecondFactor) -> str | None:
+        """The authenticator's secret in clear (in memory only)."""
+        ...
+
+    async def remove(self, owner_key: str) -> None:
+        """Two-step off: factors and recovery codes go."""
+        ...
+
+    async def replace_recovery_codes(
+        self, owner_key: str, hashes: Sequence[str], now: datetime
+    ) -> None:
+        """A new set of recovery codes (keyed hashes); the old set is void."""
+        ...
+
+    async def recovery_codes(self, owner_key: str) -> Sequence[RecoveryCode]:
+        """The unused ones."""
+        ...
+
+    async def fresh_at(self, telegram_user_id: int, owner_key: str) -> datetime | None:
+        """When this chat last gave this account's second factor (or used it since)."""
+        ...
+
+    async def freshen(self, telegram_user_id: int, owner_key: str, now: datetime) -> None: ...
+
+
 class Invitations(Protocol):
     async def add(self, invitation: Invitation) -> Invitation: ...
 
@@ -671,6 +717,9 @@ class Transaction(Protocol):
 
     @property
     def notification_preferences(self) -> NotificationPreferences: ...
+
+    @property
+    def two_step(self) -> TwoStep: ...
 
 
 class Store(Protocol):

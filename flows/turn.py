@@ -64,6 +64,9 @@ class DeskPolicy:
     """How long an invitation's deep link may be opened (seed 003's first e-mail)."""
     pairing_valid_for: timedelta = timedelta(minutes=5)
     """How long a ``/pair`` link (one more linked device, seed 004) may be opened."""
+    staff_step_up_idle: timedelta = timedelta(hours=12)
+    """Where an organization requires two-step of its staff: after this long without a
+    staff command, the next one asks for the second factor again."""
 
 
 @dataclass

@@ -77,8 +77,11 @@ from flows.model import (
     PersonOffice,
     PortalChat,
     RateEvent,
+    RecoveryCode,
     RegistrationRequest,
+    SecondFactor,
     StaffMessage,
+    StepUp,
     UndeliverableAddress,
 )
 
@@ -138,6 +141,7 @@ organizations = Table(
     Column("manual_activation", Boolean, default=False, server_default=false(), nullable=False),
     Column("directory", String(16), nullable=True),
     Column("digest_schedule", String(16), nullable=True),
+    Column("require_two_step", String(8), default="none", server_default="none", nullable=False),
 )
 
 # by_partner_id compares case-insensitively: the unique index on the column cannot serve it.
@@ -688,6 +692,38 @@ def _loaded(target: type, via: Column[Any] | None = None) -> Any:
     return relationship(target, foreign_keys=None if via is None else [via], lazy="selectin")
 
 
+# two-step verification (issue 13)
+second_factors = Table(
+    "second_factors",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("owner_key", String(24), unique=True, nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("phone", String(32), nullable=True),
+    Column("totp_secret", String(400), nullable=True),
+    Column("last_totp_step", BigInteger, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("confirmed_at", UTCDateTime(), nullable=True),
+)
+
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("owner_key", String(24), index=True, nullable=False),
+    Column("code_hash", String(100), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime(), nullable=True),
+)
+
+step_ups = Table(
+    "step_ups",
+    metadata,
+    Column("telegram_user_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("owner_key", String(24), nullable=False),
+    Column("fresh_at", UTCDateTime(), nullable=False),
+)
+
 _PLAIN: tuple[tuple[type, Table], ...] = (
     (PersonOffice, person_offices),
     (OneTimeCode, one_time_codes),
@@ -706,6 +742,9 @@ _PLAIN: tuple[tuple[type, Table], ...] = (
     (DigestDelivery, digest_deliveries),
     (DevicePairing, device_pairings),
     (NotificationPreference, notification_preferences),
+    (SecondFactor, second_factors),
+    (RecoveryCode, recovery_codes),
+    (StepUp, step_ups),
 )
 """Classes whose rows link to no other record."""
 

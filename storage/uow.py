@@ -35,6 +35,7 @@ from storage.repositories import (
     UndeliverableAddresses,
 )
 from storage.sealing import Sealer, open_text
+from storage.two_step import TwoStep
 
 
 class Transaction:
@@ -73,6 +74,7 @@ class Transaction:
         self.digests = Digests(session)
         self.device_pairings = DevicePairings(session)
         self.notification_preferences = NotificationPreferences(session)
+        self.two_step = TwoStep(session, sealer)
 
 
 class Store:

@@ -26,6 +26,7 @@ USER_COMMANDS = {
     "pair",
     "unlink",
     "notifications",
+    "security",
 }
 DESK_COMMANDS = {"codes", "release", "refuse", "outbox", "announce"}
 MANAGER_COMMANDS = {"pending", "approve", "reject", "employees", "offboard", "invite"}

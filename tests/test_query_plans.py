@@ -135,6 +135,11 @@ async def _repository_calls(tx: Transaction, now: datetime) -> None:
     # notification preferences (issue 13, point 3): read for each notice, set per press
     await tx.notification_preferences.of_owner("p1")
     await tx.notification_preferences.set("p1", "decisions", email, False, now)
+    # two-step verification (issue 13)
+    await tx.two_step.factor("c1")
+    await tx.two_step.pending("c1")
+    await tx.two_step.recovery_codes("c1")
+    await tx.two_step.fresh_at(7002, "c1")
     await tx.rate_events.since("code:7001", now)
     await tx.rate_events.forget_before(now - timedelta(days=1), 5_000)
     awaiting, refused = ActivationStatus.AWAITING_RELEASE, ActivationStatus.INELIGIBLE

@@ -843,4 +843,5 @@ from tests.conformance import (  # noqa: E402
     scenarios_announce,  # noqa: F401
     scenarios_devices,  # noqa: F401
     scenarios_prefs,  # noqa: F401
+    scenarios_twostep,  # noqa: F401
 )

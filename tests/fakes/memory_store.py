@@ -42,6 +42,7 @@ from flows.store import (
     RegistrationRequests,
     Store,
     Transaction,
+    TwoStep,
     UndeliverableAddresses,
 )
 
@@ -324,6 +325,10 @@ class MemoryTransaction(Transaction):
     @property
     def notification_preferences(self) -> NotificationPreferences:
         raise self._not_faked("notification_preferences")
+
+    @property
+    def two_step(self) -> TwoStep:
+        raise self._not_faked("two_step")
 
 
 class MemoryStore:

@@ -2,7 +2,7 @@
 keyed hash kept
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-06 09:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 
 revision = '0016'
-down_revision = '0014'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 
