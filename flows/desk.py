@@ -14,6 +14,7 @@ from flows import (
     approval,
     commands,
     linking,
+    member_flow,
     menu,
     password_flow,
     registration,
@@ -60,7 +61,12 @@ log = logging.getLogger("balie.desk")
 SWEEP_BATCH = 5_000
 """Rows one housekeeping transaction deletes at most."""
 
-STEPS = {**registration.STEPS, **activation.STEPS, **password_flow.STEPS}
+STEPS = {
+    **registration.STEPS,
+    **activation.STEPS,
+    **password_flow.STEPS,
+    **member_flow.STEPS,
+}
 """What handles free text (or a shared contact) at each step of a conversation."""
 
 SECRET_STEPS = frozenset(
@@ -255,6 +261,7 @@ FLOWS = {
     **dict.fromkeys(registration.STEPS, "registration"),
     **dict.fromkeys(activation.STEPS, "activation"),
     **dict.fromkeys(password_flow.STEPS, "password"),
+    **dict.fromkeys(member_flow.STEPS, "members"),
 }
 
 
@@ -312,6 +319,9 @@ async def on_button(turn: Turn) -> None:
     undo = linking.decode_undo(turn.event.button_data)
     if undo is not None:
         await linking.undo(turn, *undo)
+        return
+    if member_flow.is_member_button(turn.event.button_data):
+        await member_flow.on_button(turn)
         return
     pressed = decode(turn.event.button_data)
     if isinstance(pressed, Signed):

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from flows import activation, invitation_flow, labels, password_flow, registration
+from flows import (
+    activation,
+    invitation_flow,
+    labels,
+    member_flow,
+    members,
+    password_flow,
+    registration,
+)
 from flows.buttons import Menu, MenuChoice, encode
 from flows.decisions import Power, caller, may_act
 from flows.domain import AccountStatus, ConversationState, Language, effective_status
@@ -13,6 +21,7 @@ REPEATERS = {
     **dict.fromkeys(registration.STEPS, registration.repeat_step),
     **dict.fromkeys(activation.STEPS, activation.repeat_step),
     **dict.fromkeys(password_flow.STEPS, password_flow.repeat_step),
+    **dict.fromkeys(member_flow.STEPS, member_flow.repeat_step),
 }
 """What repeats a step's question (after a sticker, or when a channel reopens)."""
 
@@ -41,7 +50,11 @@ async def start(turn: Turn) -> None:
     await registration.leave(turn)
     turn.move(ConversationState.IDLE)
     token = turn.event.text.strip()
-    if token and await invitation_flow.open_invitation(turn, token):
+    member_token = members.token_of(token)
+    if member_token is not None:
+        if await member_flow.open_invitation(turn, member_token):
+            return
+    elif token and await invitation_flow.open_invitation(turn, token):
         return
     await welcome(turn)
 

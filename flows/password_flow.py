@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from flows import invitations, labels, limits, linking, sms_budget
+from flows import invitations, labels, limits, linking, member_flow, sms_budget
 from flows.buttons import Menu, MenuChoice, encode
 from flows.contacts import Contact, Refusal, parse_email, parse_mobile
 from flows.directory import (
@@ -37,6 +37,7 @@ from flows.directory import (
 )
 from flows.domain import AuditAction, CodePurpose, ConversationState, DeliveryChannel
 from flows.events import Keyboard
+from flows.members import MemberAction
 from flows.model import Customer, Person
 from flows.password_rules import PasswordPolicy, Violation, check
 from flows.texts import Texts
@@ -244,6 +245,8 @@ def _reset_request_limit(turn: Turn) -> limits.Limit:
 
 
 async def begin_reset(turn: Turn) -> None:
+    if await member_flow.refused_here(turn, MemberAction.RESET_PASSWORD):
+        return
     turn.move(ConversationState.RESET_IDENTIFIER)
     turn.say("ask_reset_identifier", _cancel(turn))
 

@@ -13,6 +13,7 @@ from storage.api_keys import ApiKeys
 from storage.customers import Customers
 from storage.inbox import Inbox
 from storage.invitations import Invitations
+from storage.member_invitations import MemberInvitations
 from storage.offboard_requests import OffboardRequests
 from storage.portal_chats import Members, PortalChats
 from storage.rate_events import RateEvents
@@ -56,6 +57,7 @@ class Transaction:
         self.customers = Customers(session)
         self.portal_chats = PortalChats(session)
         self.members = Members(session)
+        self.member_invitations = MemberInvitations(session)
         in_store = RateEvents(session)
         self.rate_events: ports.RateEvents = (
             in_store if fast_limits is None else fast_limits.rate_events(in_store)

@@ -28,6 +28,7 @@ from flows.store import (
     HandledUpdates,
     Invitations,
     Letters,
+    MemberInvitations,
     Members,
     OffboardRequests,
     Organizations,
@@ -304,6 +305,10 @@ class MemoryTransaction(Transaction):
     @property
     def members(self) -> Members:
         raise self._not_faked("members")
+
+    @property
+    def member_invitations(self) -> MemberInvitations:
+        raise self._not_faked("member_invitations")
 
 
 class MemoryStore:
