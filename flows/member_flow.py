@@ -117,7 +117,8 @@ async def refuse_member(turn: Turn, account: OwnAccount | None, action: MemberAc
         chat_id=turn.event.chat_id,
     )
     if action is MemberAction.MANAGE_MEMBERS:
-        turn.say("members_holder_only" if account is not None else "members_no_account")
+        member = account is not None and account.member is not None
+        turn.say("members_holder_only" if member else "members_no_account")
     else:
         turn.say("member_read_only_refused")
     return True
