@@ -837,3 +837,6 @@ async def forgotten_password_reset_by_sms(channel: Channel, env: Env) -> None:
     assert len(await env.audit(AuditAction.RESET_CODE_SENT)) == 1
     assert len(await env.audit(AuditAction.PASSWORD_CHANGED)) == 1
     assert len(env.twilio.messages) == 1
+
+
+from tests.conformance import scenarios_members  # noqa: E402,F401
