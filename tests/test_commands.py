@@ -14,7 +14,16 @@ from flows.texts import Texts
 from tests.support import DemoOrg, DeskDriver, texts_of
 
 END_USER = 7777
-USER_COMMANDS = {"start", "register", "activation", "activate", "password", "language", "cancel"}
+USER_COMMANDS = {
+    "start",
+    "register",
+    "activation",
+    "activate",
+    "password",
+    "language",
+    "cancel",
+    "members",
+}
 DESK_COMMANDS = {"codes", "release", "refuse", "outbox"}
 MANAGER_COMMANDS = {"pending", "approve", "reject", "employees", "offboard", "invite"}
 EN = Texts(Language.EN)
