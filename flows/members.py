@@ -244,7 +244,7 @@ async def join(
     invitation.opened_at = now
     if member.joined_at is None:
         member.joined_at = now
-    member.language = member.language or language
+    member.language = language  # the member's own chat's, not the holder's
     await tx.portal_chats.link(
         chat_id, member.customer_id, now, member_id=member.id, device_name=device_name
     )

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from bot import cli
 from flows import members
-from flows.domain import AuditAction, ConversationState, DeliveryChannel
+from flows.domain import AuditAction, ConversationState, DeliveryChannel, Language
 from flows.masking import mask_email
 from flows.member_flow import MemberButton, Verb, encode_button
 from flows.members import MemberAction
@@ -481,3 +481,16 @@ def test_balie_member_add_list_set_remove(
     with pytest.raises(SystemExit):
         cli.main(["member", "remove", *org, "--email", ANNA])
     assert "has no member" in capsys.readouterr().err
+
+
+async def test_a_member_whose_telegram_speaks_dutch_is_welcomed_and_refused_in_dutch(
+    shared: DeskDriver,
+) -> None:
+    token = await _add(shared)
+    welcome = await shared.send(MEMBER, f"/start member_{token}", language="nl")
+    assert said(welcome, "member_welcome", Language.NL, name="Anna", holder="Klant 1001")
+    assert said(
+        await shared.send(MEMBER, "/activate", "nl"), "member_read_only_refused", Language.NL
+    )
+    (member,) = await _members(shared)
+    assert member.language == "nl"
