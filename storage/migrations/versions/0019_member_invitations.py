@@ -17,8 +17,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('account_members', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('joined_at', sa.DateTime(timezone=True), nullable=True))
+    # A plain ADD COLUMN (SQLite has it): no batch copy, which would reflect the tables.
+    op.add_column('account_members', sa.Column('joined_at', sa.DateTime(timezone=True), nullable=True))
 
     op.create_table(
         'member_invitations',
@@ -33,15 +33,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id'),
         sa.UniqueConstraint('token_hash'),
     )
-    with op.batch_alter_table('member_invitations', schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f('ix_member_invitations_member_id'), ['member_id'], unique=False
-        )
+    op.create_index(
+        'ix_member_invitations_member_id', 'member_invitations', ['member_id'], unique=False
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('member_invitations', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_member_invitations_member_id'))
+    op.drop_index('ix_member_invitations_member_id', table_name='member_invitations')
     op.drop_table('member_invitations')
     with op.batch_alter_table('account_members', schema=None) as batch_op:
         batch_op.drop_column('joined_at')
