@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import NoReturn, TypeAlias
 
-from bot import cli_announce, cli_directory, deep_links
+from bot import cli_announce, cli_directory, cli_members, deep_links
 from bot.app import SchemaNotCurrent, open_store
 from bot.demo import create_demo
 from bot.directories.select import connector_secrets
@@ -56,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     _employee_commands(commands)
     _request_commands(commands)
     _invite_command(commands)
+    cli_members.add_commands(commands)
     _import_commands(commands)
     _letters_commands(commands)
     _outbox_commands(commands)
@@ -489,6 +490,22 @@ async def _invite(tx: Transaction, call: _AdminCall) -> str:
     return f"{line}\nno Telegram token: in `balie chat`, type /start {issued.token}"
 
 
+def _member_action(name: str) -> Callable[[Transaction, _AdminCall], Awaitable[str]]:
+    """``balie member NAME``, with the desk's key, policy and deep links."""
+
+    async def work(tx: Transaction, call: _AdminCall) -> str:
+        member_call = cli_members.MemberCall(
+            call.args,
+            call.now,
+            load_hasher(call.settings),
+            _cli_policy(call.settings),
+            call.links,
+        )
+        return await cli_members.ACTIONS[name](tx, member_call)
+
+    return work
+
+
 async def _import_customers(tx: Transaction, call: _AdminCall) -> str:
     parsed = customer_import.read_customers(call.args.file)
     org = await accounts.organization(tx, call.args.org)
@@ -532,6 +549,7 @@ _ADMIN: dict[tuple[str, str | None], Callable[[Transaction, _AdminCall], Awaitab
     ("request", "approve"): _request_decide,
     ("request", "reject"): _request_decide,
     ("invite", None): _invite,
+    **{("member", name): _member_action(name) for name in cli_members.ACTIONS},
     ("outbox", "list"): _outbox_list,
     ("outbox", "retry"): _outbox_retry,
     ("announce", None): lambda tx, call: cli_announce.announce(
@@ -542,7 +560,7 @@ _ADMIN: dict[tuple[str, str | None], Callable[[Transaction, _AdminCall], Awaitab
 """Each admin command by (command, action)."""
 
 
-_SEALED = frozenset({"invite", "request"})
+_SEALED = frozenset({"invite", "request", "member"})
 """Commands that may send an invitation (approving a registration does): a sealed store and
 the bot's deep links."""
 

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from flows import activation_codes, devices, limits, linking, password_flow, release
+from flows import activation_codes, devices, limits, linking, member_flow, password_flow, release
 from flows.buttons import Menu, MenuChoice, encode
 from flows.contacts import Contact, Refusal, parse_email
 from flows.domain import (
@@ -38,6 +38,7 @@ from flows.domain import (
 from flows.events import Keyboard
 from flows.flow_data import StaleFlowData
 from flows.masking import mask_email
+from flows.members import MemberAction
 from flows.model import ActivationRequest, Customer, Organization
 from flows.turn import Turn
 from flows.verification import ACTIVATION_CODE, CodeService, Failure, fingerprint
@@ -107,6 +108,8 @@ def menu(turn: Turn) -> None:
 
 
 async def begin_request(turn: Turn) -> None:
+    if await member_flow.refused_here(turn, MemberAction.REQUEST_CODE):
+        return
     turn.move(ConversationState.ACTIVATION_CUSTOMER_NUMBER)
     turn.say("ask_customer_number", _cancel(turn))
 
@@ -331,6 +334,8 @@ def _tell_route(turn: Turn, request: ActivationRequest, needs_release: bool) -> 
 
 
 async def begin_redeem(turn: Turn) -> None:
+    if await member_flow.refused_here(turn, MemberAction.REQUEST_CODE):
+        return
     turn.move(ConversationState.REDEEM_CUSTOMER_NUMBER)
     turn.say("ask_redeem_customer_number", _cancel(turn))
 

@@ -17,6 +17,7 @@ from flows import (
     approval,
     devices,
     invitation_flow,
+    member_flow,
     menu,
     notification_prefs,
     outbox_view,
@@ -143,6 +144,13 @@ COMMANDS: tuple[Command, ...] = (
         Audience.EVERYONE,
         "command_security_menu",
         "command_security_help",
+    ),
+    Command(
+        "members",
+        member_flow.show,
+        Audience.EVERYONE,
+        "command_members_menu",
+        "command_members_help",
     ),
     Command("help", show_help, Audience.EVERYONE, "command_help_menu", None, at_secret_steps=True),
     # linked devices (issue 13); /devices NAME|NUMBER is desk staff's, checked in the flow

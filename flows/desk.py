@@ -16,6 +16,7 @@ from flows import (
     commands,
     devices,
     linking,
+    member_flow,
     menu,
     notification_prefs,
     password_flow,
@@ -74,6 +75,7 @@ STEPS = {
     **announce_flow.STEPS,
     **two_step.STEPS,
     **step_up_flow.STEPS,
+    **member_flow.STEPS,
 }
 """What handles free text (or a shared contact) at each step of a conversation."""
 
@@ -275,6 +277,7 @@ FLOWS = {
     **dict.fromkeys(announce_flow.STEPS, "staff"),
     **dict.fromkeys(two_step.STEPS, "two_step"),
     **dict.fromkeys(step_up_flow.STEPS, "two_step"),
+    **dict.fromkeys(member_flow.STEPS, "members"),
 }
 
 
@@ -348,6 +351,9 @@ async def on_button(turn: Turn) -> None:
         return
     if notification_prefs.is_preference_button(turn.event.button_data):
         await notification_prefs.on_button(turn)
+        return
+    if member_flow.is_member_button(turn.event.button_data):
+        await member_flow.on_button(turn)
         return
     pressed = decode(turn.event.button_data)
     if isinstance(pressed, Signed):

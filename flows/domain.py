@@ -153,6 +153,10 @@ class ConversationState(StrEnum):
     TWO_STEP_CONFIRM = "two_step_confirm"
     TWO_STEP_RECOVERY_CONFIRM = "two_step_recovery_confirm"
     SECOND_FACTOR = "second_factor"
+    # members (issue 13): the holder adds a member
+    MEMBER_NAME = "member_name"
+    MEMBER_EMAIL = "member_email"
+    MEMBER_READ_ONLY = "member_read_only"
 
 
 class AuditAction(StrEnum):
@@ -211,6 +215,16 @@ class AuditAction(StrEnum):
     INVITATION_REFUSED = "invitation_refused"
     """A ``/start`` with a token that opens nothing (unknown, used, withdrawn, expired), or
     one opened in a chat that belongs to another account."""
+    # members (issue 13)
+    MEMBER_ADDED = "member_added"
+    MEMBER_JOINED = "member_joined"
+    MEMBER_REMOVED = "member_removed"
+    MEMBER_READ_ONLY_CHANGED = "member_read_only_changed"
+    MEMBER_REFUSED = "member_refused"
+    """A member (or a stranger) refused something only the holder, or a full member, may
+    do; or an address that cannot be used for a member."""
+    MEMBER_INVITATION_REFUSED = "member_invitation_refused"
+    """A ``/start member_…`` that opens nothing, or one opened in another account's chat."""
     # staff and accounts
     STAFF_ACTION_REFUSED = "staff_action_refused"
     TAMPERED_BUTTON = "tampered_button"

@@ -8,6 +8,8 @@ from flows import (
     devices,
     invitation_flow,
     labels,
+    member_flow,
+    members,
     password_flow,
     registration,
     step_up,
@@ -26,6 +28,7 @@ REPEATERS = {
     **dict.fromkeys(announce_flow.STEPS, announce_flow.repeat_step),
     **dict.fromkeys(two_step.STEPS, two_step.repeat_step),
     ConversationState.SECOND_FACTOR: step_up.repeat_step,
+    **dict.fromkeys(member_flow.STEPS, member_flow.repeat_step),
 }
 """What repeats a step's question (after a sticker, or when a channel reopens)."""
 
@@ -57,6 +60,9 @@ async def start(turn: Turn) -> None:
     token = turn.event.text.strip()
     if token.startswith(devices.PAYLOAD_PREFIX):
         if await devices.open_pairing(turn, token.removeprefix(devices.PAYLOAD_PREFIX)):
+            return
+    elif (member_token := members.token_of(token)) is not None:
+        if await member_flow.open_invitation(turn, member_token):
             return
     elif token and await invitation_flow.open_invitation(turn, token):
         return

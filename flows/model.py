@@ -152,7 +152,26 @@ class AccountMember(Entity):
     """Receives notices and sees status, but changes nothing (seed 004: one parent)."""
     language: str | None
     created_at: datetime
+    joined_at: datetime | None
+    """When the member opened their invitation in a chat; None: invited, not joined yet."""
     customer: Customer
+
+
+class MemberInvitation(Entity):
+    """The holder's invitation of a member by deep link: only the token's keyed hash is
+    kept; it is single-use and valid until ``expires_at``."""
+
+    id: int
+    member_id: int
+    token_hash: str
+    created_at: datetime
+    """When it was sent."""
+    expires_at: datetime
+    opened_at: datetime | None
+    """When its link was opened and the chat joined the account (which used it up)."""
+    withdrawn_at: datetime | None
+    """Made void by a newer invitation of the member."""
+    member: AccountMember
 
 
 class RegistrationRequest(Entity):

@@ -29,7 +29,7 @@ from typing import Any
 from flows import own_account
 from flows.domain import DeliveryChannel, Language
 from flows.outbox_payload import NOTICE_KIND, NOTICE_READER
-from flows.own_account import OwnAccount, Owner, chats_of
+from flows.own_account import OwnAccount, Owner, OwnerKind, chats_of, of_member
 from flows.store import Transaction
 from flows.texts import Texts
 
@@ -135,9 +135,13 @@ async def choices_of(
 
 
 async def readers_of(tx: Transaction, account: OwnAccount) -> list[OwnAccount]:
-    """Who reads the notices of ``account``, each with their own choices: the account
-    itself (a portal account's members are added by the members part)."""
-    return [account]
+    """Who reads the notices of ``account``, each with their own choices: a portal
+    account's holder and every member who joined it (seed 004: both parents hear from the
+    school); any other account alone."""
+    if account.owner.kind is not OwnerKind.CUSTOMER or account.customer is None:
+        return [account]
+    members = await tx.members.of_customer(account.customer.id)
+    return [account, *(of_member(member) for member in members if member.joined_at is not None)]
 
 
 def notice_payload(
@@ -165,7 +169,9 @@ async def notify(
     already. ``payload`` (buttons, say) goes on the chat messages. ``announcement_id``: the
     urgent notice each row carries (for its sender's count)."""
     queued = 0
-    for reader in await readers_of(tx, account):
+    # A security notice is about the account's own login and devices: its holder's alone.
+    readers = [account] if kind is NoticeKind.SECURITY else await readers_of(tx, account)
+    for reader in readers:
         queued += await _queue_for(
             tx,
             reader,

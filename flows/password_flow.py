@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from flows import invitations, labels, limits, linking, sms_budget, step_up
+from flows import invitations, labels, limits, linking, member_flow, sms_budget, step_up
 from flows.buttons import Menu, MenuChoice, encode
 from flows.contacts import Contact, Refusal, parse_email, parse_mobile
 from flows.directory import (
@@ -39,6 +39,7 @@ from flows.directory import (
 )
 from flows.domain import AuditAction, CodePurpose, ConversationState, DeliveryChannel
 from flows.events import Keyboard
+from flows.members import MemberAction
 from flows.model import Customer, Person
 from flows.own_account import of_customer
 from flows.password_rules import PasswordPolicy, Violation, check
@@ -247,6 +248,8 @@ def _reset_request_limit(turn: Turn) -> limits.Limit:
 
 
 async def begin_reset(turn: Turn) -> None:
+    if await member_flow.refused_here(turn, MemberAction.RESET_PASSWORD):
+        return
     turn.move(ConversationState.RESET_IDENTIFIER)
     turn.say("ask_reset_identifier", _cancel(turn))
 

@@ -35,6 +35,7 @@ from flows.model import (
     DigestRun,
     Invitation,
     Letter,
+    MemberInvitation,
     NotificationPreference,
     OffboardRequest,
     Office,
@@ -383,10 +384,28 @@ class Members(Protocol):
 
     async def of_customer(self, customer_id: int) -> Sequence[AccountMember]: ...
 
+    async def by_email(self, organization_id: int, email: str) -> Sequence[AccountMember]:
+        """The organization's members with this address (any case): it may be used once."""
+        ...
+
     async def add(self, member: AccountMember) -> AccountMember: ...
 
     async def remove(self, member: AccountMember) -> None:
         """The member and its chats are gone."""
+        ...
+
+
+class MemberInvitations(Protocol):
+    """A holder's invitations of members, found by the keyed hash of their token."""
+
+    async def add(self, invitation: MemberInvitation) -> MemberInvitation: ...
+
+    async def by_digest(self, digests: Collection[str]) -> MemberInvitation | None:
+        """The invitation with one of these token digests (locked for the step), any state."""
+        ...
+
+    async def void_open(self, member_id: int, now: datetime) -> int:
+        """Withdraw the member's invitations whose link was not opened yet; how many."""
         ...
 
 
@@ -687,6 +706,9 @@ class Transaction(Protocol):
 
     @property
     def members(self) -> Members: ...
+
+    @property
+    def member_invitations(self) -> MemberInvitations: ...
 
     @property
     def rate_events(self) -> RateEvents: ...

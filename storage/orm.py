@@ -67,6 +67,7 @@ from flows.model import (
     InboxUpdate,
     Invitation,
     Letter,
+    MemberInvitation,
     NotificationPreference,
     OffboardRequest,
     Office,
@@ -455,8 +456,27 @@ account_members = Table(
     Column("read_only", Boolean, default=False, nullable=False),
     Column("language", String(8), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
+    Column("joined_at", UTCDateTime(), nullable=True),
 )
 Index("ix_account_members_email_lower", func.lower(account_members.c.email))
+
+member_invitations = Table(
+    "member_invitations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "member_id",
+        Integer,
+        ForeignKey("account_members.id", ondelete="CASCADE"),
+        index=True,
+        nullable=False,
+    ),
+    Column("token_hash", String(80), unique=True, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("opened_at", UTCDateTime(), nullable=True),
+    Column("withdrawn_at", UTCDateTime(), nullable=True),
+)
 
 portal_chats = Table(
     "portal_chats",
@@ -783,6 +803,7 @@ _LINKED: tuple[tuple[type, Table, dict[str, Any]], ...] = (
     ),
     (Customer, customers, {"organization": _loaded(Organization)}),
     (AccountMember, account_members, {"customer": _loaded(Customer)}),
+    (MemberInvitation, member_invitations, {"member": _loaded(AccountMember)}),
     (
         ActivationRequest,
         activation_requests,

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from flows.model import AccountMember, PortalChat
-from storage.orm import account_members, portal_chats
+from flows.model import AccountMember, MemberInvitation, PortalChat
+from storage.orm import account_members, customers, member_invitations, portal_chats
 
 
 class PortalChats:
@@ -72,6 +72,17 @@ class Members:
         )
         return result.all()
 
+    async def by_email(self, organization_id: int, email: str) -> Sequence[AccountMember]:
+        result = await self.session.scalars(
+            select(AccountMember)
+            .join(customers, customers.c.id == account_members.c.customer_id)
+            .where(
+                func.lower(account_members.c.email) == email.lower(),
+                customers.c.organization_id == organization_id,
+            )
+        )
+        return result.all()
+
     async def add(self, member: AccountMember) -> AccountMember:
         self.session.add(member)
         await self.session.flush()
@@ -79,5 +90,8 @@ class Members:
 
     async def remove(self, member: AccountMember) -> None:
         await self.session.execute(delete(PortalChat).where(portal_chats.c.member_id == member.id))
+        await self.session.execute(
+            delete(MemberInvitation).where(member_invitations.c.member_id == member.id)
+        )
         await self.session.delete(member)
         await self.session.flush()

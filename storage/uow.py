@@ -15,6 +15,7 @@ from storage.customers import Customers
 from storage.device_pairings import DevicePairings
 from storage.inbox import Inbox
 from storage.invitations import Invitations
+from storage.member_invitations import MemberInvitations
 from storage.notification_preferences import NotificationPreferences
 from storage.offboard_requests import OffboardRequests
 from storage.portal_chats import Members, PortalChats
@@ -60,6 +61,7 @@ class Transaction:
         self.customers = Customers(session)
         self.portal_chats = PortalChats(session)
         self.members = Members(session)
+        self.member_invitations = MemberInvitations(session)
         in_store = RateEvents(session)
         self.rate_events: ports.RateEvents = (
             in_store if fast_limits is None else fast_limits.rate_events(in_store)

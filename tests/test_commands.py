@@ -27,6 +27,7 @@ USER_COMMANDS = {
     "unlink",
     "notifications",
     "security",
+    "members",
 }
 DESK_COMMANDS = {"codes", "release", "refuse", "outbox", "announce"}
 MANAGER_COMMANDS = {"pending", "approve", "reject", "employees", "offboard", "invite"}

@@ -140,6 +140,10 @@ async def _repository_calls(tx: Transaction, now: datetime) -> None:
     await tx.two_step.pending("c1")
     await tx.two_step.recovery_codes("c1")
     await tx.two_step.fresh_at(7002, "c1")
+    # members (issue 13): an address's uniqueness, a member's token, its open invitations
+    await tx.members.by_email(1, "anna@thuis.example")
+    await tx.member_invitations.by_digest(["k1$a"])
+    await tx.member_invitations.void_open(1, now)
     await tx.rate_events.since("code:7001", now)
     await tx.rate_events.forget_before(now - timedelta(days=1), 5_000)
     awaiting, refused = ActivationStatus.AWAITING_RELEASE, ActivationStatus.INELIGIBLE

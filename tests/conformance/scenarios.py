@@ -842,6 +842,7 @@ async def forgotten_password_reset_by_sms(channel: Channel, env: Env) -> None:
 from tests.conformance import (  # noqa: E402
     scenarios_announce,  # noqa: F401
     scenarios_devices,  # noqa: F401
+    scenarios_members,  # noqa: F401
     scenarios_prefs,  # noqa: F401
     scenarios_twostep,  # noqa: F401
 )

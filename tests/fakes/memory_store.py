@@ -31,6 +31,7 @@ from flows.store import (
     HandledUpdates,
     Invitations,
     Letters,
+    MemberInvitations,
     Members,
     NotificationPreferences,
     OffboardRequests,
@@ -329,6 +330,10 @@ class MemoryTransaction(Transaction):
     @property
     def two_step(self) -> TwoStep:
         raise self._not_faked("two_step")
+
+    @property
+    def member_invitations(self) -> MemberInvitations:
+        raise self._not_faked("member_invitations")
 
 
 class MemoryStore:
