@@ -22,6 +22,7 @@ from flows.events import Button, EventKind
 from flows.keys import KeyedHasher, message
 from flows.model import Customer, Person
 from flows.outbox_payload import BUTTONS, keyboard_to_payload
+from flows.own_account import correspondence_address
 from flows.store import Transaction
 from flows.texts import Texts
 from flows.turn import DeskPolicy, Turn
@@ -167,14 +168,6 @@ async def warn_link_requested(
             subject=texts("mail_chat_linked_subject"),
             organization_id=person.organization_id,
         )
-
-
-def correspondence_address(customer: Customer) -> str | None:
-    """Where mail about the account goes: under administration the administrator's address,
-    never the tenant's (seed 002)."""
-    if customer.under_administration:
-        return customer.administrator_email.lower() if customer.administrator_email else None
-    return customer.email
 
 
 async def _tell(

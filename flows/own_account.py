@@ -91,12 +91,21 @@ def of_person(person: Person) -> OwnAccount:
     )
 
 
+def correspondence_address(customer: Customer) -> str | None:
+    """Where mail about the account goes: under administration the administrator's address,
+    never the tenant's (seed 002)."""
+    if customer.under_administration:
+        return customer.administrator_email.lower() if customer.administrator_email else None
+    return customer.email
+
+
 def of_customer(customer: Customer) -> OwnAccount:
+    """The portal account, its mail to :func:`correspondence_address`."""
     return OwnAccount(
         Owner(OwnerKind.CUSTOMER, customer.id),
         customer.organization,
         customer.name,
-        customer.email,
+        correspondence_address(customer),
         customer.phone,
         customer.language,
         customer=customer,
