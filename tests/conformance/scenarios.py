@@ -840,6 +840,7 @@ async def forgotten_password_reset_by_sms(channel: Channel, env: Env) -> None:
 
 
 from tests.conformance import (  # noqa: E402
+    scenarios_after_login,  # noqa: F401
     scenarios_announce,  # noqa: F401
     scenarios_devices,  # noqa: F401
     scenarios_members,  # noqa: F401
