@@ -111,7 +111,13 @@ class TerminalChannel:
         sender = Sender(user_id, self._identity.label, self.language_code)
         keyboard = self._buttons.get(user_id, ())
         buttons = [button for row in keyboard for button in row]
-        if line.isdigit() and 1 <= int(line) <= len(buttons) and len(line) == 1:
+        # A number presses the shown button of that number: two digits only where a message
+        # has ten or more (the notification grid), so a typed house number stays text.
+        if (
+            line.isdigit()
+            and len(line) <= len(str(len(buttons)))
+            and 1 <= int(line) <= len(buttons)
+        ):
             button = buttons[int(line) - 1]
             self._print(f"(pressed: {button.label})")
             event = Event(user_id, sender, EventKind.BUTTON, button_data=button.data)

@@ -45,3 +45,9 @@ async def notification_preferences_toggle_and_last_channel_warning(
     await channel.user_presses(MANAGER, T("button_notifications_switch_off"))
     await channel.expect(MANAGER, _shows("⬜ Codes · Telegram", "Codes by Telegram: off."))
     await channel.expect_notice(MANAGER, "Codes by Telegram: off.")
+
+    # A button past the ninth (the terminal types two digits for it).
+    await channel.user_presses(MANAGER, "✅ Weekly digest · E-mail")
+    await channel.expect(
+        MANAGER, _shows("⬜ Weekly digest · E-mail", "Weekly digest by E-mail: off.")
+    )
