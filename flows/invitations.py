@@ -176,30 +176,50 @@ async def _queue_mail(
     expires_at: datetime,
     now: datetime,
 ) -> None:
-    """Sealed, with the QR code asked for by a flag (made from the opened body)."""
     assert person.email is not None
     texts = Texts(Language(person.language or inviter.policy.default_language))
     organization = person.organization
-    link = inviter.links.start_link(token)
-    how = "mail_invitation_open_link" if inviter.links.clickable else "mail_invitation_type_start"
     body = texts(
         "mail_invitation_body",
         name=person.name,
         org=organization.name,
-        how=texts(how, link=link),
+        how=texts(open_how(inviter.links), link=inviter.links.start_link(token)),
         until=texts.when(expires_at),
         contact=organization.desk_contact or texts("desk_contact_default"),
     )
+    subject = texts("mail_invitation_subject", org=organization.name)
+    await queue_link_mail(
+        tx, inviter.links, person.email, subject, body, organization, expires_at, now
+    )
+
+
+def open_how(links: DeepLinks) -> str:
+    """The text id that says how to open an invitation's link: tap it, or type /start."""
+    return "mail_invitation_open_link" if links.clickable else "mail_invitation_type_start"
+
+
+async def queue_link_mail(
+    tx: Transaction,
+    links: DeepLinks,
+    address: str,
+    subject: str,
+    body: str,
+    organization: Organization,
+    expires_at: datetime,
+    now: datetime,
+) -> None:
+    """An invitation's mail: sealed (it holds the token), worth nothing after the link
+    expires, with the link's QR code asked for by a flag (made from the opened body)."""
     await tx.outbox.add(
         DeliveryChannel.EMAIL,
-        person.email,
+        address,
         body,
         now,
-        subject=texts("mail_invitation_subject", org=organization.name),
-        payload={QR_OF_LINK: True} if inviter.links.clickable else None,
+        subject=subject,
+        payload={QR_OF_LINK: True} if links.clickable else None,
         sensitive=True,
         expires_at=expires_at,
-        organization_id=person.organization_id,
+        organization_id=organization.id,
     )
 
 

@@ -21,11 +21,10 @@ from datetime import datetime
 from enum import StrEnum
 
 from flows.contacts import Contact, Refusal, parse_email
-from flows.domain import DeliveryChannel, Language
-from flows.invitations import new_token
+from flows.domain import Language
+from flows.invitations import new_token, open_how, queue_link_mail
 from flows.keys import KeyedHasher
 from flows.model import AccountMember, Customer, MemberInvitation
-from flows.outbox_payload import QR_OF_LINK
 from flows.own_account import OwnAccount, OwnerKind
 from flows.ports import DeepLinks
 from flows.store import Transaction
@@ -169,30 +168,21 @@ async def _queue_mail(
     expires_at: datetime,
     now: datetime,
 ) -> None:
-    """Sealed (it holds the token), with the QR code asked for by a flag."""
     customer = member.customer
     organization = customer.organization
     texts = Texts(Language(member.language or inviting.policy.default_language))
-    how = "mail_invitation_open_link" if inviting.links.clickable else "mail_invitation_type_start"
     body = texts(
         "mail_member_invitation_body",
         name=member.name,
         holder=customer.name,
         org=organization.name,
-        how=texts(how, link=link),
+        how=texts(open_how(inviting.links), link=link),
         until=texts.when(expires_at),
         contact=organization.desk_contact or texts("desk_contact_default"),
     )
-    await tx.outbox.add(
-        DeliveryChannel.EMAIL,
-        member.email,
-        body,
-        now,
-        subject=texts("mail_member_invitation_subject", org=organization.name),
-        payload={QR_OF_LINK: True} if inviting.links.clickable else None,
-        sensitive=True,
-        expires_at=expires_at,
-        organization_id=organization.id,
+    subject = texts("mail_member_invitation_subject", org=organization.name)
+    await queue_link_mail(
+        tx, inviting.links, member.email, subject, body, organization, expires_at, now
     )
 
 
