@@ -5,8 +5,9 @@ The ids the code uses are found by reading the code with ``ast``, not by running
 call that turns an id into a sentence (``texts("...")``, ``turn.say("...")``,
 ``turn.button("...")``, ``Texts(...)("...")``, ``texts.template("...")``) is followed back to
 the literals it can receive: through conditional expressions, local assignments, parameters
-(to the calls of that function in the same module), tuples returned by a function, dicts
-such as ``PROMPTS`` and ``flows.labels``, and the ``reason`` of a ``Refusal``. An id built at
+(to the calls of that function in the same module), tuples returned by a function, what a
+called function returns, dicts such as ``PROMPTS`` and ``flows.labels``, and the ``reason``
+of a ``Refusal``. An id built at
 run time (an f-string) or an argument the scan cannot follow fails the test, so a new kind of
 indirection is either taught to the scan here or written as a literal.
 """
@@ -192,7 +193,22 @@ class Scan:
             return self._enum_firsts(ENUM_CARRIERS[expr.attr], step)
         if isinstance(expr, ast.Name):
             return self._name(module, expr, step)
+        if isinstance(expr, ast.Call) and (name := _called_name(expr.func)) is not None:
+            return self._returned(name, step)
         raise Unresolved(f"cannot follow {ast.unparse(expr)}")
+
+    def _returned(self, function_name: str, step: int) -> set[str]:
+        """Everything a function of that name (in any module) returns, such as
+        ``open_how(links)``, which picks one of two ids."""
+        found: set[str] = set()
+        for module in self.modules:
+            for function in module.functions(function_name):
+                for node in ast.walk(function):
+                    if isinstance(node, ast.Return) and node.value is not None:
+                        found |= self.resolve(module, node.value, step)
+        if not found:
+            raise Unresolved(f"cannot follow {function_name}(...)")
+        return found
 
     def _values_of(self, module: Module, container: ast.expr, step: int) -> set[str]:
         """The values of a dict, or the items of a tuple, named at module level."""
