@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flows import limits, step_up
+from flows import link_tokens, step_up
 from flows.decisions import Power, acting, may_act, refuse
 from flows.domain import AccountStatus, AuditAction, DeliveryChannel, effective_status
 from flows.events import Button, EventKind, Keyboard, Reply, Sender
@@ -435,10 +435,6 @@ async def show_for_staff(turn: Turn, query: str) -> None:
 # -- /pair and opening its link --------------------------------------------------------------
 
 
-def _wrong_tokens(turn: Turn) -> limits.Limit:
-    return limits.Limit("pairing_token", turn.policy.wrong_attempts_per_hour)
-
-
 def _may_pair(account: OwnAccount, turn: Turn) -> bool:
     """A person's account pairs only while active (not blocked, not out of service)."""
     person = account.person
@@ -504,14 +500,12 @@ async def _usable(turn: Turn, token: str) -> tuple[DevicePairing, OwnAccount] | 
 async def open_pairing(turn: Turn, token: str) -> bool:
     """``/start pair_<token>``; False when it opened nothing (the caller shows the menu)."""
     tx, chat = turn.tx, turn.event.chat_id
-    subject = f"chat:{chat}"
-    if await limits.wait_needed(tx, _wrong_tokens(turn), subject, turn.now):
-        await turn.audit(AuditAction.DEVICE_PAIRING_REFUSED, reason="limited", chat_id=chat)
-        turn.say("devices_pair_unusable")
+    guard = link_tokens.DEVICE_PAIRING
+    if await guard.limited(turn):
         return False
     usable = await _usable(turn, token)
     if usable is None:
-        await limits.record(tx, _wrong_tokens(turn), subject, turn.now)
+        await guard.count_wrong(turn)
     current = await owner_of_chat(tx, chat)
     if current is not None:
         # A chat of an account is never moved by a link: the token stays usable, and the

@@ -17,28 +17,22 @@ is not taken over by a token: the person is told to open the link in their own c
 
 from __future__ import annotations
 
-from flows import devices, invitations, limits, linking, password_flow
+from flows import devices, invitations, link_tokens, linking, password_flow
 from flows.decisions import Power, acting, refuse
 from flows.domain import AccountStatus, AuditAction
 from flows.invitations import InvitationRefused, Inviter, Issued
 from flows.turn import Turn
 
 
-def _wrong_tokens(turn: Turn) -> limits.Limit:
-    return limits.Limit("invitation_token", turn.policy.wrong_attempts_per_hour)
-
-
 async def open_invitation(turn: Turn, token: str) -> bool:
     """``/start <token>``; False when it opened nothing (the caller shows the menu)."""
     chat = turn.event.chat_id
-    subject = f"chat:{chat}"
-    if await limits.wait_needed(turn.tx, _wrong_tokens(turn), subject, turn.now):
-        await turn.audit(AuditAction.INVITATION_REFUSED, reason="limited", chat_id=chat)
-        turn.say("invitation_unusable")
+    guard = link_tokens.EMPLOYEE_INVITATION
+    if await guard.limited(turn):
         return False
     invitation = await invitations.find(turn.tx, turn.hasher, token)
     if invitation is None or not invitations.usable(invitation, turn.now):
-        await limits.record(turn.tx, _wrong_tokens(turn), subject, turn.now)
+        await guard.count_wrong(turn)
         await turn.audit(
             AuditAction.INVITATION_REFUSED,
             organization_id=invitation.organization_id if invitation else None,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from flows import limits, members, notices
+from flows import link_tokens, members, notices
 from flows.buttons import Menu, MenuChoice, encode
 from flows.domain import AuditAction, ConversationState
 from flows.events import Button, Keyboard
@@ -418,24 +418,17 @@ async def _tell_joined(turn: Turn, member: AccountMember, chat: int) -> None:
 # -- opening an invitation -------------------------------------------------------------------
 
 
-def _wrong_tokens(turn: Turn) -> limits.Limit:
-    # The same budget as an employee invitation's tokens: one count of wrong links a chat.
-    return limits.Limit("invitation_token", turn.policy.wrong_attempts_per_hour)
-
-
 async def open_invitation(turn: Turn, token: str) -> bool:
     """``/start member_<token>``; False when it opened nothing (the caller shows the menu).
     Every token that opens nothing gets the words an employee's unusable invitation gets,
     and counts as a wrong attempt; a chat of another account is refused, the token kept."""
     chat = turn.event.chat_id
-    subject = f"chat:{chat}"
-    if await limits.wait_needed(turn.tx, _wrong_tokens(turn), subject, turn.now):
-        await turn.audit(AuditAction.MEMBER_INVITATION_REFUSED, reason="limited", chat_id=chat)
-        turn.say("invitation_unusable")
+    guard = link_tokens.MEMBER_INVITATION
+    if await guard.limited(turn):
         return False
     invitation = await members.find(turn.tx, turn.hasher, token)
     if invitation is None or not members.usable(invitation, turn.now):
-        await limits.record(turn.tx, _wrong_tokens(turn), subject, turn.now)
+        await guard.count_wrong(turn)
         await turn.audit(
             AuditAction.MEMBER_INVITATION_REFUSED,
             organization_id=invitation.member.customer.organization_id if invitation else None,

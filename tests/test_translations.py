@@ -49,6 +49,7 @@ CARRIERS = {
     "menu": ("Command", 3),
     "help": ("Command", 4),
     "message_id": ("InvitationRefused", 0),
+    "unusable": ("TokenGuard", 2),
 }
 """An attribute that holds a message id, and the class whose argument (at that position, or
 given by the attribute's name) sets it."""
