@@ -202,46 +202,27 @@ async def _queue_for(
     texts = Texts(reader.language_or(default_language))
     reach = await reach_of(tx, reader)
     channels = channels_for(reach, await choices_of(tx, reader.owner), kind)
-    organization_id = reader.organization.id
-    queued = 0
+    addresses: list[tuple[DeliveryChannel, str]] = []
     if DeliveryChannel.TELEGRAM in channels:
-        for chat in reach.chats:
-            if chat == skip_chat:
-                continue
-            await tx.outbox.add(
-                DeliveryChannel.TELEGRAM,
-                str(chat),
-                body(texts),
-                now,
-                payload=notice_payload(kind, reader, payload),
-                organization_id=organization_id,
-                announcement_id=announcement_id,
-            )
-            queued += 1
+        addresses += [(DeliveryChannel.TELEGRAM, str(c)) for c in reach.chats if c != skip_chat]
     if DeliveryChannel.EMAIL in channels and reader.email:
-        await tx.outbox.add(
-            DeliveryChannel.EMAIL,
-            reader.email,
-            body(texts),
-            now,
-            subject=subject(texts) if subject else None,
-            payload=notice_payload(kind, reader),
-            organization_id=organization_id,
-            announcement_id=announcement_id,
-        )
-        queued += 1
+        addresses.append((DeliveryChannel.EMAIL, reader.email))
     if DeliveryChannel.SMS in channels and reader.phone:
+        addresses.append((DeliveryChannel.SMS, reader.phone))
+    for channel, address in addresses:
+        # The payload's extras (a message's buttons) are for chats; a subject is for mail.
+        in_chat = channel is DeliveryChannel.TELEGRAM
         await tx.outbox.add(
-            DeliveryChannel.SMS,
-            reader.phone,
+            channel,
+            address,
             body(texts),
             now,
-            payload=notice_payload(kind, reader),
-            organization_id=organization_id,
+            subject=subject(texts) if subject and channel is DeliveryChannel.EMAIL else None,
+            payload=notice_payload(kind, reader, payload if in_chat else None),
+            organization_id=reader.organization.id,
             announcement_id=announcement_id,
         )
-        queued += 1
-    return queued
+    return len(addresses)
 
 
 async def still_wanted(
