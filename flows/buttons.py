@@ -89,6 +89,8 @@ class SecurityChoice(StrEnum):
     BY_APP = "a"
     TURN_OFF = "o"
     NEW_CODES = "n"
+    HIDE_CODES = "h"
+    """The recovery codes' message is edited to say they were shown (they are written down)."""
 
 
 @dataclass(frozen=True)

@@ -82,9 +82,12 @@ async def matching_recovery_code(turn: Turn, owner_key: str, typed: str) -> Reco
     return next((row for row in unused if row.code_hash in digests), None)
 
 
-def _codes_text(turn: Turn, codes: list[str]) -> str:
+def _show_codes(turn: Turn, account: OwnAccount, codes: list[str]) -> None:
+    """The codes, once, with a button that takes them out of the chat's history when they
+    are written down: a chat on a lost phone then holds no way past the second factor."""
     lines = [f"{grouped(a)}   {grouped(b)}" for a, b in zip(codes[::2], codes[1::2], strict=True)]
-    return "\n".join(lines)
+    hide = _button(turn, "button_two_step_hide_codes", account, SecurityChoice.HIDE_CODES)
+    turn.say("two_step_recovery_codes", ((hide,),), codes="\n".join(lines))
 
 
 # -- /security ----------------------------------------------------------------------------
@@ -123,6 +126,11 @@ async def show(turn: Turn) -> None:
 async def on_button(turn: Turn, action: Security) -> None:
     """A verified ``/security`` button; it acts only while the chat still acts for the
     account it was made for."""
+    if action.choice is SecurityChoice.HIDE_CODES:
+        # Only the pressed message changes (its text, and so its button, replaced): the
+        # conversation stays where it is.
+        turn.outcome.edit_pressed = Reply(turn.texts("two_step_recovery_codes_hidden"))
+        return
     turn.outcome.clear_pressed_buttons = True
     account = await account_of_chat(turn.tx, turn.event.chat_id)
     if account is None or account.owner.key != action.owner:
@@ -263,7 +271,7 @@ async def on_confirm_code(turn: Turn) -> None:
         return
     codes = await new_recovery_codes(turn, account)
     turn.move(ConversationState.TWO_STEP_RECOVERY_CONFIRM, Enrolment(data.owner, data.method))
-    turn.say("two_step_recovery_codes", codes=_codes_text(turn, codes))
+    _show_codes(turn, account, codes)
     turn.say("two_step_recovery_type_one", cancel_keyboard(turn))
 
 
@@ -312,7 +320,7 @@ async def renew_codes(turn: Turn, account: OwnAccount) -> None:
     codes = await new_recovery_codes(turn, account)
     await _record(turn, account, AuditAction.TWO_STEP_CODES_RENEWED, "notice_two_step_new_codes")
     turn.move(ConversationState.IDLE)
-    turn.say("two_step_recovery_codes", codes=_codes_text(turn, codes))
+    _show_codes(turn, account, codes)
     turn.say("two_step_new_codes_done")
 
 

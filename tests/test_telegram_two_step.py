@@ -1,6 +1,7 @@
 """Issue 13 point 1 on Telegram, end to end: the real aiogram client against the local Bot
 API server, e-mail in aiosmtpd and SMS in the Twilio stand-in. A tenant turns two-step on by
-SMS, then a password reset asks for the SMS code before the new password."""
+SMS (hiding the recovery codes from the chat once written down), then a password reset asks
+for the SMS code before the new password."""
 
 from __future__ import annotations
 
@@ -67,6 +68,16 @@ async def test_two_step_by_sms_then_a_reset_asks_for_it_on_telegram(
         codes = _RECOVERY.findall(shown.text or "")
         assert len(codes) == 10
         await telegram.wait_for_message(TENANT, "type one of these recovery codes")
+        # Written down, the codes leave the chat: the message is edited, none of them stays.
+        telegram.user_presses_button(
+            TENANT, shown.message_id, shown.callback_data("Written down: hide the codes")
+        )
+        hidden = await telegram.wait_for_message(
+            TENANT, lambda m: m.edited and "are hidden now" in (m.text or "")
+        )
+        assert hidden.message_id == shown.message_id and not hidden.inline_keyboard
+        kept = [m.text or "" for m in telegram.messages[TENANT]]
+        assert not any(code in text for code in codes for text in kept)
         telegram.user_sends_text(TENANT, codes[2])
         await telegram.wait_for_message(TENANT, "Two-step verification is on")
         assert "turned on" in await _mail(smtp, EMAIL, 1)

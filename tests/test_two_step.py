@@ -15,16 +15,18 @@ from PIL import Image
 from sqlalchemy import select
 
 from flows import accounts, qr, totp
-from flows.domain import AuditAction, CodePurpose, ConversationState, DeliveryChannel
+from flows.domain import AuditAction, CodePurpose, ConversationState, DeliveryChannel, Language
 from flows.events import Outcome
 from flows.model import AuditEntry, OneTimeCode, RecoveryCode, SecondFactor
 from flows.own_account import Owner, OwnerKind
+from flows.texts import Texts
 from tests.support import DeskDriver, FakeClock, said, seed_customers, texts_of
 
 TENANT = 8201
 TENANT_TABLET = 8202
 STRANGER = 8209
 STAFF = 5003
+EN = Texts(Language.EN)
 """Sanne Staff of the demo organization (no mobile number on file)."""
 
 
@@ -197,6 +199,47 @@ async def test_a_recovery_code_works_once_says_how_many_are_left_and_new_ones_vo
     status = await tenants.send(TENANT, "/security")
     await tenants.press(TENANT, button(status, "New recovery codes"))
     assert said(await tenants.send(TENANT, new_codes[0]), "second_factor_recovery_left", left=9)
+
+
+async def test_the_codes_can_be_hidden_from_the_chat_once_written_down(
+    tenants: DeskDriver,
+) -> None:
+    """A chat on a lost phone should hold no way past the second factor: the codes' message
+    is edited into a line that holds none of them, at enrolment and for new codes."""
+    status = await tenants.send(TENANT, "/security")
+    scan = await tenants.press(TENANT, button(status, "Turn on: authenticator app"))
+    secret = pyotp.parse_uri(next(reply.qr for reply in scan.replies if reply.qr)).secret
+    shown = await tenants.send(TENANT, now_code(secret, tenants.clock))
+    codes = recovery_codes_in(shown)
+    hide = button(shown, "Written down: hide the codes")
+    # Signed for this chat: the same data pressed in another chat hides nothing.
+    copied = await tenants.press(STRANGER, hide)
+    assert copied.edit_pressed is None and said(copied, "stale_button")
+    hidden = await tenants.press(TENANT, hide)
+    assert not hidden.replies and hidden.edit_pressed is not None
+    assert hidden.edit_pressed.text == EN("two_step_recovery_codes_hidden")
+    assert not hidden.edit_pressed.buttons and not recovery_codes_in(
+        Outcome(replies=[hidden.edit_pressed])
+    )
+    # The enrolment goes on where it was: a code typed back turns two-step on.
+    assert said(await tenants.send(TENANT, codes[2]), "two_step_on")
+    tenants.clock.advance(seconds=30)
+    status = await tenants.send(TENANT, "/security")
+    await tenants.press(TENANT, button(status, "New recovery codes"))
+    renewed = await tenants.send(TENANT, now_code(secret, tenants.clock))
+    again = await tenants.press(TENANT, button(renewed, "Written down: hide the codes"))
+    assert again.edit_pressed is not None
+    assert again.edit_pressed.text == EN("two_step_recovery_codes_hidden")
+    # Hiding changes no code: a new one still works, an old one does not.
+    tenants.clock.advance(seconds=30)
+    status = await tenants.send(TENANT, "/security")
+    await tenants.press(TENANT, button(status, "New recovery codes"))
+    assert said(await tenants.send(TENANT, codes[4]), "second_factor_wrong")
+    await tenants.send(TENANT, "/cancel")
+    status = await tenants.send(TENANT, "/security")
+    await tenants.press(TENANT, button(status, "New recovery codes"))
+    fresh = recovery_codes_in(renewed)[0]
+    assert said(await tenants.send(TENANT, fresh), "second_factor_recovery_left", left=9)
 
 
 async def test_turning_it_off_needs_the_second_factor(tenants: DeskDriver) -> None:

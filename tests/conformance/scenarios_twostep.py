@@ -1,6 +1,7 @@
 """Two-step verification on every channel (issue 13 point 1): turned on with an
 authenticator app (the QR code is the ``otpauth://`` URI), confirmed with a recovery code,
-then a recovery code used to make new ones."""
+then a recovery code used to make new ones, which are hidden from the chat once written
+down."""
 
 from __future__ import annotations
 
@@ -75,3 +76,10 @@ async def two_step_by_app_and_a_recovery_code(channel: Channel, env: Env) -> Non
     renewed = await channel.expect(user, T("two_step_recovery_codes"))
     assert not set(_RECOVERY.findall(renewed.text)) & set(codes)
     await channel.expect(user, T("two_step_new_codes_done"))
+    # Written down, the codes leave the chat (Telegram: that message edited; the terminal
+    # can only say so anew).
+    await channel.user_presses(user, T("button_two_step_hide_codes"))
+    hidden = await channel.expect(user, T("two_step_recovery_codes_hidden"))
+    assert not hidden.buttons and not _RECOVERY.findall(hidden.text)
+    if channel.name != "terminal":
+        assert hidden.edited and hidden.message_id == renewed.message_id
