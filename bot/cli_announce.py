@@ -62,6 +62,12 @@ async def announce(
     except announcements.NoticeTextRefused as refused:
         raise accounts.AccountError(refused.said(Texts(Language.EN))) from None
     number = sent.announcement.id
+    if args.urgent and sent.announcement.queued_at is None:
+        return (
+            f"notice #{number} is on its way to {_counted(sent.recipients, 'recipient')} of "
+            f"{org.name}: {_counted(sent.messages, 'message')} queued now, the rest a page "
+            "at a time by the worker (balie run)"
+        )
     if args.urgent:
         return (
             f"notice #{number} queued for {_counted(sent.recipients, 'recipient')} "

@@ -298,8 +298,9 @@ async def _close_due_accounts(app: Balie, worker: OutboxWorker, stop: asyncio.Ev
 
 
 async def _notice_ticks(app: Balie, worker: OutboxWorker, stop: asyncio.Event) -> None:
-    """The weekly digests when due, and the count of each finished urgent notice for its
-    sender: a tick every ``BALIE_NOTICE_TICK_SECONDS`` (and at start, catching up)."""
+    """The rest of a large urgent notice's audience, the weekly digests when due, and the
+    count of each finished urgent notice for its sender: a tick every
+    ``BALIE_NOTICE_TICK_SECONDS`` (and at start, catching up)."""
     scheduler = NoticeScheduler(
         app.store, app.clock, default_language=app.settings.default_language
     )

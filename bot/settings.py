@@ -145,9 +145,10 @@ class Settings(BaseSettings):
     directory_sweep_seconds: float = Field(default=300.0, gt=0, le=86_400)
     """How often the worker looks for out-of-service dates that have come, to disable
     those accounts in the directory."""
-    notice_tick_seconds: float = Field(default=60.0, gt=0, le=3_600)
-    """How often the worker looks for a weekly digest that is due and for urgent notices
-    whose messages are all done (their sender gets the count)."""
+    notice_tick_seconds: float = Field(default=15.0, gt=0, le=3_600)
+    """How often the worker queues the rest of a large urgent notice (past its first page),
+    and looks for a weekly digest that is due and for urgent notices whose messages are all
+    done (their sender gets the count)."""
     api_port: int | None = Field(default=None, ge=1, le=65535)
     """Serve the portal API (``POST /api/v1/verify``) on this port; in webhook mode it is
     served on the webhook server as well."""

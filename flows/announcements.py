@@ -1,8 +1,9 @@
 """Notices from an organization to its people (issue 13, seed 004): who they reach, and
 sending an urgent one at once or keeping a general one for the weekly digest.
 
-An urgent notice is queued in the outbox for every recipient in the transaction that makes
-it, each row carrying the notice's id; the outbox's paced sender delivers them (per
+An urgent notice is queued in the outbox for every recipient, a page per transaction (the
+first in the transaction that makes it, the rest by the worker's notice tick), each row
+carrying the notice's id; the outbox's paced sender delivers them (per
 organization, and within Telegram's limits), never a burst beside it. Once every row is
 sent or failed for good, :mod:`flows.digest`'s tick tells the sender the count. A general
 notice is only stored: the organization's weekly digest takes it (:mod:`flows.digest`).
@@ -32,6 +33,12 @@ digest of several still reads as a list."""
 
 PAGE = 500
 """Recipients one query loads."""
+
+FAN_OUT_PAGE = 200
+"""Recipients one transaction queues notices for: an urgent notice's (the sender's Confirm
+queues the first page at once, the worker's notice tick the rest, a page per transaction),
+and a digest run's. No transaction holds the store (SQLite has one writer) for a whole large
+audience."""
 
 
 class NoticeTextRefused(ValueError):
@@ -79,6 +86,33 @@ def checked_text(text: str) -> str:
     return cleaned
 
 
+async def page_of(
+    tx: Transaction,
+    organization_id: int,
+    kind: AnnouncementAudience,
+    office_id: int | None,
+    today: date,
+    *,
+    after: int = 0,
+    limit: int = PAGE,
+) -> tuple[list[OwnAccount], int]:
+    """One page of an audience's accounts by id after ``after``, and the last id in it
+    (``after`` for an empty page). An office audience whose office is gone has nobody."""
+    if kind is AnnouncementAudience.CUSTOMERS:
+        found_customers = await tx.announcements.customers(
+            organization_id, after=after, limit=limit
+        )
+        last = found_customers[-1].id if found_customers else after
+        return [of_customer(customer) for customer in found_customers], last
+    if kind is AnnouncementAudience.OFFICE and office_id is None:
+        return [], after
+    found_people = await tx.announcements.people(
+        organization_id, today, office_id=office_id, after=after, limit=limit
+    )
+    last = found_people[-1].id if found_people else after
+    return [of_person(person) for person in found_people], last
+
+
 async def recipients(
     tx: Transaction, organization: Organization, audience: Audience, today: date
 ) -> AsyncIterator[list[OwnAccount]]:
@@ -86,21 +120,9 @@ async def recipients(
     memory at once)."""
     after = 0
     while True:
-        page: list[OwnAccount]
-        if audience.kind is AnnouncementAudience.CUSTOMERS:
-            found_customers = await tx.announcements.customers(
-                organization.id, after=after, limit=PAGE
-            )
-            page = [of_customer(customer) for customer in found_customers]
-            after = found_customers[-1].id if found_customers else after
-        else:
-            if audience.kind is AnnouncementAudience.OFFICE and audience.office is None:
-                return  # the office is gone: nobody is in it
-            found_people = await tx.announcements.people(
-                organization.id, today, office_id=audience.office_id, after=after, limit=PAGE
-            )
-            page = [of_person(person) for person in found_people]
-            after = found_people[-1].id if found_people else after
+        page, after = await page_of(
+            tx, organization.id, audience.kind, audience.office_id, today, after=after
+        )
         if not page:
             return
         yield page
@@ -156,9 +178,11 @@ async def send(
     text: str,
     now: datetime,
     sender: Sender,
+    page: int = FAN_OUT_PAGE,
 ) -> Sent:
-    """Store the notice; an urgent one is queued for every recipient at once (in this
-    transaction: all of it or none), a general one waits for the digest."""
+    """Store the notice. An urgent one is queued here for the first page of its audience
+    (all of a small one); the worker's notice tick queues the rest (:func:`queue_next`). A
+    general one waits for the digest."""
     announcement = await tx.announcements.add(
         Announcement(
             organization_id=organization.id,
@@ -169,38 +193,99 @@ async def send(
             created_by_id=sender.person.id if sender.person else None,
             sender_chat=sender.chat,
             created_at=now,
+            queued_through=None,
+            recipients=0,
         )
     )
-    people_count = messages = 0
-    if urgent:
-        body = urgent_body(organization, announcement.text)
-        subject = urgent_subject(organization)
-        async for page in recipients(tx, organization, audience, now.date()):
-            for account in page:
-                messages += await notify(
-                    tx,
-                    account,
-                    NoticeKind.ANNOUNCEMENTS,
-                    body,
-                    now,
-                    subject=subject,
-                    default_language=sender.default_language,
-                    announcement_id=announcement.id,
-                )
-            people_count += len(page)
+    if not urgent:
+        await _audit_queued(tx, announcement, sender.actor, sender.channel, now)
+        return Sent(announcement, 0, 0)
+    messages = await _queue_page(tx, announcement, organization, now, sender, page)
+    if announcement.queued_at is not None:
+        return Sent(announcement, announcement.recipients, messages)
+    return Sent(announcement, await count(tx, organization, audience, now.date()), messages)
+
+
+async def queue_next(
+    tx: Transaction,
+    announcement_id: int,
+    now: datetime,
+    default_language: Language,
+    page: int = FAN_OUT_PAGE,
+) -> tuple[int, bool]:
+    """Queue an urgent notice for the next page of its audience: the rows queued, and True
+    when nothing is left to queue (now or before). Each page is its own transaction: the
+    notice's cursor moves with the page's rows, so a crash in between neither skips nor
+    repeats a recipient."""
+    announcement = await tx.announcements.to_queue(announcement_id)
+    if announcement is None:
+        return 0, True
+    organization = await tx.organizations.get(announcement.organization_id)
+    if organization is None:
+        return 0, True
+    sender = Sender("balie", "worker", default_language=default_language)
+    messages = await _queue_page(tx, announcement, organization, now, sender, page)
+    return messages, announcement.queued_at is not None
+
+
+async def _queue_page(
+    tx: Transaction,
+    announcement: Announcement,
+    organization: Organization,
+    now: datetime,
+    sender: Sender,
+    limit: int,
+) -> int:
+    """The notice's rows for the recipients after its cursor (at most ``limit``); a short
+    page is the last: the notice is then queued, and audited. The number of rows queued."""
+    accounts, last = await page_of(
+        tx,
+        organization.id,
+        announcement.audience,
+        announcement.office_id,
+        now.date(),
+        after=announcement.queued_through or 0,
+        limit=limit,
+    )
+    body = urgent_body(organization, announcement.text)
+    subject = urgent_subject(organization)
+    messages = 0
+    for account in accounts:
+        messages += await notify(
+            tx,
+            account,
+            NoticeKind.ANNOUNCEMENTS,
+            body,
+            now,
+            subject=subject,
+            default_language=sender.default_language,
+            announcement_id=announcement.id,
+        )
+    announcement.recipients += len(accounts)
+    announcement.queued_through = last
+    if len(accounts) < limit:
         announcement.queued_at = now
+        await _audit_queued(tx, announcement, sender.actor, sender.channel, now)
+    return messages
+
+
+async def _audit_queued(
+    tx: Transaction, announcement: Announcement, actor: str, channel: str, now: datetime
+) -> None:
+    """Who sent the notice to whom; an urgent one once every recipient's rows are queued
+    (its row count from the outbox, whichever transactions queued them)."""
+    counts = await tx.announcements.delivery_counts(announcement.id)
     await tx.audit.add(
         AuditAction.ANNOUNCEMENT_QUEUED,
-        actor=sender.actor,
-        channel=sender.channel,
+        actor=actor,
+        channel=channel,
         now=now,
-        organization_id=organization.id,
-        actor_person_id=sender.person.id if sender.person else None,
+        organization_id=announcement.organization_id,
+        actor_person_id=announcement.created_by_id,
         announcement_id=announcement.id,
-        audience=audience.kind.value,
-        office_id=audience.office_id,
-        urgent=urgent,
-        recipients=people_count,
-        messages=messages,
+        audience=announcement.audience.value,
+        office_id=announcement.office_id,
+        urgent=announcement.urgent,
+        recipients=announcement.recipients,
+        messages=sum(counts.values()),
     )
-    return Sent(announcement, people_count, messages)

@@ -31,7 +31,7 @@ from flows import announcements
 from flows.domain import AnnouncementAudience, AuditAction, DeliveryChannel, Language, OutboxStatus
 from flows.model import Announcement, Organization
 from flows.notices import NoticeKind, notify
-from flows.own_account import OwnAccount, of_customer, of_person
+from flows.own_account import OwnAccount
 from flows.ports import Clock
 from flows.store import Store, Transaction
 from flows.texts import Texts
@@ -163,30 +163,53 @@ async def _send_digest(
 
 
 class NoticeScheduler:
-    """The tick: runs each organization's digest when due and tells the senders of urgent
-    notices how they went. One instance per worker; only the leader runs it."""
+    """The tick: queues the rest of large urgent notices, runs each organization's digest
+    when due and tells the senders of urgent notices how they went. One instance per
+    worker; only the leader runs it."""
 
     def __init__(
         self,
         store: Store,
         clock: Clock,
         *,
-        page: int = announcements.PAGE,
+        page: int = announcements.FAN_OUT_PAGE,
         default_language: Language = Language.NL,
     ) -> None:
         self.store = store
         self.clock = clock
         self.page = page
+        """Recipients per transaction, of a digest run or an urgent notice's rest."""
         self.default_language = default_language
         """The language of a recipient who chose none (``BALIE_DEFAULT_LANGUAGE``)."""
 
     async def tick(self) -> int:
         """One pass; how many messages it queued."""
-        queued = await self.report_finished()
+        queued = await self.queue_urgent()
+        queued += await self.report_finished()
         async with self.store.transaction() as tx:
             organizations = list(await tx.digests.organizations())
         for organization in organizations:
             queued += await self.run_digest(organization.id)
+        return queued
+
+    async def queue_urgent(self) -> int:
+        """Queue the urgent notices still being queued for the rest of their audience, a
+        page per transaction (other chats' steps go on in between); the rows queued."""
+        async with self.store.transaction() as tx:
+            waiting = list(await tx.announcements.queuing())
+        queued = 0
+        for announcement_id in waiting:
+            done = False
+            while not done:
+                async with self.store.transaction() as tx:
+                    messages, done = await announcements.queue_next(
+                        tx,
+                        announcement_id,
+                        self.clock.now(),
+                        self.default_language,
+                        self.page,
+                    )
+                queued += messages
         return queued
 
     async def report_finished(self) -> int:
@@ -308,19 +331,9 @@ class NoticeScheduler:
         self, tx: Transaction, organization_id: int, kind: AnnouncementAudience, after: int
     ) -> tuple[list[OwnAccount], int]:
         today = self.clock.now().date()
-        if kind is AnnouncementAudience.CUSTOMERS:
-            found_customers = await tx.announcements.customers(
-                organization_id, after=after, limit=self.page
-            )
-            if not found_customers:
-                return [], after
-            return [of_customer(c) for c in found_customers], found_customers[-1].id
-        found_people = await tx.announcements.people(
-            organization_id, today, after=after, limit=self.page
+        return await announcements.page_of(
+            tx, organization_id, kind, None, today, after=after, limit=self.page
         )
-        if not found_people:
-            return [], after
-        return [of_person(p) for p in found_people], found_people[-1].id
 
 
 async def _language_of(tx: Transaction, announcement: Announcement, default: Language) -> Language:

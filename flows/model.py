@@ -470,6 +470,11 @@ class Announcement(Entity):
     """The digest (``2026-W49``) a general notice went out in; None: not yet."""
     reported_at: datetime | None
     """When its sender was told the count (urgent notices)."""
+    queued_through: int | None
+    """An urgent notice is queued a page of its audience per transaction, by id: the last
+    customer's or person's id queued; None: none yet."""
+    recipients: int
+    """Accounts an urgent notice was queued for so far."""
 
 
 class DigestRun(Entity):

@@ -591,6 +591,15 @@ class Announcements(Protocol):
 
     async def get(self, announcement_id: int) -> Announcement | None: ...
 
+    async def to_queue(self, announcement_id: int) -> Announcement | None:
+        """The urgent notice if it is still being queued, locked against a second queuer
+        until this transaction ends; None: done, or no such notice."""
+        ...
+
+    async def queuing(self, limit: int = 100) -> Sequence[int]:
+        """The ids of urgent notices still being queued, oldest first."""
+        ...
+
     async def offices(self, organization_id: int) -> Sequence[Office]:
         """The organization's offices by name."""
         ...

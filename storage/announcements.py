@@ -45,6 +45,27 @@ class Announcements:
     async def get(self, announcement_id: int) -> Announcement | None:
         return await self.session.get(Announcement, announcement_id)
 
+    async def to_queue(self, announcement_id: int) -> Announcement | None:
+        result = await self.session.scalars(
+            select(Announcement)
+            .where(
+                announcements.c.id == announcement_id,
+                announcements.c.urgent.is_(True),
+                announcements.c.queued_at.is_(None),
+            )
+            .with_for_update()
+        )
+        return result.first()
+
+    async def queuing(self, limit: int = 100) -> Sequence[int]:
+        result = await self.session.scalars(
+            select(announcements.c.id)
+            .where(announcements.c.urgent.is_(True), announcements.c.queued_at.is_(None))
+            .order_by(announcements.c.id)
+            .limit(limit)
+        )
+        return result.all()
+
     async def offices(self, organization_id: int) -> Sequence[Office]:
         result = await self.session.scalars(
             select(Office)

@@ -635,10 +635,14 @@ announcements = Table(
     Column("queued_at", UTCDateTime(), nullable=True),
     Column("digest_week", String(10), nullable=True),
     Column("reported_at", UTCDateTime(), nullable=True),
+    Column("queued_through", Integer, nullable=True),
+    Column("recipients", Integer, default=0, server_default="0", nullable=False),
     # The week's general notices not yet in a digest, and those a digest run took.
     Index("ix_announcements_digest", "organization_id", "urgent", "digest_week"),
     # Urgent notices whose sender has not heard the count yet.
     Index("ix_announcements_unreported", "reported_at", "urgent"),
+    # Urgent notices still being queued, a page per transaction.
+    Index("ix_announcements_queuing", "urgent", "queued_at"),
 )
 
 device_pairings = Table(

@@ -20,7 +20,7 @@ from flows.domain import AnnouncementAudience, AuditAction
 from flows.model import AuditEntry, DigestDelivery, DigestRun, OutboxMessage
 from storage.uow import Store, Transaction
 from tests.support import DeskDriver
-from tests.test_announcements import HOLDER_CHAT, SECOND_HOLDER_CHAT, _seed_audiences
+from tests.test_announcements import HOLDER_CHAT, SECOND_HOLDER_CHAT, _audit, _seed_audiences
 
 MONDAY = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 """A Monday in winter time (CET, UTC+1): that week's digest is Friday 4 December 15:00 UTC."""
@@ -209,8 +209,9 @@ async def test_a_run_cut_off_in_the_middle_reaches_everyone_exactly_once(
     await _week_of_notices(desk)
     await NoticeScheduler(desk.store, desk.clock).tick()
     desk.clock.current = FRIDAY_1600 + timedelta(minutes=1)
-    # One recipient per transaction: report, list, start, notices, then 2 recipients.
-    stopping = _StoreThatStops(desk.store, after=6)
+    # One recipient per transaction: urgent notices to queue, report, list, start, notices,
+    # then 2 recipients.
+    stopping = _StoreThatStops(desk.store, after=7)
     with pytest.raises(_CutOff):
         await NoticeScheduler(stopping, desk.clock, page=1).tick()  # type: ignore[arg-type]
     async with desk.store.transaction() as tx:
@@ -230,6 +231,74 @@ async def test_a_run_cut_off_in_the_middle_reaches_everyone_exactly_once(
         keys = [d.owner_key for d in (await tx.session.scalars(select(DigestDelivery))).all()]
         run = (await tx.session.scalars(select(DigestRun).order_by(DigestRun.id))).all()[-1]
     assert len(keys) == len(set(keys)) == 6 and run.finished_at is not None
+
+
+async def _urgent(desk: DeskDriver, text: str, page: int) -> announcements.Sent:
+    async with desk.store.transaction() as tx:
+        org = await tx.organizations.by_partner_id("BLG-1001")
+        assert org is not None
+        return await announcements.send(
+            tx,
+            org,
+            Audience(AnnouncementAudience.EMPLOYEES),
+            urgent=True,
+            text=text,
+            now=desk.clock.now(),
+            sender=Sender("cli", "cli", chat=5003),
+            page=page,
+        )
+
+
+def _addressed(rows: list[OutboxMessage], announcement_id: int) -> list[tuple[str, str]]:
+    return sorted(
+        (m.channel.value, m.recipient) for m in rows if m.announcement_id == announcement_id
+    )
+
+
+async def test_a_large_urgent_notice_is_queued_a_page_per_transaction_each_recipient_once(
+    desk: DeskDriver,
+) -> None:
+    """No transaction holds the store for a whole audience: Confirm queues the first page,
+    the worker's tick the rest, a page per transaction; a worker that dies in between is
+    followed by one that neither skips nor repeats anyone, and the sender hears the count
+    only once every recipient is queued."""
+    paged = await _urgent(desk, "Storing: geen warm water.", page=1)
+    notice = paged.announcement
+    assert paged.recipients == 4 and notice.queued_at is None  # the audience, not the page
+    first = _addressed(await desk.outbox(), notice.id)
+    assert first and len({recipient for _, recipient in first}) <= 2  # one person's channels
+    for row in [m for m in await desk.outbox() if m.announcement_id == notice.id]:
+        await desk.delivered(row.id)
+    scheduler = NoticeScheduler(desk.store, desk.clock, page=1)
+    assert await scheduler.report_finished() == 0  # all sent so far, but not all queued
+    assert await _audit(desk, AuditAction.ANNOUNCEMENT_QUEUED) == []
+
+    # The worker dies after two more pages (its transactions: the list, page 2, page 3).
+    stopping = _StoreThatStops(desk.store, after=3)
+    with pytest.raises(_CutOff):
+        await NoticeScheduler(stopping, desk.clock, page=1).tick()  # type: ignore[arg-type]
+    async with desk.store.transaction() as tx:
+        halfway = await tx.announcements.get(notice.id)
+        assert halfway is not None and halfway.recipients == 3 and halfway.queued_at is None
+
+    desk.clock.advance(minutes=1)  # a new worker
+    await scheduler.tick()
+    await scheduler.tick()  # nothing left: nothing more
+    rows = _addressed(await desk.outbox(), notice.id)
+    assert len(rows) == len(set(rows))
+    # The same rows as a notice queued in one page.
+    whole = await _urgent(desk, "Storing: geen warm water.", page=announcements.FAN_OUT_PAGE)
+    assert whole.announcement.queued_at is not None and whole.recipients == 4
+    assert rows == _addressed(await desk.outbox(), whole.announcement.id)
+    async with desk.store.transaction() as tx:
+        done = await tx.announcements.get(notice.id)
+        assert done is not None and done.recipients == 4 and done.queued_at is not None
+    audited = {
+        entry.detail["announcement_id"]: entry.detail
+        for entry in await _audit(desk, AuditAction.ANNOUNCEMENT_QUEUED)
+    }
+    assert audited[notice.id]["recipients"] == 4 and audited[notice.id]["messages"] == len(rows)
+    assert audited[notice.id] == {**audited[whole.announcement.id], "announcement_id": notice.id}
 
 
 async def test_a_digest_is_recorded_once_per_recipient_by_the_store(desk: DeskDriver) -> None:

@@ -168,6 +168,8 @@ async def _repository_calls(tx: Transaction, now: datetime) -> None:
     await tx.announcements.undigested(1, now)
     await tx.announcements.in_digest(1, "2026-W49")
     await tx.announcements.unreported()
+    await tx.announcements.queuing()
+    await tx.announcements.to_queue(1)
     await tx.announcements.delivery_counts(1)
     await tx.digests.run(1, "2026-W49")
     await tx.digests.queued(1, "2026-W49", ["c1", "p2"])
