@@ -4,7 +4,7 @@
         [--only ROW[,ROW..]] [--postgres-url URL]
 
 Rows (``--only`` takes these keys or the full names): echo-polling, sqlite, ptb, defaults,
-echo-webhook, pg1, pg2, pg3, pg4, and the extras growth, rss, broadcast. Usually run as
+echo-webhook, pg1, pg2, pg3, pg4, and the extras growth, rss, broadcast, announce. Usually run as
 ``bash scripts/bench.sh``, which starts PostgreSQL first. Prints the table as Markdown and
 writes the same results to bench/results/<timestamp>.json.
 """
@@ -24,7 +24,7 @@ from bench import extras, report
 from bench.rows import ROWS, Options, Result, Row, measure, pools_for
 from bench.seed import Databases
 
-EXTRAS = ("growth", "rss", "broadcast")
+EXTRAS = ("growth", "rss", "broadcast", "announce")
 QUICK_LEVELS = (1, 10, 100)
 
 
@@ -121,6 +121,8 @@ async def _run(
                 lines.append(extras.Line("Broadcast to 10,000 chats: skipped with --quick", {}))
             else:
                 lines.append(await extras.broadcast_line(options.folder))
+        if "announce" in chosen:
+            lines += await extras.announce_lines(options.folder, 1_000 if options.quick else 10_000)
     finally:
         if postgres is not None:
             await postgres.drop_all()

@@ -1,4 +1,5 @@
-"""The figures below the table: a grown store, a worker's memory, a paced broadcast."""
+"""The figures below the table: a grown store, a worker's memory, a paced broadcast, what an
+urgent notice and a digest cost the store."""
 
 from __future__ import annotations
 
@@ -117,6 +118,16 @@ async def open_conversations(options: Options, conversations: int, at_once: int 
         f"(target < 300 MiB); opened in {took:.0f} s, {failed} failed"
     )
     return Line(text, {"conversations": conversations, "peak_mib": peak, "failed": failed})
+
+
+async def announce_lines(folder: Path, customers: int) -> list[Line]:
+    """An urgent notice and a weekly digest to ``customers`` portal accounts (SQLite)."""
+    from bench.announcements import measure
+    from storage.migrate import upgrade
+
+    url = f"sqlite+aiosqlite:///{folder / 'announce.sqlite3'}"
+    await upgrade(url)
+    return [Line(text, {}) for text in await measure(url, customers, notices=5)]
 
 
 async def broadcast_line(folder: Path, chats: int = 10_000, rate: float = 30.0) -> Line:
