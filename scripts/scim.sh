@@ -89,8 +89,10 @@ cmd_start() {
     (umask 077 && python3 -c 'import secrets; print(secrets.token_urlsafe(24))' >"$root/scim.token")
     log "starting scim2-server $("$(dirname "$server")/python" -c 'import importlib.metadata as m; print(m.version("scim2-server"))' 2>/dev/null || echo "?") on 127.0.0.1:$port"
     # setsid: its own session, so the caller's Ctrl-C or exit does not take it along.
+    # --bearer-token=TOKEN, one word: a token that starts with "-" (token_urlsafe draws one
+    # in 32 times) would otherwise read as an option and the server would not start.
     setsid "$server" --hostname 127.0.0.1 --port "$port" --precis \
-        --bearer-token "$(cat "$root/scim.token")" </dev/null >"$root/scim.log" 2>&1 &
+        "--bearer-token=$(cat "$root/scim.token")" </dev/null >"$root/scim.log" 2>&1 &
     pid=$!
     echo "$pid" >"$root/scim.pid"
     for _ in $(seq 1 100); do
