@@ -153,8 +153,10 @@ def urgent_subject(organization: Organization) -> Words:
 class Sent:
     announcement: Announcement
     recipients: int
-    """Accounts the urgent notice was queued for (0 for a general one: not yet)."""
+    """Accounts the urgent notice goes to: all queued, or the audience's size while the
+    worker queues the rest (0 for a general one: not yet)."""
     messages: int
+    """Outbox rows queued so far."""
 
 
 @dataclass(frozen=True)
