@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from bench.desk_throughput import empty_schema
-from bench.store_growth import PARTNER_ID, _load, grow
+from bench.store_growth import CHUNK, PARTNER_ID, bulk_load, grow
 from flows import announcements
 from flows.digest import NoticeScheduler
 from flows.domain import AnnouncementAudience, Language
@@ -77,10 +77,10 @@ async def _fill(url: str, customers: int) -> None:
                     "device_name": None,
                     "last_used_at": None,
                 }
-                for n in range(start, min(start + 10_000, len(ids)))
+                for n in range(start, min(start + CHUNK, len(ids)))
             ]
 
-        await _load(engine, portal_chats, chats, len(ids))
+        await bulk_load(engine, portal_chats, chats, len(ids))
     finally:
         await engine.dispose()
 

@@ -133,7 +133,7 @@ class _Bulk:
         ]
 
 
-async def _load(
+async def bulk_load(
     engine: AsyncEngine, table: Table, build: Callable[[int], list[dict[str, Any]]], total: int
 ) -> None:
     """The rows ``build(start)`` for each chunk's start below ``total``, one transaction per
@@ -203,8 +203,8 @@ async def grow(database_url: str, *, customers: int, handled_updates: int) -> No
                 for n in range(start, min(start + CHUNK, handled_updates))
             ]
 
-        await _load(engine, customers_table, customer_chunk, customers)
-        await _load(engine, handled_updates_table, update_chunk, handled_updates)
+        await bulk_load(engine, customers_table, customer_chunk, customers)
+        await bulk_load(engine, handled_updates_table, update_chunk, handled_updates)
     finally:
         await engine.dispose()
 

@@ -16,7 +16,6 @@ the staff is for the desk as much as for the office floor.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -30,9 +29,6 @@ from flows.texts import Texts
 MAX_TEXT = 1000
 """Characters a notice may have: with its heading it fits one Telegram message, and a
 digest of several still reads as a list."""
-
-PAGE = 500
-"""Recipients one query loads."""
 
 FAN_OUT_PAGE = 200
 """Recipients one transaction queues notices for: an urgent notice's (the sender's Confirm
@@ -94,7 +90,7 @@ async def page_of(
     today: date,
     *,
     after: int = 0,
-    limit: int = PAGE,
+    limit: int = FAN_OUT_PAGE,
 ) -> tuple[list[OwnAccount], int]:
     """One page of an audience's accounts by id after ``after``, and the last id in it
     (``after`` for an empty page). An office audience whose office is gone has nobody."""
@@ -111,23 +107,6 @@ async def page_of(
     )
     last = found_people[-1].id if found_people else after
     return [of_person(person) for person in found_people], last
-
-
-async def recipients(
-    tx: Transaction, organization: Organization, audience: Audience, today: date
-) -> AsyncIterator[list[OwnAccount]]:
-    """The audience's accounts a page at a time, by id (a large audience never sits in
-    memory at once)."""
-    after = 0
-    while True:
-        page, after = await page_of(
-            tx, organization.id, audience.kind, audience.office_id, today, after=after
-        )
-        if not page:
-            return
-        yield page
-        if len(page) < PAGE:
-            return
 
 
 async def count(

@@ -45,14 +45,13 @@ class Announcements:
     async def get(self, announcement_id: int) -> Announcement | None:
         return await self.session.get(Announcement, announcement_id)
 
+    _BEING_QUEUED = (announcements.c.urgent.is_(True), announcements.c.queued_at.is_(None))
+    """An urgent notice whose audience is not all queued yet."""
+
     async def to_queue(self, announcement_id: int) -> Announcement | None:
         result = await self.session.scalars(
             select(Announcement)
-            .where(
-                announcements.c.id == announcement_id,
-                announcements.c.urgent.is_(True),
-                announcements.c.queued_at.is_(None),
-            )
+            .where(announcements.c.id == announcement_id, *self._BEING_QUEUED)
             .with_for_update()
         )
         return result.first()
@@ -60,7 +59,7 @@ class Announcements:
     async def queuing(self, limit: int = 100) -> Sequence[int]:
         result = await self.session.scalars(
             select(announcements.c.id)
-            .where(announcements.c.urgent.is_(True), announcements.c.queued_at.is_(None))
+            .where(*self._BEING_QUEUED)
             .order_by(announcements.c.id)
             .limit(limit)
         )
